@@ -1,0 +1,9 @@
+// Package keystore holds the device certificates sealboot encrypts to, keyed
+// by device serial number (RFC 8886 section 3): a directory of certificate
+// files, each mapped to a serial, with the SHA-256 fingerprint of each
+// SubjectPublicKeyInfo pinned so that a different key for a known serial is
+// refused unless replacement is asked for (section 5.2).
+//
+// Cryptography lives under this package: sub-package cms seals and opens
+// CMS messages, and GenerateDevice makes a device's factory key pair.
+package keystore
