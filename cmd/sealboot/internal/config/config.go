@@ -1,0 +1,187 @@
+// Package config is sealboot's configuration file: its schema, its defaults
+// (the same as configs/reference.yaml, which a test keeps equal), strict
+// loading with viper (YAML file, SEALBOOT_* environment variables, flags) and
+// validation whose errors name the key path.
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Config is the whole configuration of `sealboot serve`.
+type Config struct {
+	// StateDir holds leases, and by default keys and configs. Empty means
+	// /var/lib/sealboot as root, ./sealboot-data otherwise.
+	StateDir string `mapstructure:"state_dir"`
+	// KeysDir holds device certificates. Empty means <state_dir>/keys.
+	KeysDir string `mapstructure:"keys_dir"`
+	// ConfigsDir holds plaintext device configs. Empty means <state_dir>/configs.
+	ConfigsDir string `mapstructure:"configs_dir"`
+	// ShutdownTimeout bounds a graceful stop on SIGINT/SIGTERM.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+
+	Log      Log      `mapstructure:"log"`
+	Metrics  Metrics  `mapstructure:"metrics"`
+	Keystore Keystore `mapstructure:"keystore"`
+	Watch    Watch    `mapstructure:"watch"`
+	Seal     Seal     `mapstructure:"seal"`
+	TFTP     TFTP     `mapstructure:"tftp"`
+	DHCP     DHCP     `mapstructure:"dhcp"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug, info, warn, error
+	Format string `mapstructure:"format"` // json, console; empty: console on a terminal, json otherwise
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	Listen string `mapstructure:"listen"` // host:port; empty turns metrics off
+}
+
+// Keystore configures the device certificate store.
+type Keystore struct {
+	Settle       time.Duration `mapstructure:"settle"`         // quiet time before a changed file is read
+	FetchURL     string        `mapstructure:"fetch_url"`      // vendor directory template, {serial} is replaced
+	FetchTimeout time.Duration `mapstructure:"fetch_timeout"`  // per request
+	FetchMaxSize ByteSize      `mapstructure:"fetch_max_size"` // largest certificate accepted
+}
+
+// Watch configures the watched configs directory.
+type Watch struct {
+	Extension string        `mapstructure:"extension"` // config file name is <serial><extension>
+	MaxSize   ByteSize      `mapstructure:"max_size"`  // larger configs are invalid
+	Settle    time.Duration `mapstructure:"settle"`    // quiet time after the last write before a file is served
+}
+
+// Seal configures the CMS encryption of configs.
+type Seal struct {
+	Cipher        string `mapstructure:"cipher"` // aes256-cbc, aes192-cbc, aes128-cbc, aes128-gcm, aes256-gcm
+	OAEP          bool   `mapstructure:"oaep"`   // RSA: RSAES-OAEP instead of PKCS#1 v1.5
+	KDF           string `mapstructure:"kdf"`    // EC: sha256 or sha1
+	Format        string `mapstructure:"format"` // pem or der
+	AllowSmallRSA bool   `mapstructure:"allow_small_rsa"`
+}
+
+// TFTP configures the TFTP server.
+type TFTP struct {
+	Listen           []string      `mapstructure:"listen"`
+	Names            []string      `mapstructure:"names"`
+	FixedNames       []string      `mapstructure:"fixed_names"`
+	BindingCheck     *bool         `mapstructure:"binding_check"` // nil: on when dhcp.enabled
+	AllowPlaintext   bool          `mapstructure:"allow_plaintext"`
+	PlaintextSerials []string      `mapstructure:"plaintext_serials"`
+	MaxTransfers     int           `mapstructure:"max_transfers"`
+	MaxPerClient     int           `mapstructure:"max_per_client"`
+	Timeout          time.Duration `mapstructure:"timeout"`
+	Retries          int           `mapstructure:"retries"`
+	ShutdownTimeout  time.Duration `mapstructure:"shutdown_timeout"`
+	CacheSize        ByteSize      `mapstructure:"cache_size"`
+}
+
+// DHCP configures the embedded DHCP server.
+type DHCP struct {
+	Enabled      bool   `mapstructure:"enabled"`
+	Bootfile     string `mapstructure:"bootfile"`
+	TFTPServer   string `mapstructure:"tftp_server"`
+	Inventory    string `mapstructure:"inventory"`
+	ServeUnknown bool   `mapstructure:"serve_unknown"`
+	V4           DHCPv4 `mapstructure:"v4"`
+	V6           DHCPv6 `mapstructure:"v6"`
+}
+
+// DHCPv4 configures DHCPv4 on directly attached interfaces and relayed subnets.
+type DHCPv4 struct {
+	Interfaces []string      `mapstructure:"interfaces"`
+	ServerID   string        `mapstructure:"server_id"`
+	Pool       string        `mapstructure:"pool"`
+	Netmask    string        `mapstructure:"netmask"`
+	Router     string        `mapstructure:"router"`
+	DNS        []string      `mapstructure:"dns"`
+	LeaseTime  time.Duration `mapstructure:"lease_time"`
+	Subnets    []Subnet4     `mapstructure:"subnets"`
+}
+
+// Subnet4 is a relayed IPv4 subnet, chosen by the relay's giaddr.
+type Subnet4 struct {
+	Network   string        `mapstructure:"network"` // CIDR that contains the relay's giaddr
+	Pool      string        `mapstructure:"pool"`
+	Netmask   string        `mapstructure:"netmask"`
+	Router    string        `mapstructure:"router"`
+	DNS       []string      `mapstructure:"dns"`
+	LeaseTime time.Duration `mapstructure:"lease_time"`
+}
+
+// DHCPv6 configures DHCPv6 (IA_NA) on directly attached interfaces.
+type DHCPv6 struct {
+	Interfaces     []string      `mapstructure:"interfaces"`
+	Pool           string        `mapstructure:"pool"`
+	DNS            []string      `mapstructure:"dns"`
+	TFTPServer     string        `mapstructure:"tftp_server"`
+	BootfileParams []string      `mapstructure:"bootfile_params"`
+	LeaseTime      time.Duration `mapstructure:"lease_time"`
+}
+
+// Default returns the built-in configuration `sealboot serve` runs with when
+// no file is given. configs/reference.yaml spells out the same values.
+func Default() Config {
+	return Config{
+		ShutdownTimeout: 10 * time.Second,
+		Log:             Log{Level: "info"},
+		Keystore: Keystore{
+			Settle:       250 * time.Millisecond,
+			FetchTimeout: 10 * time.Second,
+			FetchMaxSize: 64 * KiB,
+		},
+		Watch: Watch{Extension: ".cfg", MaxSize: 1 * MiB, Settle: 250 * time.Millisecond},
+		Seal:  Seal{Cipher: "aes256-cbc", KDF: "sha256", Format: "pem"},
+		TFTP: TFTP{
+			Listen:           []string{":69"},
+			Names:            []string{"{serial}.enc"},
+			FixedNames:       []string{"network-confg", "router-confg", "ciscortr.cfg", "cisconet.cfg"},
+			PlaintextSerials: []string{},
+			MaxTransfers:     256,
+			MaxPerClient:     4,
+			Timeout:          5 * time.Second,
+			Retries:          5,
+			ShutdownTimeout:  5 * time.Second,
+			CacheSize:        64 * MiB,
+		},
+		DHCP: DHCP{
+			Bootfile: "{serial}.enc",
+			V4: DHCPv4{
+				Interfaces: []string{}, DNS: []string{}, Subnets: []Subnet4{},
+				LeaseTime: time.Hour,
+			},
+			V6: DHCPv6{
+				Interfaces: []string{}, DNS: []string{}, BootfileParams: []string{},
+				LeaseTime: time.Hour,
+			},
+		},
+	}
+}
+
+// Resolve fills the values whose defaults depend on others or on the
+// environment: state_dir (by privilege), keys_dir, configs_dir and
+// tftp.binding_check (on when DHCP runs in this process).
+func (c *Config) Resolve() {
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/sealboot"
+		if os.Geteuid() != 0 {
+			c.StateDir = "sealboot-data"
+		}
+	}
+	if c.KeysDir == "" {
+		c.KeysDir = filepath.Join(c.StateDir, "keys")
+	}
+	if c.ConfigsDir == "" {
+		c.ConfigsDir = filepath.Join(c.StateDir, "configs")
+	}
+	if c.TFTP.BindingCheck == nil {
+		on := c.DHCP.Enabled
+		c.TFTP.BindingCheck = &on
+	}
+}

@@ -1,0 +1,172 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealboot/sealboot/configs"
+	"github.com/spf13/pflag"
+)
+
+func TestReferenceEqualsDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := Load(Source{Data: []byte(configs.Reference)})
+	if err != nil {
+		t.Fatalf("load reference.yaml: %v", err)
+	}
+	want := Default()
+	want.Resolve()
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("configs/reference.yaml differs from Default():\n got %+v\nwant %+v", *got, want)
+	}
+}
+
+func TestReferenceDocumentsEveryKey(t *testing.T) {
+	t.Parallel()
+	for _, key := range newSchema(reflect.TypeOf(Config{})).keys() {
+		leaf := key[strings.LastIndex(key, ".")+1:]
+		if !strings.Contains(configs.Reference, leaf+":") {
+			t.Errorf("configs/reference.yaml does not mention %s", key)
+		}
+	}
+}
+
+func TestMinimalLoads(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load(Source{Data: []byte(configs.Minimal)})
+	if err != nil {
+		t.Fatalf("load minimal.yaml: %v", err)
+	}
+	if cfg.StateDir != "/var/lib/sealboot" || cfg.KeysDir != "/var/lib/sealboot/keys" || cfg.DHCP.Enabled {
+		t.Fatalf("minimal.yaml: unexpected %+v", cfg)
+	}
+	if *cfg.TFTP.BindingCheck {
+		t.Fatal("binding check must default to off when DHCP is off")
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		env  []string
+		want []string // substrings of the error
+	}{
+		{name: "misspelled key", yaml: "tftp:\n  listn: [\":69\"]\n", want: []string{`config:2: unknown key "tftp.listn" (did you mean "tftp.listen"?)`}},
+		{name: "misspelled section", yaml: "tfpt:\n  listen: [\":69\"]\n", want: []string{`config:1: unknown key "tfpt" (did you mean "tftp"?)`}},
+		{name: "unknown key in list element", yaml: "dhcp:\n  v4:\n    subnets:\n      - netwrk: 10.0.0.0/8\n", want: []string{`config:4: unknown key "dhcp.v4.subnets[0].netwrk" (did you mean "dhcp.v4.subnets[].network"?)`}},
+		{name: "duplicate key", yaml: "log:\n  level: info\n  level: debug\n", want: []string{`config:3: key "log.level" appears twice (first on line 2)`}},
+		{name: "section given a value", yaml: "tftp: 69\n", want: []string{"config:1: tftp must be a section of keys, not a value"}},
+		{name: "not a mapping", yaml: "- a\n- b\n", want: []string{"must be a mapping"}},
+		{name: "syntax error", yaml: "tftp:\n  listen: [\":69\"\n", want: []string{"config: yaml:"}},
+		{name: "bad listen address", yaml: "tftp:\n  listen: [\"1.2.3\"]\n", want: []string{`tftp.listen[0]: invalid address "1.2.3"`}},
+		{name: "bad listen ip", yaml: "tftp:\n  listen: [\"1.2.3:69\"]\n", want: []string{`tftp.listen[0]: invalid address "1.2.3:69"`}},
+		{name: "wrong type", yaml: "tftp:\n  max_transfers: many\n", want: []string{`tftp.max_transfers: invalid value "many" (want a whole number)`}},
+		{name: "wrong bool", yaml: "dhcp:\n  enabled: perhaps\n", want: []string{`dhcp.enabled: invalid value "perhaps" (want true or false)`}},
+		{name: "bad duration", yaml: "tftp:\n  timeout: soon\n", want: []string{"tftp.timeout:"}},
+		{name: "bad size", yaml: "tftp:\n  cache_size: 12XB\n", want: []string{"tftp.cache_size:", `invalid size "12XB"`}},
+		{name: "bad level", yaml: "log:\n  level: loud\n", want: []string{`log.level: invalid level "loud"`}},
+		{name: "bad cipher", yaml: "seal:\n  cipher: des\n", want: []string{`seal.cipher: unknown cipher "des"`}},
+		{name: "pattern without serial", yaml: "tftp:\n  names: [config.enc]\n", want: []string{`tftp.names[0]: pattern "config.enc" must contain {serial} exactly once`}},
+		{name: "traversal pattern", yaml: "tftp:\n  names: [\"../{serial}\"]\n", want: []string{`tftp.names[0]: pattern "../{serial}" may only use`}},
+		{name: "dhcp without interfaces", yaml: "dhcp:\n  enabled: true\n", want: []string{"dhcp.enabled: true, but neither dhcp.v4.interfaces nor dhcp.v6.interfaces"}},
+		{name: "dhcp bad pool", yaml: "dhcp:\n  enabled: true\n  v4:\n    interfaces: [eth1]\n    pool: 10.0.0-10.0.0.9\n    netmask: 255.255.255.0\n", want: []string{`dhcp.v4.pool: invalid IPv4 address "10.0.0"`}},
+		{name: "dhcp pool backwards", yaml: "dhcp:\n  enabled: true\n  v4:\n    interfaces: [eth1]\n    pool: 10.0.0.9-10.0.0.1\n    netmask: 255.255.255.0\n", want: []string{`dhcp.v4.pool: pool "10.0.0.9-10.0.0.1" ends before it starts`}},
+		{name: "dhcp subnet outside network", yaml: "dhcp:\n  enabled: true\n  v4:\n    interfaces: [eth1]\n    pool: 10.0.0.1-10.0.0.9\n    netmask: 255.255.255.0\n    subnets:\n      - network: 10.1.0.0/24\n        pool: 10.2.0.1-10.2.0.9\n        netmask: 255.255.255.0\n", want: []string{`dhcp.v4.subnets[0].pool: "10.2.0.1-10.2.0.9" is not inside network 10.1.0.0/24`}},
+		{name: "bootfile not served", yaml: "tftp:\n  names: [\"{serial}.enc\"]\ndhcp:\n  enabled: true\n  bootfile: \"{serial}.cfg\"\n  v4:\n    interfaces: [eth1]\n    pool: 10.0.0.1-10.0.0.9\n    netmask: 255.255.255.0\n", want: []string{`dhcp.bootfile: template "{serial}.cfg" matches neither tftp.names nor tftp.fixed_names`}},
+		{name: "binding check without dhcp", yaml: "tftp:\n  binding_check: true\n", want: []string{"tftp.binding_check: needs dhcp.enabled"}},
+		{name: "http fetch url", yaml: "keystore:\n  fetch_url: http://certs.example/{serial}.pem\n", want: []string{"keystore.fetch_url: \"http://certs.example/{serial}.pem\" must use https"}},
+		{name: "unknown env", env: []string{"SEALBOOT_TFTP_LISTN=:69"}, want: []string{`environment: unknown key "SEALBOOT_TFTP_LISTN" (did you mean "SEALBOOT_TFTP_LISTEN"?)`}},
+		{name: "bad env value", env: []string{"SEALBOOT_TFTP_LISTEN=nope"}, want: []string{`tftp.listen[0]: invalid address "nope"`}},
+		{name: "several problems at once", yaml: "log:\n  level: loud\ntftp:\n  max_transfers: 0\n", want: []string{"log.level", "tftp.max_transfers: must be at least 1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Load(Source{Data: []byte(tt.yaml), Env: tt.env})
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "sealboot.yaml")
+	yaml := "state_dir: /srv/sb\ntftp:\n  listen: [\":1069\"]\n  cache_size: 1MiB\nlog:\n  level: warn\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	level := fs.String("log-level", "", "")
+	listen := fs.StringSlice("tftp-listen", nil, "")
+	if err := fs.Parse([]string{"--log-level=debug"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = level, listen
+	cfg, err := Load(Source{
+		File: file,
+		Env: []string{
+			"SEALBOOT_LOG_LEVEL=error",                   // loses to the flag
+			"SEALBOOT_TFTP_LISTEN=127.0.0.1:69,[::1]:69", // wins over the file (flag not given)
+			"SEALBOOT_TFTP_TIMEOUT=2s",                   // not in the file
+			"HOME=/root",                                 // not ours
+		},
+		Flags: map[string]*pflag.Flag{"log.level": fs.Lookup("log-level"), "tftp.listen": fs.Lookup("tftp-listen")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"flag beats env", cfg.Log.Level, "debug"},
+		{"env beats file", cfg.TFTP.Listen, []string{"127.0.0.1:69", "[::1]:69"}},
+		{"env beats default", cfg.TFTP.Timeout, 2 * time.Second},
+		{"file beats default", cfg.TFTP.CacheSize, MiB},
+		{"derived keys_dir", cfg.KeysDir, "/srv/sb/keys"},
+		{"default kept", cfg.TFTP.MaxPerClient, 4},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want ByteSize
+		ok   bool
+	}{
+		{"65536", 65536, true}, {"64KiB", 64 * KiB, true}, {"1 MiB", MiB, true}, {"2GiB", 2 * GiB, true},
+		{"10B", 10, true}, {"-1", 0, false}, {"1.5MiB", 0, false}, {"MiB", 0, false}, {"99999999999GiB", 0, false},
+	}
+	for _, tt := range tests {
+		var b ByteSize
+		err := b.UnmarshalText([]byte(tt.in))
+		if (err == nil) != tt.ok || (tt.ok && b != tt.want) {
+			t.Errorf("%q: got %d, %v; want %d ok=%v", tt.in, b, err, tt.want, tt.ok)
+		}
+		if tt.ok {
+			var back ByteSize
+			if err := back.UnmarshalText([]byte(b.String())); err != nil || back != b {
+				t.Errorf("%q: String %q does not parse back", tt.in, b.String())
+			}
+		}
+	}
+}

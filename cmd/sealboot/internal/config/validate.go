@@ -1,0 +1,177 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// problems collects validation errors, each naming its key path.
+type problems []error
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+// Validate checks every value and returns all problems found, each as
+// "key.path: what is wrong".
+func (c *Config) Validate() error {
+	var p problems
+	c.validateTop(&p)
+	c.TFTP.validate(&p, c.DHCP.Enabled)
+	c.DHCP.validate(&p, c.TFTP)
+	return errors.Join(p...)
+}
+
+func (c *Config) validateTop(p *problems) {
+	for key, dir := range map[string]string{"state_dir": c.StateDir, "keys_dir": c.KeysDir, "configs_dir": c.ConfigsDir} {
+		if strings.ContainsRune(dir, 0) {
+			p.add(key, "contains a NUL byte")
+		}
+	}
+	positive(p, "shutdown_timeout", c.ShutdownTimeout)
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		p.add("log.level", "invalid level %q (want debug, info, warn or error)", c.Log.Level)
+	}
+	if !slices.Contains([]string{"", "json", "console"}, c.Log.Format) {
+		p.add("log.format", "invalid format %q (want json or console)", c.Log.Format)
+	}
+	if c.Metrics.Listen != "" {
+		hostPort(p, "metrics.listen", c.Metrics.Listen)
+	}
+	positive(p, "keystore.settle", c.Keystore.Settle)
+	positive(p, "keystore.fetch_timeout", c.Keystore.FetchTimeout)
+	if c.Keystore.FetchMaxSize <= 0 {
+		p.add("keystore.fetch_max_size", "must be positive")
+	}
+	if u := c.Keystore.FetchURL; u != "" {
+		pu, err := url.Parse(strings.ReplaceAll(u, "{serial}", "x"))
+		switch {
+		case err != nil || pu.Host == "":
+			p.add("keystore.fetch_url", "invalid URL %q", u)
+		case pu.Scheme != "https":
+			p.add("keystore.fetch_url", "%q must use https (RFC 8886 section 4.2)", u)
+		case !strings.Contains(u, "{serial}"):
+			p.add("keystore.fetch_url", "%q has no {serial} placeholder", u)
+		}
+	}
+	if c.Watch.Extension == "" || strings.ContainsAny(c.Watch.Extension, "/\\\x00") {
+		p.add("watch.extension", "invalid extension %q", c.Watch.Extension)
+	}
+	if c.Watch.MaxSize <= 0 {
+		p.add("watch.max_size", "must be positive")
+	}
+	positive(p, "watch.settle", c.Watch.Settle)
+	c.Seal.validate(p)
+}
+
+func (s Seal) validate(p *problems) {
+	ciphers := []string{"aes256-cbc", "aes192-cbc", "aes128-cbc", "aes128-gcm", "aes256-gcm"}
+	if !slices.Contains(ciphers, s.Cipher) {
+		p.add("seal.cipher", "unknown cipher %q (want one of %s)", s.Cipher, strings.Join(ciphers, ", "))
+	}
+	if !slices.Contains([]string{"sha256", "sha1"}, s.KDF) {
+		p.add("seal.kdf", "unknown KDF hash %q (want sha256 or sha1)", s.KDF)
+	}
+	if !slices.Contains([]string{"pem", "der"}, s.Format) {
+		p.add("seal.format", "unknown format %q (want pem or der)", s.Format)
+	}
+}
+
+func (t TFTP) validate(p *problems, dhcp bool) {
+	if len(t.Listen) == 0 {
+		p.add("tftp.listen", "at least one address is needed")
+	}
+	for i, a := range t.Listen {
+		hostPort(p, fmt.Sprintf("tftp.listen[%d]", i), a)
+	}
+	if len(t.Names) == 0 {
+		p.add("tftp.names", "at least one pattern is needed")
+	}
+	for i, n := range t.Names {
+		if strings.Count(n, "{serial}") != 1 {
+			p.add(fmt.Sprintf("tftp.names[%d]", i), "pattern %q must contain {serial} exactly once", n)
+		} else if !safeName(strings.ReplaceAll(n, "{serial}", "x")) {
+			p.add(fmt.Sprintf("tftp.names[%d]", i), "pattern %q may only use letters, digits, '.', '_', '-'", n)
+		}
+	}
+	for i, n := range t.FixedNames {
+		if !safeName(n) {
+			p.add(fmt.Sprintf("tftp.fixed_names[%d]", i), "name %q may only use letters, digits, '.', '_', '-'", n)
+		}
+	}
+	if t.BindingCheck != nil && *t.BindingCheck && !dhcp {
+		p.add("tftp.binding_check", "needs dhcp.enabled: the binding of address to serial comes from our DHCP server")
+	}
+	for i, s := range t.PlaintextSerials {
+		if !safeName(s) {
+			p.add(fmt.Sprintf("tftp.plaintext_serials[%d]", i), "invalid serial %q", s)
+		}
+	}
+	if t.MaxTransfers < 1 {
+		p.add("tftp.max_transfers", "must be at least 1")
+	}
+	if t.MaxPerClient < 1 || t.MaxPerClient > t.MaxTransfers {
+		p.add("tftp.max_per_client", "must be between 1 and tftp.max_transfers (%d)", t.MaxTransfers)
+	}
+	positive(p, "tftp.timeout", t.Timeout)
+	if t.Retries < 0 {
+		p.add("tftp.retries", "must not be negative")
+	}
+	positive(p, "tftp.shutdown_timeout", t.ShutdownTimeout)
+	if t.CacheSize < 0 {
+		p.add("tftp.cache_size", "must not be negative")
+	}
+}
+
+// safeName reports whether s is a plain file name with a conservative
+// character set: it becomes a TFTP name and a log field.
+func safeName(s string) bool {
+	if s == "" || len(s) > 128 || s == "." || s == ".." {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func positive(p *problems, key string, d time.Duration) {
+	if d <= 0 {
+		p.add(key, "must be a positive duration such as 250ms or 5s")
+	}
+}
+
+func hostPort(p *problems, key, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(key, "invalid address %q (want host:port, e.g. :69 or [::]:69)", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.add(key, "invalid port in %q", addr)
+		return
+	}
+	if host == "" {
+		return
+	}
+	if _, err := netip.ParseAddr(host); err != nil && !isHostname(host) {
+		p.add(key, "invalid address %q", addr)
+	}
+}
+
+func isHostname(h string) bool {
+	if strings.Trim(h, "0123456789.") == "" {
+		return false // all digits and dots: a malformed IPv4 address, not a name
+	}
+	return h == "localhost" || (safeName(h) && !strings.HasPrefix(h, "-"))
+}
