@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// metricsServer serves /metrics for Prometheus from the daemon's own
+// registry.
+type metricsServer struct {
+	addr  string
+	gath  prometheus.Gatherer
+	log   *zap.Logger
+	ready chan struct{}
+	bound chan net.Addr
+}
+
+func newMetricsServer(addr string, g prometheus.Gatherer, log *zap.Logger) *metricsServer {
+	return &metricsServer{addr: addr, gath: g, log: log, ready: make(chan struct{}), bound: make(chan net.Addr, 1)}
+}
+
+func (m *metricsServer) Ready() <-chan struct{} { return m.ready }
+
+func (m *metricsServer) Run(ctx context.Context) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", m.addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.gath, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(m.log)}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintln(w, "sealboot: metrics at /metrics")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	m.bound <- ln.Addr()
+	close(m.ready)
+	m.log.Info("metrics listening", zap.String("listen", ln.Addr().String()))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
