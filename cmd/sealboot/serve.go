@@ -2,11 +2,214 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/daemon"
 )
 
-// cmdServe is filled in by its issue; until then it says so.
-func cmdServe(_ context.Context, _ []string, std stdio) int {
-	fmt.Fprintln(std.err, "sealboot serve: not implemented yet")
-	return exitFailure
+const serveExamples = `  sealboot serve                                  # built-in defaults (configs/reference.yaml)
+  sealboot serve --config /etc/sealboot/sealboot.yaml
+  sealboot serve --state-dir /tmp/sb --tftp-listen 127.0.0.1:6969 --log-format console
+  SEALBOOT_LOG_LEVEL=debug sealboot serve -c sealboot.yaml`
+
+// fallbackTFTPListen is where TFTP goes when the built-in default :69 cannot
+// be bound for lack of privilege.
+const fallbackTFTPListen = ":6969"
+
+func cmdServe(ctx context.Context, args []string, std stdio) int {
+	fs := newFlags("serve", "run the DHCP and TFTP bootstrap server until SIGINT or SIGTERM; SIGHUP reloads", serveExamples, std.err)
+	file := fs.StringP("config", "c", "", "configuration file (YAML); without it the built-in defaults are used")
+	keys := serveFlags(fs)
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(std.err, "sealboot serve: unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+	src := config.Source{File: *file, Env: os.Environ(), Flags: keys}
+	cfg, err := config.Load(src)
+	if err != nil {
+		fmt.Fprintf(std.err, "sealboot serve: %v\n", err)
+		return exitFailure
+	}
+	out := zapcore.Lock(zapcore.AddSync(std.err))
+	log, level, err := newLogger(cfg.Log.Level, cfg.Log.Format, out, isStderrTerminal(std))
+	if err != nil {
+		fmt.Fprintf(std.err, "sealboot serve: %v\n", err)
+		return exitFailure
+	}
+	defer func() { _ = log.Sync() }()
+	s := &server{log: log, level: level, src: src, notify: daemon.Notifier{Log: log}}
+	if err := s.serve(ctx, cfg, *file == "" && !keys["tftp.listen"].Changed && os.Getenv(config.EnvName("tftp.listen")) == ""); err != nil {
+		log.Error("sealboot stopped", zap.Error(err))
+		fmt.Fprintf(std.err, "sealboot serve: %v\n", err)
+		return exitFailure
+	}
+	log.Info("sealboot stopped")
+	return exitOK
+}
+
+// serveFlags defines the flags that override configuration keys and returns
+// them by key.
+func serveFlags(fs *pflag.FlagSet) map[string]*pflag.Flag {
+	fs.String("state-dir", "", "state directory (state_dir)")
+	fs.String("keys-dir", "", "device certificate directory (keys_dir)")
+	fs.String("configs-dir", "", "plaintext configs directory (configs_dir)")
+	fs.StringSlice("tftp-listen", nil, "TFTP listen addresses, comma-separated (tftp.listen)")
+	fs.String("metrics-listen", "", "Prometheus endpoint host:port (metrics.listen)")
+	fs.String("log-level", "", "debug, info, warn or error (log.level)")
+	fs.String("log-format", "", "json or console (log.format)")
+	return map[string]*pflag.Flag{
+		"state_dir":      fs.Lookup("state-dir"),
+		"keys_dir":       fs.Lookup("keys-dir"),
+		"configs_dir":    fs.Lookup("configs-dir"),
+		"tftp.listen":    fs.Lookup("tftp-listen"),
+		"metrics.listen": fs.Lookup("metrics-listen"),
+		"log.level":      fs.Lookup("log-level"),
+		"log.format":     fs.Lookup("log-format"),
+	}
+}
+
+func isStderrTerminal(std stdio) bool {
+	f, ok := std.err.(*os.File)
+	return ok && isTerminal(f)
+}
+
+// server is a running `sealboot serve`.
+type server struct {
+	log    *zap.Logger
+	level  zap.AtomicLevel
+	src    config.Source
+	notify daemon.Notifier
+
+	started *config.Config // what the listeners were built from
+	current *config.Config // the last configuration applied
+	comps   *components
+}
+
+func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bool) error {
+	if defaultListen {
+		cfg.TFTP.Listen = s.tftpListenFallback(cfg.TFTP.Listen)
+	}
+	if err := prepareDirs(cfg, s.log); err != nil {
+		return err
+	}
+	comps, err := buildComponents(cfg, s.log)
+	if err != nil {
+		return err
+	}
+	s.started, s.current, s.comps = cfg, cfg, comps
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go s.notify.Watchdog(ctx)
+	go s.reloadOnHUP(ctx)
+	s.log.Info("sealboot starting", zap.String("version", version), zap.Strings("tasks", comps.names()),
+		zap.String("keys_dir", cfg.KeysDir), zap.String("configs_dir", cfg.ConfigsDir), zap.String("state_dir", cfg.StateDir))
+	r := &daemon.Runner{
+		Log:             s.log,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		OnReady: func() {
+			s.log.Info("sealboot ready", zap.Strings("listen", comps.listening()))
+			s.notify.Ready("serving")
+		},
+		OnStopping: func() {
+			s.log.Info("sealboot stopping")
+			s.notify.Stopping()
+		},
+	}
+	return r.Run(ctx, comps.tasks)
+}
+
+// tftpListenFallback moves the built-in default TFTP address to a high port
+// when this process may not bind port 69 (not root, no CAP_NET_BIND_SERVICE).
+func (s *server) tftpListenFallback(listen []string) []string {
+	if len(listen) != 1 || listen[0] != ":69" {
+		return listen
+	}
+	conn, err := net.ListenPacket("udp", ":69")
+	if err == nil {
+		_ = conn.Close()
+		return listen
+	}
+	if !errors.Is(err, os.ErrPermission) {
+		return listen // e.g. in use: let the TFTP task report it
+	}
+	s.log.Warn("not allowed to bind TFTP port 69; using a high port instead (set tftp.listen, or grant CAP_NET_BIND_SERVICE)",
+		zap.String("listen", fallbackTFTPListen), zap.Error(err))
+	return []string{fallbackTFTPListen}
+}
+
+// prepareDirs creates the state, keys and configs directories when missing.
+// Configs hold secrets: their directory is private to the service.
+func prepareDirs(cfg *config.Config, log *zap.Logger) error {
+	for _, d := range []struct {
+		key, path string
+		mode      os.FileMode
+	}{
+		{"state_dir", cfg.StateDir, 0o750},
+		{"keys_dir", cfg.KeysDir, 0o750},
+		{"configs_dir", cfg.ConfigsDir, 0o700},
+	} {
+		if _, err := os.Stat(d.path); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			return fmt.Errorf("%s: %w", d.key, err)
+		}
+		log.Info("created directory", zap.String("key", d.key), zap.String("path", d.path))
+	}
+	return nil
+}
+
+// reloadOnHUP reloads on every SIGHUP until ctx is done.
+func (s *server) reloadOnHUP(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			s.reload()
+		}
+	}
+}
+
+// reload reads the configuration again and applies it. A file that does not
+// load or validate is refused: the running configuration keeps serving.
+func (s *server) reload() {
+	s.notify.Reloading()
+	defer s.notify.Ready("serving (reloaded)")
+	cfg, err := config.Load(s.src)
+	if err != nil {
+		s.log.Error("reload refused: the new configuration is invalid; the running one keeps serving",
+			zap.String("event", "config.reload"), zap.String("outcome", "refused"), zap.Error(err))
+		return
+	}
+	cfg.TFTP.Listen = s.started.TFTP.Listen // the fallback, if any, stays
+	for _, key := range restartOnly(s.started, cfg) {
+		s.log.Warn("changed setting takes effect at the next restart", zap.String("key", key))
+	}
+	if lvl, err := zap.ParseAtomicLevel(cfg.Log.Level); err == nil {
+		s.level.SetLevel(lvl.Level())
+	}
+	if err := s.comps.reload(cfg); err != nil {
+		s.log.Error("reload incomplete", zap.String("event", "config.reload"), zap.String("outcome", "partial"), zap.Error(err))
+		return
+	}
+	s.current = cfg
+	s.log.Info("configuration reloaded", zap.String("event", "config.reload"), zap.String("outcome", "applied"))
 }
