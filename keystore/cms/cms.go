@@ -68,25 +68,32 @@ var (
 
 // Seal encrypts plaintext to the public key in cert.
 func Seal(cert *x509.Certificate, plaintext []byte, opts Options) ([]byte, error) {
-	panic("not implemented")
+	return seal(cert, plaintext, opts)
 }
 
 // Open decrypts a CMS EnvelopedData or AuthEnvelopedData message, PEM (label
 // PKCS7 or CMS), DER or BER, with key (*rsa.PrivateKey or *ecdsa.PrivateKey).
+//
+// Without the recipient's certificate the recipient identifier cannot be
+// matched, so every recipient of the key's type is tried, as `openssl cms
+// -decrypt -inkey KEY` does. A wrong key gives ErrDecrypt (or ErrNoRecipient
+// when no recipient uses this kind of key); malformed input gives ErrNotCMS.
 func Open(key crypto.PrivateKey, data []byte) ([]byte, error) {
-	panic("not implemented")
+	return open(key, data)
 }
 
 // IsEnvelope reports whether data looks like a CMS/PKCS#7 enveloped message
 // (PEM or DER/BER), without decrypting it. The emulated device uses it to tell
 // an encrypted config from a plaintext one.
 func IsEnvelope(data []byte) bool {
-	panic("not implemented")
+	return isEnvelope(data)
 }
 
 // ParsePrivateKey reads a private key in PEM: PKCS#1 (RSA PRIVATE KEY),
 // PKCS#8 (PRIVATE KEY) or SEC 1 (EC PRIVATE KEY), skipping an EC PARAMETERS
 // block such as `openssl ecparam -genkey` writes.
+// DER (PKCS#8, PKCS#1, SEC 1) is accepted too. Encrypted keys are refused
+// with an error saying so.
 func ParsePrivateKey(pemData []byte) (crypto.PrivateKey, error) {
-	panic("not implemented")
+	return parsePrivateKey(pemData)
 }
