@@ -6,8 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -55,8 +57,13 @@ func GenerateDevice(serial string, kt KeyType) (*DeviceIdentity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate certificate serial: %w", err)
 	}
+	ski, err := subjectKeyID(key.Public())
+	if err != nil {
+		return nil, fmt.Errorf("subject key identifier for %s: %w", serial, err)
+	}
 	now := time.Now().UTC()
 	tmpl := &x509.Certificate{
+		SubjectKeyId:          ski,
 		SerialNumber:          sn,
 		Subject:               pkix.Name{CommonName: serial},
 		NotBefore:             now.Add(-time.Hour),
@@ -82,6 +89,24 @@ func GenerateDevice(serial string, kt KeyType) (*DeviceIdentity, error) {
 		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}),
 		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 	}, nil
+}
+
+// subjectKeyID is the SHA-1 of the subjectPublicKey bits, RFC 5280 section
+// 4.2.1.2 method 1, as vendors and OpenSSL compute it.
+func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil, err
+	}
+	sum := sha1.Sum(spki.PublicKey.Bytes)
+	return sum[:], nil
 }
 
 func newKey(kt KeyType) (crypto.Signer, error) {
