@@ -33,7 +33,7 @@ for kt in rsa2048 p256; do
 	s=$(echo "scale=3; $(ns "Seal64KiB/$kt/PEM") / 1000000" | bc)
 	o=$(openssl_ms "$tmp/$kt.crt")
 	r=$(echo "scale=1; $o / $s" | bc)
-	echo "| $kt | $s | $o | ${r}× |"
+	printf "| %s | %.3f | %.3f | %.1f× |\n" "$kt" "$s" "$o" "$r"
 done
 echo
 echo "64 KiB config, AES-256-CBC, PEM output; openssl mean of $runs runs; $(nproc) CPUs, $(openssl version | cut -d' ' -f1-2), $(go version | cut -d' ' -f3)."
