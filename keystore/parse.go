@@ -1,0 +1,118 @@
+package keystore
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"regexp"
+)
+
+// Fingerprint is the SHA-256 of a certificate's SubjectPublicKeyInfo: the
+// pinned identity of a device key (RFC 8886 section 3).
+type Fingerprint [32]byte
+
+// String is the lower-case hex form used in logs and the pin database.
+func (f Fingerprint) String() string { return hex.EncodeToString(f[:]) }
+
+// ParseFingerprint reads the hex form.
+func ParseFingerprint(s string) (Fingerprint, error) {
+	var f Fingerprint
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(f) {
+		return f, fmt.Errorf("invalid fingerprint %q", s)
+	}
+	copy(f[:], b)
+	return f, nil
+}
+
+// SPKIFingerprint returns the fingerprint of cert's public key.
+func SPKIFingerprint(cert *x509.Certificate) Fingerprint {
+	return sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+}
+
+// validSerial is the character set sealboot accepts for serial numbers:
+// they become TFTP file names and log fields.
+var validSerial = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// ValidSerial reports whether s is usable as a device serial.
+func ValidSerial(s string) bool { return validSerial.MatchString(s) && s != "." && s != ".." }
+
+// ErrNotCertificate means the data holds no certificate.
+var ErrNotCertificate = errors.New("no certificate found")
+
+// ParseCertificate reads one certificate in PEM (the first CERTIFICATE
+// block) or DER.
+func ParseCertificate(data []byte) (*x509.Certificate, error) {
+	if bytes.Contains(data, []byte("-----BEGIN ")) {
+		rest := data
+		for {
+			var block *pem.Block
+			block, rest = pem.Decode(rest)
+			if block == nil {
+				return nil, fmt.Errorf("%w in PEM data", ErrNotCertificate)
+			}
+			if block.Type == "CERTIFICATE" {
+				data = block.Bytes
+				break
+			}
+		}
+	}
+	cert, err := x509.ParseCertificate(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotCertificate, err)
+	}
+	return cert, nil
+}
+
+// SubjectSerial maps a certificate to a device serial: the subject's
+// serialNumber attribute (2.5.4.5) if present, else its common name (RFC
+// 8886 Appendix A uses CN = serial).
+func SubjectSerial(cert *x509.Certificate) (string, error) {
+	s := cert.Subject.SerialNumber
+	if s == "" {
+		s = cert.Subject.CommonName
+	}
+	if !ValidSerial(s) {
+		return "", fmt.Errorf("subject serial %q is not a usable serial number (letters, digits, '.', '_', '-', at most 64)", s)
+	}
+	return s, nil
+}
+
+// KeyTypeName describes cert's key, e.g. "P-256" or "RSA-2048".
+func KeyTypeName(cert *x509.Certificate) string {
+	switch k := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA-%d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return k.Curve.Params().Name
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return cert.PublicKeyAlgorithm.String()
+}
+
+// usableKey reports why cert's key cannot receive encrypted data, if it
+// cannot (RFC 8886 section 3 needs an encryption-capable key).
+func usableKey(cert *x509.Certificate, allowSmallRSA bool) error {
+	switch k := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 && !allowSmallRSA {
+			return fmt.Errorf("RSA key of %d bits is under 2048", k.N.BitLen())
+		}
+		return nil
+	case *ecdsa.PublicKey:
+		switch k.Curve.Params().Name {
+		case "P-256", "P-384", "P-521":
+			return nil
+		}
+		return fmt.Errorf("curve %s is not supported (P-256, P-384, P-521 are)", k.Curve.Params().Name)
+	}
+	return fmt.Errorf("%s keys cannot receive encrypted data", KeyTypeName(cert))
+}

@@ -1,0 +1,302 @@
+package keystore
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// fileRec is what a scan learned about one file in the directory.
+type fileRec struct {
+	name    string
+	size    int64
+	mtime   time.Time
+	ino     uint64
+	der     []byte
+	fp      Fingerprint
+	subject string // serial from the subject; "" when unusable
+	keyType string
+	problem string // why the file gives no usable certificate
+}
+
+func (f *fileRec) same(fi os.FileInfo) bool {
+	return f.size == fi.Size() && f.mtime.Equal(fi.ModTime()) && f.ino == inode(fi)
+}
+
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
+// ignored reports whether name is not a certificate candidate: dot files
+// (the pin database, editors' and our temporary files) and backups.
+func ignored(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
+		strings.HasSuffix(name, ".swp") || strings.HasSuffix(name, ".tmp")
+}
+
+// rescan reads what changed in the directory, resolves serials against the
+// pins, and swaps in the result. It reports whether some file was too fresh
+// to read and needs another scan after the settle delay.
+func (s *Store) rescan(trusted ...string) (again bool, err error) {
+	s.scanMu.Lock()
+	defer s.scanMu.Unlock()
+	files, again, err := s.readFiles(trusted)
+	if err != nil {
+		return false, err
+	}
+	p, err := loadPins(s.opts.Dir)
+	if err != nil {
+		return again, err
+	}
+	res := resolve(files, p)
+	if len(res.toPin) > 0 && !s.opts.ReadOnly {
+		if p, err = s.pinNew(res.toPin); err != nil {
+			s.log.Error("cannot write key pins", zap.String("dir", s.opts.Dir), zap.Error(err))
+		} else {
+			res = resolve(files, p)
+		}
+	}
+	s.swap(files, res)
+	return again, nil
+}
+
+// readFiles lists the directory and parses new or changed files, reusing
+// what an earlier scan parsed, with the stat and parse work spread over
+// every CPU. Files modified within the settle delay are left for the next
+// scan (their previous version, if any, stays), except trusted ones: files
+// this store wrote atomically itself.
+func (s *Store) readFiles(trusted []string) (map[string]*fileRec, bool, error) {
+	entries, err := os.ReadDir(s.opts.Dir)
+	if err != nil {
+		return nil, false, fmt.Errorf("keys directory: %w", err)
+	}
+	s.mu.RLock()
+	old := s.files
+	s.mu.RUnlock()
+	fresh := time.Now().Add(-s.opts.Settle)
+	results := make([]*fileRec, len(entries))
+	deferred := make([]bool, len(entries))
+	parallel(len(entries), func(i int) {
+		e := entries[i]
+		name := e.Name()
+		if ignored(name) || !(e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0) {
+			return
+		}
+		fi, err := e.Info() // lstat: one syscall for a regular file
+		if err == nil && e.Type()&os.ModeSymlink != 0 {
+			fi, err = os.Stat(filepath.Join(s.opts.Dir, name))
+		}
+		prev := old[name]
+		switch {
+		case err != nil: // dangling link or gone: parseFile says which
+			results[i] = s.parseFile(name, nil)
+		case !fi.Mode().IsRegular():
+		case prev != nil && prev.same(fi):
+			results[i] = prev
+		case fi.ModTime().After(fresh) && !slices.Contains(trusted, name):
+			deferred[i], results[i] = true, prev
+		default:
+			results[i] = s.parseFile(name, fi)
+		}
+	})
+	out := make(map[string]*fileRec, len(entries))
+	again := slices.Contains(deferred, true)
+	for _, r := range results {
+		if r != nil {
+			out[r.name] = r
+		}
+	}
+	return out, again, nil
+}
+
+// parallel runs fn(0..n-1) on every CPU.
+func parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int, 256)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+func (s *Store) parseFile(name string, fi os.FileInfo) *fileRec {
+	r := &fileRec{name: name}
+	path := filepath.Join(s.opts.Dir, name)
+	if fi == nil {
+		_, err := os.Stat(path)
+		r.problem = fmt.Sprintf("unreadable: %v", err)
+		r.mtime = time.Now() // compares as changed until it is readable
+		return r
+	}
+	r.size, r.mtime, r.ino = fi.Size(), fi.ModTime(), inode(fi)
+	if fi.Size() > 1<<20 {
+		r.problem = "larger than 1 MiB: not a certificate"
+		return r
+	}
+	data, err := readSmallFile(path, fi.Size())
+	if err != nil {
+		r.problem = "unreadable: " + err.Error()
+		return r
+	}
+	cert, err := ParseCertificate(data)
+	if err != nil {
+		r.problem = err.Error()
+		return r
+	}
+	r.der, r.fp, r.keyType = cert.Raw, SPKIFingerprint(cert), KeyTypeName(cert)
+	if err := usableKey(cert, s.opts.AllowSmallRSA); err != nil {
+		r.problem = err.Error()
+		return r
+	}
+	if r.subject, err = SubjectSerial(cert); err != nil {
+		r.problem = err.Error()
+	}
+	return r
+}
+
+// readSmallFile reads a file expected to be size bytes with three system
+// calls (open, read, close): at a hundred thousand certificates, os.ReadFile's
+// extra stat and poller registration double the scan time. A file that has
+// grown since it was stat'ed is reported as changing.
+func readSmallFile(path string, size int64) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, size+1)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	if int64(n) != size {
+		return nil, fmt.Errorf("%s changed while being read", path)
+	}
+	return buf[:n], nil
+}
+
+// resolution is the outcome of matching files to serials and pins.
+type resolution struct {
+	chosen   map[string]*fileRec // serial → file whose certificate is used
+	problems map[string]problem  // file → why it is not used
+	toPin    map[string]Fingerprint
+}
+
+type problem struct {
+	state, serial, reason string
+	pinned                Fingerprint
+	fp                    Fingerprint
+}
+
+// resolve maps each usable file to a serial: the serial its key is pinned
+// to, else its subject's. Per serial, the pinned key wins; a different key
+// is refused (RFC 8886 section 5.2 needs an explicit replacement). An
+// unpinned serial with one key is chosen and pinned on first sight; with
+// several different keys, none is trusted.
+func resolve(files map[string]*fileRec, p *pins) resolution {
+	res := resolution{chosen: map[string]*fileRec{}, problems: map[string]problem{}, toPin: map[string]Fingerprint{}}
+	groups := map[string][]*fileRec{}
+	for _, f := range sortedFiles(files) {
+		if f.problem != "" {
+			res.problems[f.name] = problem{state: "invalid", reason: f.problem, fp: f.fp}
+			continue
+		}
+		serial, ok := p.byFP[f.fp]
+		if !ok {
+			serial = f.subject
+		}
+		groups[serial] = append(groups[serial], f)
+	}
+	for serial, group := range groups {
+		pinned, isPinned := p.bySerial[serial]
+		if !isPinned && !sameKey(group) {
+			for _, f := range group {
+				res.problems[f.name] = problem{state: "refused", serial: serial, fp: f.fp,
+					reason: "several certificates with different keys claim this serial and none is pinned; remove all but one, or import one with `sealboot keys import`"}
+			}
+			continue
+		}
+		for _, f := range group {
+			switch {
+			case isPinned && f.fp != pinned:
+				res.problems[f.name] = problem{state: "refused", serial: serial, fp: f.fp, pinned: pinned,
+					reason: "key differs from the pinned key; replace it with `sealboot keys import --replace`"}
+			case res.chosen[serial] != nil:
+				res.problems[f.name] = problem{state: "duplicate", serial: serial, fp: f.fp,
+					reason: "same key as " + res.chosen[serial].name}
+			default:
+				res.chosen[serial] = f
+				if !isPinned {
+					res.toPin[serial] = f.fp
+				}
+			}
+		}
+	}
+	return res
+}
+
+func sameKey(group []*fileRec) bool {
+	for _, f := range group[1:] {
+		if f.fp != group[0].fp {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedFiles(files map[string]*fileRec) []*fileRec {
+	out := make([]*fileRec, 0, len(files))
+	for _, f := range files {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// pinNew pins first-seen keys. Another process may have pinned a serial
+// meanwhile: its pin is kept.
+func (s *Store) pinNew(toPin map[string]Fingerprint) (*pins, error) {
+	return updatePins(s.opts.Dir, func(p *pins) error {
+		for serial, fp := range toPin {
+			if _, taken := p.bySerial[serial]; taken {
+				continue
+			}
+			if _, taken := p.byFP[fp]; taken {
+				continue
+			}
+			p.set(serial, fp)
+		}
+		return nil
+	})
+}
