@@ -37,10 +37,10 @@ type Options struct {
 
 // Entry describes one usable certificate.
 type Entry struct {
-	Serial      string
-	KeyType     string // "P-256", "RSA-2048", ...
-	Fingerprint string // SHA-256 of the SubjectPublicKeyInfo, hex
-	File        string // name in the directory
+	Serial      string `json:"serial"`
+	KeyType     string `json:"key_type"`    // "P-256", "RSA-2048", ...
+	Fingerprint string `json:"fingerprint"` // SHA-256 of the SubjectPublicKeyInfo, hex
+	File        string `json:"file"`        // name in the directory
 }
 
 // record is a usable certificate held in memory: its DER, parsed on
