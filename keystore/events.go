@@ -36,6 +36,8 @@ func (s *Store) swap(files map[string]*fileRec, res resolution) {
 		}
 	}
 	s.mu.Lock()
+	first := !s.scanned
+	s.scanned = true
 	prev, prevIssues := s.serial, s.issues
 	s.serial, s.files = next, files
 	issues := make(map[string]string, len(res.problems))
@@ -45,6 +47,13 @@ func (s *Store) swap(files map[string]*fileRec, res resolution) {
 	s.issues = issues
 	s.mu.Unlock()
 	s.metrics.certs.Set(float64(len(next)))
+	if first { // one line for the whole directory, then one per problem
+		s.log.Info("keys directory scanned", zap.String("dir", s.opts.Dir), zap.Int("certificates", len(next)), zap.Int("problems", len(res.problems)))
+		for name, p := range res.problems {
+			s.problemEvent(name, p)
+		}
+		return
+	}
 
 	var changed []string
 	for serial, r := range next {

@@ -59,11 +59,12 @@ type Store struct {
 	metrics *metrics
 	ready   chan struct{}
 
-	scanMu sync.Mutex // one rescan at a time
-	mu     sync.RWMutex
-	serial map[string]*record
-	files  map[string]*fileRec // by file name, for incremental rescans
-	issues map[string]string   // file → last problem logged, to log each once
+	scanMu  sync.Mutex // one rescan at a time
+	mu      sync.RWMutex
+	serial  map[string]*record
+	files   map[string]*fileRec // by file name, for incremental rescans
+	issues  map[string]string   // file → last problem logged, to log each once
+	scanned bool                // the first scan is summarised, not logged per file
 }
 
 // Open scans opts.Dir and returns the store. A missing directory is an

@@ -1,0 +1,272 @@
+package configdir
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// certSet is a CertificateChecker tests change.
+type certSet struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (c *certSet) HasCertificate(s string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[s]
+}
+
+func (c *certSet) set(s string, v bool) {
+	c.mu.Lock()
+	c.m[s] = v
+	c.mu.Unlock()
+}
+
+type harness struct {
+	t     *testing.T
+	dir   string
+	d     *Dir
+	certs *certSet
+	logs  *observer.ObservedLogs
+}
+
+func newHarness(t *testing.T, settle time.Duration, prepare func(dir string)) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: t.TempDir(), certs: &certSet{m: map[string]bool{}}}
+	if err := os.Chmod(h.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(h.dir)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	h.logs = logs
+	d, err := New(Config{Dir: h.dir, Settle: settle, MaxSize: 1024}, h.certs, zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.d = d
+	return h
+}
+
+// run starts the watcher and stops it at the end of the test.
+func (h *harness) run() {
+	ctx, cancel := context.WithCancel(h.t.Context())
+	done := make(chan error, 1)
+	go func() { done <- h.d.Run(ctx) }()
+	h.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			h.t.Error(err)
+		}
+	})
+	<-h.d.Ready()
+}
+
+// writeOld writes a finished file with an old mtime.
+func writeOld(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) states(serial string) []string {
+	var out []string
+	for _, e := range h.logs.FilterField(zap.String("serial", serial)).AllUntimed() {
+		out = append(out, e.ContextMap()["state"].(string))
+	}
+	return out
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("never happened: %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+func TestInitialScan(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, time.Millisecond, func(dir string) {
+		writeOld(t, filepath.Join(dir, "SN1.cfg"), []byte("hostname a\n"))
+		writeOld(t, filepath.Join(dir, "SN2.cfg"), []byte("hostname b\n"))
+		writeOld(t, filepath.Join(dir, "EMPTY.cfg"), nil)
+		writeOld(t, filepath.Join(dir, "BIG.cfg"), make([]byte, 2048))
+		writeOld(t, filepath.Join(dir, "bad name.cfg"), []byte("x"))
+		writeOld(t, filepath.Join(dir, ".SN3.cfg.swp"), []byte("x"))
+		writeOld(t, filepath.Join(dir, "SN4.cfg~"), []byte("x"))
+		writeOld(t, filepath.Join(dir, "notes.txt"), []byte("x"))
+	})
+	data, sum, err := h.d.Config("SN1")
+	if err != nil || string(data) != "hostname a\n" || sum != sha256.Sum256(data) {
+		t.Fatalf("Config(SN1): %q %v", data, err)
+	}
+	for serial, want := range map[string]error{"EMPTY": ErrInvalid, "BIG": ErrInvalid, "SN3": ErrNotFound, "SN4": ErrNotFound, "NONE": ErrNotFound} {
+		if _, _, err := h.d.Config(serial); !errors.Is(err, want) {
+			t.Errorf("Config(%s): %v, want %v", serial, err, want)
+		}
+	}
+	if _, _, err := h.d.Config("NONE"); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("ErrNotFound does not match fs.ErrNotExist")
+	}
+	summary := h.logs.FilterMessage("configs directory scanned").AllUntimed()
+	if len(summary) != 1 || summary[0].ContextMap()[StateWaitingForCert] != int64(2) || summary[0].ContextMap()[StateInvalid] != int64(3) {
+		t.Fatalf("summary: %+v", summary)
+	}
+	inv := h.logs.FilterField(zap.String("state", StateInvalid)).AllUntimed()
+	reasons := map[string]string{}
+	for _, e := range inv {
+		reasons[e.ContextMap()["file"].(string)] = e.ContextMap()["reason"].(string)
+	}
+	want := map[string]string{"EMPTY.cfg": "empty", "BIG.cfg": "2048 bytes, larger than watch.max_size (1024)", "bad name.cfg": `file name "bad name.cfg" is not <serial>.cfg with a serial of letters, digits, '.', '_', '-'`}
+	if fmt.Sprint(reasons) != fmt.Sprint(want) {
+		t.Fatalf("invalid reasons:\n got %v\nwant %v", reasons, want)
+	}
+}
+
+func TestWatchStates(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 20*time.Millisecond, nil)
+	h.run()
+	p := filepath.Join(h.dir, "SN1.cfg")
+	if err := os.WriteFile(p, []byte("v1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new config logged as waiting", func() bool { return len(h.states("SN1")) == 1 })
+	h.certs.set("SN1", true)
+	h.d.CertificateChanged("SN1")
+	h.d.CertificateChanged("SN1") // no change: no second event
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "emptied config invalid", func() bool { return len(h.states("SN1")) == 3 })
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "removed config logged", func() bool { return len(h.states("SN1")) == 4 })
+	got := fmt.Sprint(h.states("SN1"))
+	if want := fmt.Sprint([]string{StateWaitingForCert, StateReady, StateInvalid, StateRemoved}); got != want {
+		t.Fatalf("states %s, want %s", got, want)
+	}
+}
+
+// A file still being written is never served: its content is not handed
+// out until it has been left alone for the settle delay, and a file
+// rewritten after it settled is "not ready" until it settles again.
+func TestHalfWrittenNeverServed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, time.Hour, nil) // nothing settles during this test
+	h.run()
+	p := filepath.Join(h.dir, "SN5.cfg")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("radius key part")
+	if err := h.d.Rescan(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.d.Config("SN5"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("half-written file served: %v", err)
+	}
+	f.Close()
+
+	// A settled file that is then modified in place.
+	h2 := newHarness(t, time.Hour, func(dir string) { writeOld(t, filepath.Join(dir, "SN6.cfg"), []byte("version one\n")) })
+	if _, _, err := h2.d.Config("SN6"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h2.dir, "SN6.cfg"), []byte("version two, half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if data, _, err := h2.d.Config("SN6"); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("file rewritten after settling served as %q, %v", data, err)
+	}
+}
+
+func TestRenamedIntoPlaceIsServed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 10*time.Millisecond, nil)
+	h.run()
+	tmp := filepath.Join(h.dir, ".SN7.cfg.tmp")
+	if err := os.WriteFile(tmp, []byte("complete\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(h.dir, "SN7.cfg")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "renamed config served", func() bool {
+		data, _, err := h.d.Config("SN7")
+		return err == nil && string(data) == "complete\n"
+	})
+}
+
+func TestWarnsOnOpenDirectory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_ = os.Chmod(dir, 0o755)
+	core, logs := observer.New(zap.DebugLevel)
+	if _, err := New(Config{Dir: dir}, nil, zap.New(core), nil); err != nil {
+		t.Fatal(err)
+	}
+	if logs.FilterMessageSnippet("open to other users").Len() != 1 {
+		t.Fatal("no warning for a world-readable configs directory")
+	}
+	if _, err := New(Config{Dir: filepath.Join(dir, "missing")}, nil, zap.NewNop(), nil); err == nil {
+		t.Fatal("missing directory accepted")
+	}
+}
+
+// BenchmarkScan measures the first scan of 10,000 config files.
+func BenchmarkScan(b *testing.B) {
+	dir := b.TempDir()
+	const n = 10000
+	old := time.Now().Add(-time.Hour)
+	for i := range n {
+		p := filepath.Join(dir, fmt.Sprintf("SN%06d.cfg", i))
+		if err := os.WriteFile(p, []byte("hostname x\n"), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		_ = os.Chtimes(p, old, old)
+	}
+	var heap uint64
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		d, err := New(Config{Dir: dir}, nil, zap.NewNop(), nil)
+		if err != nil || d.Len() != n {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap = after.HeapAlloc - before.HeapAlloc
+		runtime.KeepAlive(d)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/file")
+	b.ReportMetric(float64(heap)/n, "heap-bytes/file")
+}

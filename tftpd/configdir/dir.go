@@ -1,0 +1,240 @@
+package configdir
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// entry is what is known of one config file once it has settled.
+type entry struct {
+	name    string
+	serial  string
+	size    int64
+	mtime   int64 // UnixNano
+	ino     uint64
+	problem string // why it cannot be served; "" when valid
+	counted string // the state this entry is counted under in Dir.counts
+}
+
+func (e *entry) same(o *entry) bool {
+	return e.size == o.size && e.mtime == o.mtime && e.ino == o.ino && e.problem == o.problem
+}
+
+// Dir is the watched configs directory. It is safe for concurrent use.
+type Dir struct {
+	cfg   Config
+	certs CertificateChecker
+	log   *zap.Logger
+	m     *metrics
+	ready chan struct{}
+
+	mu       sync.RWMutex
+	bySerial map[string]*entry
+	counts   map[string]int // entries by state, for the gauges
+	recheck  chan string    // files Config found changing
+}
+
+// New scans the directory and returns it. A missing directory is an error.
+func New(cfg Config, certs CertificateChecker, log *zap.Logger, reg prometheus.Registerer) (*Dir, error) {
+	if cfg.Extension == "" {
+		cfg.Extension = defaultExtension
+	}
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = defaultMaxSize
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = defaultSettle
+	}
+	fi, err := os.Stat(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("configs directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("configs directory %s is not a directory", cfg.Dir)
+	}
+	if fi.Mode().Perm()&directoryModeWarning != 0 {
+		log.Warn("configs directory is open to other users: configs hold secrets; chmod o-rwx it",
+			zap.String("dir", cfg.Dir), zap.String("mode", fi.Mode().Perm().String()))
+	}
+	d := &Dir{cfg: cfg, certs: certs, log: log, m: newMetrics(reg), ready: make(chan struct{}),
+		bySerial: map[string]*entry{}, counts: map[string]int{}, recheck: make(chan string, 1024)}
+	if err := d.initialScan(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Config returns serial's config and its SHA-256. The file is read now and
+// must still be the settled version: otherwise ErrNotReady.
+func (d *Dir) Config(serial string) ([]byte, [32]byte, error) {
+	d.mu.RLock()
+	e, ok := d.bySerial[serial]
+	d.mu.RUnlock()
+	if !ok {
+		return nil, [32]byte{}, ErrNotFound
+	}
+	if e.problem != "" {
+		return nil, [32]byte{}, fmt.Errorf("%w: %s", ErrInvalid, e.problem)
+	}
+	data, err := d.readSettled(e)
+	if err != nil {
+		select {
+		case d.recheck <- e.name:
+		default: // Run is behind; its own events will catch up
+		}
+		return nil, [32]byte{}, err
+	}
+	return data, sha256.Sum256(data), nil
+}
+
+// readSettled reads e's file, checking on the open descriptor that it is
+// the version that settled.
+func (d *Dir) readSettled(e *entry) ([]byte, error) {
+	fd, err := unix.Open(filepath.Join(d.cfg.Dir, e.name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
+	}
+	if st.Size != e.size || st.Mtim.Nano() != e.mtime || st.Ino != e.ino {
+		return nil, ErrNotReady
+	}
+	buf := make([]byte, e.size)
+	for n := 0; n < len(buf); {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || m == 0 {
+			return nil, fmt.Errorf("%w: short read", ErrNotReady)
+		}
+		n += m
+	}
+	return buf, nil
+}
+
+// Len is the number of config files, valid or not.
+func (d *Dir) Len() int {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return len(d.bySerial)
+}
+
+// Ready is closed when Run watches the directory.
+func (d *Dir) Ready() <-chan struct{} { return d.ready }
+
+// initialScan loads the directory, in parallel, and logs a summary plus one
+// event per invalid file.
+func (d *Dir) initialScan() error {
+	names, err := d.list()
+	if err != nil {
+		return err
+	}
+	entries := make([]*entry, len(names))
+	parallel(len(names), func(i int) { entries[i], _ = d.inspect(names[i], time.Time{}) })
+	for _, e := range entries {
+		if e == nil {
+			continue
+		}
+		d.bySerial[e.serial] = e
+		d.count(e, d.state(e))
+		if e.problem != "" {
+			d.event(StateInvalid, e)
+		}
+	}
+	d.log.Info("configs directory scanned", zap.String("dir", d.cfg.Dir), zap.Int(StateReady, d.counts[StateReady]),
+		zap.Int(StateWaitingForCert, d.counts[StateWaitingForCert]), zap.Int(StateInvalid, d.counts[StateInvalid]))
+	return nil
+}
+
+// list returns the candidate file names in the directory.
+func (d *Dir) list() ([]string, error) {
+	des, err := os.ReadDir(d.cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("configs directory: %w", err)
+	}
+	var names []string
+	for _, de := range des {
+		if n := de.Name(); !ignored(n) && filepath.Ext(n) != "" && len(n) > len(d.cfg.Extension) && n[len(n)-len(d.cfg.Extension):] == d.cfg.Extension {
+			names = append(names, n)
+		}
+	}
+	return names, nil
+}
+
+// inspect stats one file. It returns nil when the file is gone or is not
+// a config, and fresh=true when it changed within the settle delay (since
+// is the time after which a change counts as fresh; zero takes all).
+func (d *Dir) inspect(name string, since time.Time) (e *entry, fresh bool) {
+	serial, err := serialOf(name, d.cfg.Extension)
+	if err != nil {
+		if ignored(name) {
+			return nil, false
+		}
+		return &entry{name: name, serial: name, problem: err.Error()}, false
+	}
+	fi, err := os.Stat(filepath.Join(d.cfg.Dir, name))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, false
+		}
+		return &entry{name: name, serial: serial, problem: "unreadable: " + err.Error()}, false
+	}
+	e = &entry{name: name, serial: serial, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.ino = st.Ino
+	}
+	if !since.IsZero() && fi.ModTime().After(since) {
+		return e, true
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		e.problem = "not a regular file"
+	case fi.Size() == 0:
+		e.problem = "empty"
+	case fi.Size() > d.cfg.MaxSize:
+		e.problem = fmt.Sprintf("%d bytes, larger than watch.max_size (%d)", fi.Size(), d.cfg.MaxSize)
+	default:
+		if fd, err := unix.Open(filepath.Join(d.cfg.Dir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			e.problem = "unreadable: " + err.Error()
+		} else {
+			unix.Close(fd)
+		}
+	}
+	return e, false
+}
+
+func (d *Dir) hasCert(serial string) bool {
+	return d.certs != nil && d.certs.HasCertificate(serial)
+}
+
+// parallel runs fn(0..n-1) on every CPU.
+func parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int, 256)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}

@@ -1,0 +1,255 @@
+package configdir
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// Run watches the directory until ctx is done. A changed file is taken
+// once it has been left alone for the settle delay.
+func (d *Dir) Run(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch configs directory: %w", err)
+	}
+	defer w.Close()
+	if err := w.Add(d.cfg.Dir); err != nil {
+		return fmt.Errorf("watch configs directory %s: %w", d.cfg.Dir, err)
+	}
+	pending := map[string]time.Time{}
+	if err := d.rescanInto(pending); err != nil { // changes since New's scan
+		return err
+	}
+	close(d.ready)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		d.arm(timer, pending)
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if name := filepath.Base(ev.Name); !ignored(name) {
+				pending[name] = time.Now().Add(d.cfg.Settle)
+			}
+		case name := <-d.recheck:
+			pending[name] = time.Now().Add(d.cfg.Settle)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			d.log.Warn("configs directory watch error; rescanning", zap.Error(err))
+			if err := d.rescanInto(pending); err != nil {
+				d.log.Error("configs directory rescan failed", zap.Error(err))
+			}
+		case <-timer.C:
+			d.checkDue(pending)
+		}
+	}
+}
+
+// arm sets timer to the earliest pending deadline.
+func (d *Dir) arm(timer *time.Timer, pending map[string]time.Time) {
+	var next time.Time
+	for _, t := range pending {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	if next.IsZero() {
+		timer.Stop()
+		return
+	}
+	timer.Reset(time.Until(next))
+}
+
+// checkDue examines the files whose settle delay has passed.
+func (d *Dir) checkDue(pending map[string]time.Time) {
+	now := time.Now()
+	for name, due := range pending {
+		if due.After(now) {
+			continue
+		}
+		delete(pending, name)
+		if again := d.check(name); again {
+			pending[name] = now.Add(d.cfg.Settle)
+		}
+	}
+}
+
+// Rescan compares the whole directory with what is known (SIGHUP). Files
+// that changed are checked at once if they have settled.
+func (d *Dir) Rescan() error {
+	pending := map[string]time.Time{}
+	if err := d.rescanInto(pending); err != nil {
+		return err
+	}
+	for name := range pending {
+		select {
+		case d.recheck <- name:
+		default: // Run is busy: the watch's own events cover these files
+		}
+	}
+	return nil
+}
+
+func (d *Dir) rescanInto(pending map[string]time.Time) error {
+	names, err := d.list()
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		seen[n] = true
+		if d.check(n) {
+			pending[n] = time.Now().Add(d.cfg.Settle)
+		}
+	}
+	d.mu.RLock()
+	var gone []string
+	for _, e := range d.bySerial {
+		if !seen[e.name] {
+			gone = append(gone, e.name)
+		}
+	}
+	d.mu.RUnlock()
+	for _, n := range gone {
+		d.check(n)
+	}
+	return nil
+}
+
+// check re-examines one file and logs its new state if it changed. It
+// returns true when the file changed too recently and must be checked
+// again after the settle delay.
+func (d *Dir) check(name string) (again bool) {
+	e, fresh := d.inspect(name, time.Now().Add(-d.cfg.Settle))
+	if fresh {
+		return true
+	}
+	serial := name
+	if e != nil {
+		serial = e.serial
+	} else if s, err := serialOf(name, d.cfg.Extension); err == nil {
+		serial = s
+	}
+	var state string
+	if e != nil {
+		state = d.state(e) // outside the lock: asks the keystore
+	}
+	d.mu.Lock()
+	old, had := d.bySerial[serial]
+	switch {
+	case e == nil && had && old.name == name:
+		delete(d.bySerial, serial)
+		d.count(old, "")
+	case e != nil && (!had || !old.same(e)):
+		d.bySerial[serial] = e
+		if had {
+			d.count(old, "")
+		}
+		d.count(e, state)
+	default:
+		d.mu.Unlock()
+		return false
+	}
+	d.mu.Unlock()
+	if e == nil {
+		d.event(StateRemoved, old)
+	} else {
+		d.event(state, e)
+	}
+	return false
+}
+
+// CertificateChanged logs the state of serial's config again after its
+// certificate was added or removed (waiting_for_certificate ↔ ready).
+func (d *Dir) CertificateChanged(serial string) {
+	d.mu.RLock()
+	e, ok := d.bySerial[serial]
+	d.mu.RUnlock()
+	if !ok || e.problem != "" {
+		return
+	}
+	state := d.state(e)
+	d.mu.Lock()
+	changed := d.bySerial[serial] == e && e.counted != state
+	if changed {
+		d.count(e, state)
+	}
+	d.mu.Unlock()
+	if changed {
+		d.event(state, e)
+	}
+}
+
+func (d *Dir) state(e *entry) string {
+	switch {
+	case e.problem != "":
+		return StateInvalid
+	case d.hasCert(e.serial):
+		return StateReady
+	}
+	return StateWaitingForCert
+}
+
+func (d *Dir) event(state string, e *entry) {
+	fields := []zap.Field{
+		zap.String("event", "config.state"), zap.String("state", state),
+		zap.String("serial", e.serial), zap.String("file", e.name), zap.Int64("bytes", e.size),
+	}
+	d.m.events.WithLabelValues(state).Inc()
+	if state == StateInvalid {
+		d.log.Warn("config "+state, append(fields, zap.String("reason", e.problem))...)
+		return
+	}
+	d.log.Info("config "+state, fields...)
+}
+
+// count moves e from the state it is counted under to state ("" to drop
+// it) and updates the gauges. Callers hold d.mu.
+func (d *Dir) count(e *entry, state string) {
+	if e.counted != "" {
+		d.counts[e.counted]--
+	}
+	if state != "" {
+		d.counts[state]++
+	}
+	e.counted = state
+	d.m.set(d.counts[StateReady], d.counts[StateWaitingForCert], d.counts[StateInvalid])
+}
+
+type metrics struct {
+	configs *prometheus.GaugeVec
+	events  *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		configs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sealboot_configs", Help: "Config files in the configs directory by state.",
+		}, []string{"state"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealboot_configs_events_total", Help: "config.state events by state.",
+		}, []string{"state"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.configs, m.events)
+	}
+	return m
+}
+
+func (m *metrics) set(ready, waiting, invalid int) {
+	m.configs.WithLabelValues(StateReady).Set(float64(ready))
+	m.configs.WithLabelValues(StateWaitingForCert).Set(float64(waiting))
+	m.configs.WithLabelValues(StateInvalid).Set(float64(invalid))
+}
