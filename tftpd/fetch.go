@@ -1,0 +1,246 @@
+package tftpd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/pin/tftp/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sealboot/sealboot/keystore/cms"
+)
+
+// Generic error texts: they reach the client, the cause goes to the log.
+var (
+	errClientNotFound = errors.New("file not found")
+	errClientBusy     = errors.New("server busy, try again later")
+	errClientWrite    = errors.New("write requests are not accepted")
+	errClientServer   = errors.New("server error")
+)
+
+// fetch is one request and what became of it: the tftp.fetch event.
+type fetch struct {
+	start       time.Time
+	file        string
+	remote      netip.AddrPort
+	outcome     string
+	reason      string
+	serial      string
+	mac         net.HardwareAddr
+	bytes       int64
+	blksize     int
+	fingerprint string
+	cached      bool
+	encrypted   bool
+}
+
+// handleRead serves one read request; pin/tftp runs it on its own
+// goroutine and sends a returned error to the client as TFTP error 1.
+func (s *Server) handleRead(filename string, rf io.ReaderFrom) error {
+	f := &fetch{start: time.Now(), file: filename, remote: remoteOf(rf)}
+	defer s.logFetch(f)
+	st := s.set.Load()
+	peer := f.remote.Addr().String()
+	if !s.acquire(peer, st.cfg) {
+		f.outcome, f.reason = OutcomeBusy, "transfer limit reached"
+		return errClientBusy
+	}
+	defer s.release(peer)
+	data, err := s.prepare(f, st)
+	if err != nil {
+		return err
+	}
+	info := &transferInfo{}
+	key := f.remote.String()
+	s.blksize.Store(key, info)
+	defer s.blksize.Delete(key)
+	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
+		ot.SetSize(int64(len(data)))
+	}
+	f.bytes, err = rf.ReadFrom(bytes.NewReader(data))
+	f.blksize = info.blksize
+	f.outcome, f.reason = transferOutcome(err)
+	return nil // pin/tftp has already told the client
+}
+
+// prepare resolves the request to a serial, applies the binding check and
+// the plaintext policy, and returns the bytes to send. On refusal it sets
+// the outcome and returns the error the client sees.
+func (s *Server) prepare(f *fetch, st *settings) ([]byte, error) {
+	serial, fixed, err := st.resolver.resolve(f.file)
+	switch {
+	case errors.Is(err, errDeniedName):
+		f.outcome, f.reason = OutcomeDeniedName, err.Error()
+		return nil, errClientNotFound
+	case err != nil:
+		f.outcome, f.reason = OutcomeNotFound, err.Error()
+		return nil, errClientNotFound
+	}
+	if err := s.checkBinding(f, st, serial, fixed); err != nil {
+		return nil, err
+	}
+	config, sum, err := s.deps.Configs.Config(f.serial)
+	if err != nil {
+		f.outcome, f.reason = OutcomeNotFound, err.Error()
+		if !errors.Is(err, fs.ErrNotExist) {
+			f.reason = "config not servable: " + err.Error()
+		}
+		return nil, errClientNotFound
+	}
+	cert, fp, ok := s.deps.Certificates.Certificate(f.serial)
+	if !ok {
+		if st.cfg.AllowPlaintext || st.plaintext[f.serial] {
+			f.reason = "no certificate; plaintext allowed by tftp.allow_plaintext/plaintext_serials"
+			return config, nil
+		}
+		f.outcome, f.reason = OutcomeNoCertificate, "config present but no certificate: not served in the clear"
+		return nil, errClientNotFound
+	}
+	f.fingerprint, f.encrypted = fp, true
+	key := string(sum[:]) + fp + st.sealKey
+	if data, ok := s.cache.get(key); ok {
+		f.cached = true
+		return data, nil
+	}
+	data, err := cms.Seal(cert, config, st.cfg.Seal)
+	if err != nil {
+		f.outcome, f.reason = OutcomeError, "seal: "+err.Error()
+		return nil, errClientServer
+	}
+	s.cache.put(key, data)
+	return data, nil
+}
+
+// checkBinding finds the serial of a fixed name through the DHCP binding of
+// the asking address, and checks that a serial's file goes only to the
+// address leased to that serial (RFC 8886 section 2.1).
+func (s *Server) checkBinding(f *fetch, st *settings, serial string, fixed bool) error {
+	var bound string
+	var found bool
+	if b := s.deps.Bindings; b != nil {
+		bound, f.mac, found = b.LookupIP(f.remote.Addr())
+	}
+	switch {
+	case fixed && (!found || bound == ""):
+		f.outcome, f.reason = OutcomeNotFound, "fixed name and no DHCP binding with a serial for this address"
+		return errClientNotFound
+	case fixed:
+		f.serial = bound
+	case st.cfg.BindingCheck && !found:
+		f.serial = serial
+		f.outcome, f.reason = OutcomeBindingMismatch, "no DHCP lease for this address"
+		return errClientNotFound
+	case st.cfg.BindingCheck && bound != serial:
+		f.serial = serial
+		f.outcome, f.reason = OutcomeBindingMismatch, fmt.Sprintf("address is leased to serial %q", bound)
+		return errClientNotFound
+	default:
+		f.serial = serial
+	}
+	return nil
+}
+
+// handleWrite refuses every write request with one event.
+func (s *Server) handleWrite(filename string, wt io.WriterTo) error {
+	f := &fetch{start: time.Now(), file: filename, outcome: OutcomeWriteRefused, reason: "read-only server"}
+	if it, ok := wt.(tftp.IncomingTransfer); ok {
+		f.remote = addrPort(it.RemoteAddr())
+	}
+	s.logFetch(f)
+	return errClientWrite
+}
+
+// transferOutcome classifies ReadFrom's result.
+func transferOutcome(err error) (outcome, reason string) {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return OutcomeServed, ""
+	case errors.As(err, &ne) && ne.Timeout():
+		return OutcomeTimeout, "client stopped acknowledging"
+	}
+	return OutcomeAborted, err.Error()
+}
+
+func remoteOf(rf io.ReaderFrom) netip.AddrPort {
+	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
+		return addrPort(ot.RemoteAddr())
+	}
+	return netip.AddrPort{}
+}
+
+func addrPort(a net.UDPAddr) netip.AddrPort {
+	ip, _ := netip.AddrFromSlice(a.IP)
+	return netip.AddrPortFrom(ip.Unmap(), uint16(a.Port))
+}
+
+// logFetch writes the tftp.fetch event: Info when served, Error for a
+// server fault, Warn otherwise.
+func (s *Server) logFetch(f *fetch) {
+	d := time.Since(f.start)
+	s.m.observe(f.outcome, d, f.bytes)
+	level := zapcore.WarnLevel
+	switch f.outcome {
+	case OutcomeServed:
+		level = zapcore.InfoLevel
+	case OutcomeError:
+		level = zapcore.ErrorLevel
+	}
+	ce := s.log.Check(level, "tftp fetch "+f.outcome)
+	if ce == nil {
+		return
+	}
+	mac := ""
+	if f.mac != nil {
+		mac = f.mac.String()
+	}
+	ce.Write(
+		zap.String("event", "tftp.fetch"), zap.String("outcome", f.outcome),
+		zap.String("serial", f.serial), zap.String("file", f.file), zap.String("remote", f.remote.String()),
+		zap.String("mac", mac), zap.Int64("bytes", f.bytes), zap.Int("blksize", f.blksize),
+		zap.Duration("duration", d), zap.String("fingerprint", f.fingerprint), zap.Bool("cached", f.cached),
+		zap.Bool("encrypted", f.encrypted), zap.String("reason", f.reason),
+	)
+}
+
+// transferInfo receives what pin/tftp's hook knows of a transfer.
+type transferInfo struct{ blksize int }
+
+// hook gives the handler the negotiated block size; pin/tftp calls it on
+// the transfer's goroutine before ReadFrom returns.
+type hook struct{ s *Server }
+
+func (h hook) OnSuccess(st tftp.TransferStats) { h.record(st) }
+
+func (h hook) OnFailure(st tftp.TransferStats, err error) {
+	if st.RemoteAddr == nil { // a packet that was not a valid request
+		h.s.m.malformed.Inc()
+		if ce := h.s.log.Check(zapcore.DebugLevel, "tftp: bad packet"); ce != nil {
+			ce.Write(zap.Error(err))
+		}
+		return
+	}
+	h.record(st)
+}
+
+func (h hook) record(st tftp.TransferStats) {
+	ip, _ := netip.AddrFromSlice(st.RemoteAddr)
+	key := netip.AddrPortFrom(ip.Unmap(), uint16(st.Tid)).String()
+	v, ok := h.s.blksize.Load(key)
+	if !ok {
+		return
+	}
+	info := v.(*transferInfo)
+	info.blksize = 512
+	if b, err := strconv.Atoi(st.Opts["blksize"]); err == nil {
+		info.blksize = b
+	}
+}

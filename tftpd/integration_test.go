@@ -1,0 +1,85 @@
+package tftpd
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sealboot/sealboot/keystore"
+	"github.com/sealboot/sealboot/keystore/cms"
+	"github.com/sealboot/sealboot/tftpd/configdir"
+)
+
+// TestWithKeystoreAndConfigDir runs the server on the real keystore and
+// configs directory: a config still being written is not served, and a
+// config dropped while the device retries is served on its next attempt.
+func TestWithKeystoreAndConfigDir(t *testing.T) {
+	t.Parallel()
+	keys, configs := t.TempDir(), t.TempDir()
+	_ = os.Chmod(configs, 0o700)
+	id := device(t, "SN77", keystore.P256)
+	ks, err := keystore.Open(keystore.Options{Dir: keys, Settle: time.Millisecond}, zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ks.Import(id.CertPEM, "", false); err != nil {
+		t.Fatal(err)
+	}
+	cd, err := configdir.New(configdir.Config{Dir: configs, Settle: 30 * time.Millisecond}, ks, zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = cd.Run(ctx) }()
+	<-cd.Ready()
+	srv, err := New(Config{Listen: []string{"127.0.0.1:0"}}, Deps{Configs: cd, Certificates: ks}, zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Run(ctx) }()
+	<-srv.Ready()
+	addr := srv.Addrs()[0].String()
+
+	if _, err := get(t, addr, "SN77.enc", 0); err == nil {
+		t.Fatal("served before any config existed")
+	}
+	// Written slowly, in two parts: never served half.
+	f, err := os.Create(filepath.Join(configs, "SN77.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := len(sampleConfig) / 2
+	_, _ = f.Write(sampleConfig[:half])
+	for range 3 { // a device retrying while the operator's copy is in progress
+		if data, err := get(t, addr, "SN77.enc", 0); err == nil {
+			plain, _ := cms.Open(id.Key, data)
+			t.Fatalf("served %d bytes of a half-written config", len(plain))
+		}
+	}
+	_, _ = f.Write(sampleConfig[half:])
+	f.Close()
+	// The next attempt after the file settles gets the whole config.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		data, err := get(t, addr, "SN77.enc", 1468)
+		if err == nil {
+			plain, err := cms.Open(id.Key, data)
+			if err != nil || !bytes.Equal(plain, sampleConfig) {
+				t.Fatalf("served config does not match: %v", err)
+			}
+			return
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatal("dropped config never served")
+		case <-tick.C:
+		}
+	}
+}

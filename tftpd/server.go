@@ -1,0 +1,206 @@
+package tftpd
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pin/tftp/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// settings are the hot-reloadable parts of Config, swapped atomically.
+type settings struct {
+	cfg       Config
+	resolver  *resolver
+	plaintext map[string]bool
+	sealKey   string // the seal options, as part of cache keys
+}
+
+func newSettings(cfg Config) (*settings, error) {
+	r, err := newResolver(cfg.Names, cfg.FixedNames)
+	if err != nil {
+		return nil, err
+	}
+	pt := map[string]bool{}
+	for _, s := range cfg.PlaintextSerials {
+		pt[s] = true
+	}
+	o := cfg.Seal
+	key := fmt.Sprintf("%s|%v|%s|%v|%v", o.Cipher, o.OAEP, o.KDF, o.DER, o.AllowSmallRSA)
+	return &settings{cfg: cfg, resolver: r, plaintext: pt, sealKey: key}, nil
+}
+
+// Server is the TFTP server.
+type Server struct {
+	deps    Deps
+	log     *zap.Logger
+	m       *metrics
+	set     atomic.Pointer[settings]
+	cache   *cache
+	listen  []string
+	ready   chan struct{}
+	addrsMu sync.Mutex
+	addrs   []net.Addr
+
+	active  atomic.Int64
+	perMu   sync.Mutex
+	perPeer map[string]int
+	blksize sync.Map // "ip:port" → *transferInfo, filled by the pin/tftp hook
+}
+
+// New checks cfg and returns a server; Run starts it.
+func New(cfg Config, deps Deps, log *zap.Logger, reg prometheus.Registerer) (*Server, error) {
+	cfg = cfg.withDefaults()
+	st, err := newSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if deps.Configs == nil || deps.Certificates == nil {
+		return nil, fmt.Errorf("tftpd: configs and certificates are required")
+	}
+	if cfg.BindingCheck && deps.Bindings == nil {
+		return nil, fmt.Errorf("tftp.binding_check needs the DHCP server's bindings")
+	}
+	s := &Server{deps: deps, log: log, m: newMetrics(reg), cache: newCache(cfg.CacheSize),
+		listen: cfg.Listen, ready: make(chan struct{}), perPeer: map[string]int{}}
+	s.set.Store(st)
+	return s, nil
+}
+
+// Update applies a new configuration's names, policy, limits and seal
+// options at once (SIGHUP). Listen addresses change only on restart.
+func (s *Server) Update(cfg Config) error {
+	cfg = cfg.withDefaults()
+	st, err := newSettings(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.BindingCheck && s.deps.Bindings == nil {
+		return fmt.Errorf("tftp.binding_check needs the DHCP server's bindings")
+	}
+	s.set.Store(st)
+	s.cache.setLimit(cfg.CacheSize)
+	return nil
+}
+
+// Ready is closed when every listen address is bound.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addrs returns the bound addresses (after Ready).
+func (s *Server) Addrs() []net.Addr {
+	s.addrsMu.Lock()
+	defer s.addrsMu.Unlock()
+	return append([]net.Addr(nil), s.addrs...)
+}
+
+// Run binds every listen address, serves until ctx is done, then waits at
+// most ShutdownTimeout for transfers in progress.
+func (s *Server) Run(ctx context.Context) error {
+	cfg := s.set.Load().cfg
+	var conns []net.PacketConn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for _, addr := range cfg.Listen {
+		c, err := net.ListenPacket(network(addr), addr)
+		if err != nil {
+			return err // "listen udp :69: bind: permission denied"
+		}
+		conns = append(conns, c)
+	}
+	servers := make([]*tftp.Server, len(conns))
+	errc := make(chan error, len(conns))
+	for i, c := range conns {
+		srv := tftp.NewServer(s.handleRead, s.handleWrite)
+		srv.SetTimeout(cfg.Timeout)
+		srv.SetRetries(cfg.Retries)
+		srv.SetHook(hook{s})
+		servers[i] = srv
+		go func() { errc <- srv.Serve(c) }()
+		s.addrsMu.Lock()
+		s.addrs = append(s.addrs, c.LocalAddr())
+		s.addrsMu.Unlock()
+		s.log.Info("tftp listening", zap.String("listen", c.LocalAddr().String()))
+	}
+	close(s.ready)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	}
+	return s.shutdown(servers, cfg.ShutdownTimeout)
+}
+
+// shutdown stops accepting requests and waits for transfers in progress,
+// but no longer than timeout: pin/tftp's Shutdown would wait for a stalled
+// client's every retransmission.
+func (s *Server) shutdown(servers []*tftp.Server, timeout time.Duration) error {
+	done := make(chan struct{})
+	go func() {
+		var wg sync.WaitGroup
+		for _, srv := range servers {
+			wg.Go(srv.Shutdown)
+		}
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		s.log.Warn("tftp transfers still running at shutdown; not waiting for them",
+			zap.Int64("transfers", s.active.Load()), zap.Duration("waited", timeout))
+	}
+	return nil
+}
+
+// network picks udp4 for an IPv4 literal, udp6 for an IPv6 literal, and
+// dual-stack udp otherwise.
+func network(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return "udp"
+	}
+	if ip := net.ParseIP(strings.Trim(host, "[]")); ip != nil {
+		if ip.To4() != nil {
+			return "udp4"
+		}
+		return "udp6"
+	}
+	return "udp"
+}
+
+// acquire takes a transfer slot for peer, or reports that the global or
+// per-client limit is reached.
+func (s *Server) acquire(peer string, cfg Config) bool {
+	if s.active.Add(1) > int64(cfg.MaxTransfers) {
+		s.active.Add(-1)
+		return false
+	}
+	s.perMu.Lock()
+	defer s.perMu.Unlock()
+	if s.perPeer[peer] >= cfg.MaxPerClient {
+		s.active.Add(-1)
+		return false
+	}
+	s.perPeer[peer]++
+	s.m.active.Set(float64(s.active.Load()))
+	return true
+}
+
+func (s *Server) release(peer string) {
+	s.active.Add(-1)
+	s.perMu.Lock()
+	if s.perPeer[peer]--; s.perPeer[peer] <= 0 {
+		delete(s.perPeer, peer)
+	}
+	s.perMu.Unlock()
+	s.m.active.Set(float64(s.active.Load()))
+}

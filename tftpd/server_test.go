@@ -1,0 +1,299 @@
+package tftpd
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pin/tftp/v3"
+
+	"github.com/sealboot/sealboot/keystore"
+	"github.com/sealboot/sealboot/keystore/cms"
+)
+
+var sampleConfig = []byte("hostname pe1\nradius-server key s3cr3t\n" + strings.Repeat("interface ge-0/0/1 description x\n", 200))
+
+// get fetches name with pin/tftp's client.
+func get(t *testing.T, addr, name string, blksize int) ([]byte, error) {
+	t.Helper()
+	c, err := tftp.NewClient(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetTimeout(2 * time.Second)
+	if blksize > 0 {
+		c.SetBlockSize(blksize)
+	}
+	wt, err := c.Receive(name, "octet")
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	if n, ok := wt.(tftp.IncomingTransfer).Size(); ok && n != int64(buf.Len()) {
+		t.Errorf("tsize %d, received %d", n, buf.Len())
+	}
+	return buf.Bytes(), nil
+}
+
+func TestServeSealedOverIPv4AndIPv6(t *testing.T) {
+	t.Parallel()
+	rsa, ec := device(t, "SNRSA", keystore.RSA2048), device(t, "SNEC", keystore.P256)
+	h := start(t, Config{}, fakeCerts{"SNRSA": rsa, "SNEC": ec}, nil)
+	h.configs.set("SNRSA", sampleConfig)
+	h.configs.set("SNEC", sampleConfig)
+	n := 0
+	for _, fam := range []string{"udp4", "udp6"} {
+		for _, id := range []*keystore.DeviceIdentity{rsa, ec} {
+			serial := id.Cert.Subject.CommonName
+			data, err := get(t, h.addr(fam), serial+".enc", 1468)
+			if err != nil {
+				t.Fatalf("%s %s: %v", fam, serial, err)
+			}
+			plain, err := cms.Open(id.Key, data)
+			if err != nil || !bytes.Equal(plain, sampleConfig) {
+				t.Fatalf("%s %s: open: %v", fam, serial, err)
+			}
+			n++
+		}
+	}
+	ev := h.waitEvents(n)
+	for i, e := range ev {
+		// pin/tftp clamps blksize to the interface MTU and falls back to 512
+		// when it cannot read the interface: the event reports what was used.
+		if e["outcome"] != OutcomeServed || e["level"] != "info" || (e["blksize"] != int64(1468) && e["blksize"] != int64(512)) || e["fingerprint"] == "" {
+			t.Errorf("event %d: %v", i, e)
+		}
+		if cached := e["cached"].(bool); cached != (i >= 2) {
+			t.Errorf("event %d: cached=%v; the second fetch of a config must come from the cache", i, cached)
+		}
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	id := device(t, "SN1", keystore.P256)
+	other := device(t, "SN2", keystore.P256)
+	mac, _ := net.ParseMAC("02:00:00:00:00:01")
+	// 127.0.0.1 is leased to SN1; ::1 has no lease.
+	bindings := fakeBindings{netip.MustParseAddr("127.0.0.1"): {serial: "SN1", mac: mac}}
+	h := start(t, Config{BindingCheck: true, FixedNames: []string{"network-confg"}}, fakeCerts{"SN1": id, "SN2": other}, bindings)
+	h.configs.set("SN1", sampleConfig)
+	h.configs.set("SN2", sampleConfig)
+	h.configs.set("NOCERT", sampleConfig)
+	tests := []struct {
+		name, fam, file, outcome, serial string
+	}{
+		{"binding ok", "udp4", "SN1.enc", OutcomeServed, "SN1"},
+		{"fixed name through binding", "udp4", "network-confg", OutcomeServed, "SN1"},
+		{"other serial's file", "udp4", "SN2.enc", OutcomeBindingMismatch, "SN2"},
+		{"no lease at all", "udp6", "SN1.enc", OutcomeBindingMismatch, "SN1"},
+		{"fixed name without binding", "udp6", "network-confg", OutcomeNotFound, ""},
+		{"traversal", "udp4", "../../etc/passwd", OutcomeDeniedName, ""},
+		{"absolute", "udp4", "/etc/shadow", OutcomeDeniedName, ""},
+		{"unknown name", "udp4", "pxelinux.0", OutcomeNotFound, ""},
+	}
+	for _, tt := range tests {
+		data, err := get(t, h.addr(tt.fam), tt.file, 0)
+		if (tt.outcome == OutcomeServed) != (err == nil) {
+			t.Fatalf("%s: err %v", tt.name, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "file not found") {
+			t.Errorf("%s: client saw %q, want the generic text", tt.name, err)
+		}
+		if err == nil {
+			if plain, err := cms.Open(id.Key, data); err != nil || !bytes.Equal(plain, sampleConfig) {
+				t.Errorf("%s: served bytes do not open with SN1's key: %v", tt.name, err)
+			}
+		}
+	}
+	ev := h.waitEvents(len(tests))
+	for _, tt := range tests {
+		var e map[string]any // events complete out of order: find by name and family
+		for _, cand := range ev {
+			if cand["file"] == tt.file && strings.HasPrefix(cand["remote"].(string), map[string]string{"udp4": "127.", "udp6": "[::1]"}[tt.fam]) {
+				e = cand
+			}
+		}
+		if e["outcome"] != tt.outcome || e["serial"] != tt.serial || e["file"] != tt.file {
+			t.Errorf("%s: event %v", tt.name, e)
+		}
+		if tt.fam == "udp4" && tt.outcome != OutcomeDeniedName && tt.outcome != OutcomeNotFound && e["mac"] != mac.String() {
+			t.Errorf("%s: mac %v", tt.name, e["mac"])
+		}
+		if want := map[bool]string{true: "info", false: "warn"}[tt.outcome == OutcomeServed]; e["level"] != want {
+			t.Errorf("%s: level %v", tt.name, e["level"])
+		}
+	}
+}
+
+func TestPlaintextPolicy(t *testing.T) {
+	t.Parallel()
+	id := device(t, "SNC", keystore.P256)
+	h := start(t, Config{PlaintextSerials: []string{"LAB1"}}, fakeCerts{"SNC": id}, nil)
+	for _, s := range []string{"LAB1", "LAB2", "SNC"} {
+		h.configs.set(s, sampleConfig)
+	}
+	h.configs.fail("CHANGING", errors.New("config file is changing"))
+	addr := h.addr("udp4")
+	if data, err := get(t, addr, "LAB1.enc", 0); err != nil || !bytes.Equal(data, sampleConfig) {
+		t.Fatalf("plaintext-allowed serial: %v", err)
+	}
+	if _, err := get(t, addr, "LAB2.enc", 0); err == nil {
+		t.Fatal("config without certificate served in the clear")
+	}
+	if data, err := get(t, addr, "SNC.enc", 0); err != nil || !cms.IsEnvelope(data) {
+		t.Fatalf("serial with certificate: %v", err)
+	}
+	if _, err := get(t, addr, "CHANGING.enc", 0); err == nil {
+		t.Fatal("changing config served")
+	}
+	if _, err := get(t, addr, "NONE.enc", 0); err == nil {
+		t.Fatal("missing config served")
+	}
+	ev := byFile(h.waitEvents(5))
+	for file, w := range map[string]string{"LAB1.enc": OutcomeServed, "LAB2.enc": OutcomeNoCertificate, "SNC.enc": OutcomeServed, "CHANGING.enc": OutcomeNotFound, "NONE.enc": OutcomeNotFound} {
+		if ev[file]["outcome"] != w {
+			t.Errorf("%s: %v, want %s", file, ev[file], w)
+		}
+	}
+	if ev["LAB1.enc"]["encrypted"] != false || ev["SNC.enc"]["encrypted"] != true {
+		t.Errorf("encrypted fields: %v %v", ev["LAB1.enc"]["encrypted"], ev["SNC.enc"]["encrypted"])
+	}
+	if !strings.Contains(ev["CHANGING.enc"]["reason"].(string), "changing") {
+		t.Errorf("changing config reason: %v", ev["CHANGING.enc"]["reason"])
+	}
+}
+
+// rrq sends a read request from a raw socket and returns it, for tests that
+// play a misbehaving client. The socket is unconnected: the server answers
+// from a new port (RFC 1350 transfer identifiers).
+func rrq(t *testing.T, addr, name string) *net.UDPConn {
+	t.Helper()
+	ua, _ := net.ResolveUDPAddr("udp", addr)
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ua.IP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	pkt := binary.BigEndian.AppendUint16(nil, 1)
+	pkt = append(append(append(pkt, name...), 0), "octet\x00"...)
+	if _, err := c.WriteTo(pkt, ua); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestBusyStalledClientAndBoundedShutdown(t *testing.T) {
+	t.Parallel()
+	id := device(t, "SNB", keystore.P256)
+	h := start(t, Config{MaxPerClient: 1, MaxTransfers: 2, Timeout: time.Minute, Retries: 3, ShutdownTimeout: 50 * time.Millisecond},
+		fakeCerts{"SNB": id}, nil)
+	h.configs.set("SNB", sampleConfig)
+	// A client that asks and never acknowledges holds its slot.
+	stalled := rrq(t, h.addr("udp4"), "SNB.enc")
+	buf := make([]byte, 600)
+	_ = stalled.SetReadDeadline(time.Now().Add(time.Minute))
+	if _, err := stalled.Read(buf); err != nil { // the first data block
+		t.Fatal(err)
+	}
+	if _, err := get(t, h.addr("udp4"), "SNB.enc", 0); err == nil || !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("second transfer for the same client: %v, want busy", err)
+	}
+	if _, err := get(t, h.addr("udp6"), "SNB.enc", 0); err != nil {
+		t.Fatalf("another client: %v", err)
+	}
+	ev := h.waitEvents(2)
+	if ev[0]["outcome"] != OutcomeBusy || ev[0]["reason"] != "transfer limit reached" {
+		t.Fatalf("first logged event %v, want busy", ev[0])
+	}
+	// Stopping does not wait for the stalled client's retransmissions.
+	h.stop()
+}
+
+func TestWriteRefused(t *testing.T) {
+	t.Parallel()
+	h := start(t, Config{}, fakeCerts{}, nil)
+	c, _ := tftp.NewClient(h.addr("udp4"))
+	c.SetTimeout(2 * time.Second)
+	rf, err := c.Send("SN1.enc", "octet")
+	if err == nil {
+		_, err = rf.ReadFrom(strings.NewReader("evil"))
+	}
+	if err == nil || !strings.Contains(err.Error(), "not accepted") {
+		t.Fatalf("write: %v", err)
+	}
+	ev := h.waitEvents(1)
+	if ev[0]["outcome"] != OutcomeWriteRefused || ev[0]["remote"] == "invalid AddrPort" {
+		t.Fatalf("event %v", ev[0])
+	}
+}
+
+// Each request yields exactly one event, whatever its outcome.
+func TestOneEventPerRequest(t *testing.T) {
+	t.Parallel()
+	id := device(t, "SN1", keystore.P256)
+	h := start(t, Config{}, fakeCerts{"SN1": id}, nil)
+	h.configs.set("SN1", sampleConfig)
+	names := []string{"SN1.enc", "SN1.enc", "nope.enc", "../x", "SN9.enc", "pxe.0"}
+	for _, n := range names {
+		_, _ = get(t, h.addr("udp4"), n, 0)
+	}
+	c, _ := tftp.NewClient(h.addr("udp4"))
+	if rf, err := c.Send("x.enc", "octet"); err == nil {
+		_, _ = rf.ReadFrom(strings.NewReader("x"))
+	}
+	h.waitEvents(len(names) + 1)
+	h.stop()
+	if got := len(h.events()); got != len(names)+1 {
+		t.Fatalf("%d events for %d requests", got, len(names)+1)
+	}
+}
+
+func TestUpdateAppliesNewNames(t *testing.T) {
+	t.Parallel()
+	id := device(t, "SNU", keystore.P256)
+	h := start(t, Config{}, fakeCerts{"SNU": id}, nil)
+	h.configs.set("SNU", sampleConfig)
+	if _, err := get(t, h.addr("udp4"), "conf.SNU", 0); err == nil {
+		t.Fatal("served a name before its pattern was configured")
+	}
+	if err := h.srv.Update(Config{Names: []string{"conf.{serial}"}, Seal: cms.Options{Cipher: cms.AES128GCM}}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := get(t, h.addr("udp4"), "conf.SNU", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, err := cms.Open(id.Key, data); err != nil || !bytes.Equal(plain, sampleConfig) {
+		t.Fatalf("open: %v", err)
+	}
+	if err := h.srv.Update(Config{Names: []string{"nope"}}); err == nil {
+		t.Fatal("pattern without {serial} accepted")
+	}
+}
+
+func TestListenErrorNamesAddress(t *testing.T) {
+	t.Parallel()
+	busy, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	srv, err := New(Config{Listen: []string{busy.LocalAddr().String()}}, Deps{Configs: &fakeConfigs{}, Certificates: fakeCerts{}}, nopLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = srv.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), busy.LocalAddr().String()) || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("got %v", err)
+	}
+}
