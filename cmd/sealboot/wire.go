@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -10,6 +12,10 @@ import (
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/daemon"
+	"github.com/sealboot/sealboot/keystore"
+	"github.com/sealboot/sealboot/keystore/cms"
+	"github.com/sealboot/sealboot/tftpd"
+	"github.com/sealboot/sealboot/tftpd/configdir"
 )
 
 // components are the parts of a running server, built from one
@@ -44,11 +50,60 @@ func (c *components) reload(cfg *config.Config) error {
 func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 	c := &components{reg: prometheus.NewRegistry()}
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var configs *configdir.Dir // the keystore tells it when certificates change
+	keys, err := keystore.Open(keystore.Options{
+		Dir: cfg.KeysDir, Settle: cfg.Keystore.Settle, AllowSmallRSA: cfg.Seal.AllowSmallRSA,
+		FetchURL: cfg.Keystore.FetchURL, FetchTimeout: cfg.Keystore.FetchTimeout, FetchMaxSize: int64(cfg.Keystore.FetchMaxSize),
+		OnChange: func(serial string) {
+			if configs != nil {
+				configs.CertificateChanged(serial)
+			}
+		},
+	}, log.Named("keystore"), c.reg)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	configs, err = configdir.New(configdir.Config{
+		Dir: cfg.ConfigsDir, Extension: cfg.Watch.Extension, MaxSize: int64(cfg.Watch.MaxSize), Settle: cfg.Watch.Settle,
+	}, keys, log.Named("watch"), c.reg)
+	if err != nil {
+		return nil, fmt.Errorf("configs: %w", err)
+	}
+	tftp, err := tftpd.New(tftpConfig(cfg), tftpd.Deps{Configs: configs, Certificates: keys}, log.Named("tftpd"), c.reg)
+	if err != nil {
+		return nil, fmt.Errorf("tftp: %w", err)
+	}
+	c.tasks = append(c.tasks,
+		daemon.Task{Name: "keystore", Component: keys},
+		daemon.Task{Name: "configs", Component: configs},
+		daemon.Task{Name: "tftp", Component: tftp},
+	)
+	c.listen = append(c.listen, "tftp "+strings.Join(cfg.TFTP.Listen, ","))
+	c.reloads = append(c.reloads,
+		func(*config.Config) error { return keys.Rescan() },
+		func(*config.Config) error { return configs.Rescan() },
+		func(cfg *config.Config) error { return tftp.Update(tftpConfig(cfg)) },
+	)
 	if cfg.Metrics.Listen != "" {
 		c.tasks = append(c.tasks, daemon.Task{Name: "metrics", Component: newMetricsServer(cfg.Metrics.Listen, c.reg, log.Named("metrics"))})
 		c.listen = append(c.listen, "metrics "+cfg.Metrics.Listen)
 	}
 	return c, nil
+}
+
+// tftpConfig maps the configuration file onto the TFTP server's settings.
+func tftpConfig(cfg *config.Config) tftpd.Config {
+	t := cfg.TFTP
+	return tftpd.Config{
+		Listen: t.Listen, Names: t.Names, FixedNames: t.FixedNames, BindingCheck: *t.BindingCheck,
+		AllowPlaintext: t.AllowPlaintext, PlaintextSerials: t.PlaintextSerials,
+		MaxTransfers: t.MaxTransfers, MaxPerClient: t.MaxPerClient, Timeout: t.Timeout, Retries: t.Retries,
+		ShutdownTimeout: t.ShutdownTimeout, CacheSize: int64(t.CacheSize),
+		Seal: cms.Options{
+			Cipher: cms.Cipher(cfg.Seal.Cipher), OAEP: cfg.Seal.OAEP, KDF: cms.KDF(cfg.Seal.KDF),
+			DER: cfg.Seal.Format == "der", AllowSmallRSA: cfg.Seal.AllowSmallRSA,
+		},
+	}
 }
 
 // restartOnly lists the keys that differ between the running and the new
