@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sealboot/sealboot/keystore"
+	"github.com/sealboot/sealboot/keystore/cms"
+)
+
+// daemonProc is a running `sealboot serve` whose JSON log lines are
+// collected.
+type daemonProc struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []map[string]any
+	cond  *sync.Cond
+	done  chan error
+}
+
+func startDaemon(t *testing.T, bin string, env []string, args ...string) *daemonProc {
+	t.Helper()
+	d := &daemonProc{t: t, done: make(chan error, 1)}
+	d.cond = sync.NewCond(&d.mu)
+	d.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
+	d.cmd.Env = append(os.Environ(), env...)
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go d.read(stderr)
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Kill()
+		<-d.done
+	})
+	return d
+}
+
+func (d *daemonProc) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) != nil {
+			m = map[string]any{"msg": sc.Text()}
+		}
+		d.mu.Lock()
+		d.lines = append(d.lines, m)
+		d.cond.Broadcast()
+		d.mu.Unlock()
+	}
+	d.done <- d.cmd.Wait()
+	d.mu.Lock()
+	d.lines = append(d.lines, map[string]any{"msg": "<exited>"})
+	d.cond.Broadcast()
+	d.mu.Unlock()
+}
+
+// waitFor waits for a log line whose msg contains msg and returns it.
+func (d *daemonProc) waitFor(msg string) map[string]any {
+	d.t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	seen := 0
+	for {
+		for ; seen < len(d.lines); seen++ {
+			if m, _ := d.lines[seen]["msg"].(string); strings.Contains(m, msg) {
+				return d.lines[seen]
+			}
+			if d.lines[seen]["msg"] == "<exited>" {
+				d.t.Fatalf("sealboot exited before logging %q; log:\n%v", msg, d.lines)
+			}
+		}
+		d.cond.Wait()
+	}
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// TestServeLifecycle: start on a config file, tell systemd READY=1, serve
+// curl, refuse a broken file on SIGHUP while serving on, apply a good one,
+// stop cleanly on SIGTERM.
+func TestServeLifecycle(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed (Debian package curl)")
+	}
+	t.Parallel()
+	bin := buildSealboot(t)
+	dir := t.TempDir()
+	port := freeUDPPort(t)
+	cfgFile := filepath.Join(dir, "sealboot.yaml")
+	good := fmt.Sprintf("state_dir: %s\ntftp:\n  listen: [\"127.0.0.1:%d\"]\nlog:\n  level: info\n", dir, port)
+	if err := os.WriteFile(cfgFile, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notify := filepath.Join(dir, "notify.sock")
+	nconn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nconn.Close()
+	d := startDaemon(t, bin, []string{"NOTIFY_SOCKET=" + notify}, "--config", cfgFile)
+	d.waitFor("sealboot ready")
+	buf := make([]byte, 256)
+	_ = nconn.SetReadDeadline(time.Now().Add(time.Minute))
+	if n, err := nconn.Read(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "READY=1") {
+		t.Fatalf("sd_notify: %q %v", buf[:n], err)
+	}
+
+	id, err := keystore.GenerateDevice("SN42", keystore.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(dir, "keys", "SN42.crt"), id.CertPEM, 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "configs", "SN42.cfg"), []byte("hostname r42\n"), 0o600)
+	d.waitFor("config ready")
+	fetch := func() error {
+		out := filepath.Join(dir, "got.enc")
+		if b, err := exec.Command("curl", "-sS", "--fail", "-o", out, fmt.Sprintf("tftp://127.0.0.1:%d/SN42.enc", port)).CombinedOutput(); err != nil {
+			return fmt.Errorf("curl: %v %s", err, b)
+		}
+		data, _ := os.ReadFile(out)
+		plain, err := cms.Open(id.Key, data)
+		if err != nil || string(plain) != "hostname r42\n" {
+			return fmt.Errorf("open: %v %q", err, plain)
+		}
+		return nil
+	}
+	if err := fetch(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A broken file is refused and the old configuration keeps serving.
+	_ = os.WriteFile(cfgFile, []byte(good+"tftp:\n  listn: []\n"), 0o600)
+	_ = d.cmd.Process.Signal(syscall.SIGHUP)
+	refused := d.waitFor("reload refused")
+	if !strings.Contains(fmt.Sprint(refused["error"]), "tftp") {
+		t.Fatalf("refusal does not say what is wrong: %v", refused)
+	}
+	if err := fetch(); err != nil {
+		t.Fatalf("not serving after a refused reload: %v", err)
+	}
+	// A good file is applied.
+	_ = os.WriteFile(cfgFile, []byte(good+"seal:\n  cipher: aes128-gcm\n"), 0o600)
+	_ = d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitFor("configuration reloaded")
+	if err := fetch(); err != nil {
+		t.Fatalf("after reload: %v", err)
+	}
+
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	d.waitFor("sealboot stopped")
+	if err := <-d.done; err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	d.done <- nil
+}
+
+func TestServeStartFailureNamesComponent(t *testing.T) {
+	t.Parallel()
+	bin := buildSealboot(t)
+	busy, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cmd := exec.Command(bin, "serve", "--state-dir", t.TempDir(), "--tftp-listen", busy.LocalAddr().String(), "--log-format", "console")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("serve started on a port in use")
+	}
+	want := "sealboot serve: tftp: listen udp4 " + busy.LocalAddr().String() + ": bind: address already in use"
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("output lacks %q:\n%s", want, out)
+	}
+}
+
+func TestServeRejectsBadConfigAtStart(t *testing.T) {
+	t.Parallel()
+	f := filepath.Join(t.TempDir(), "bad.yaml")
+	_ = os.WriteFile(f, []byte("tftp:\n  listn: [\":69\"]\n"), 0o600)
+	code, _, e := runCLI(t, nil, "serve", "--config", f)
+	if code != exitFailure || !strings.Contains(e, `unknown key "tftp.listn" (did you mean "tftp.listen"?)`) {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	code, out, e := runCLI(t, nil, "check", "--config", f)
+	if code != exitFailure || !strings.Contains(e, "tftp.listn") || out != "" {
+		t.Fatalf("check: exit %d %q %q", code, out, e)
+	}
+}
