@@ -1,0 +1,298 @@
+package leases
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+const journalHeader = "sealboot-leases 1"
+
+// journal is the append-only lease log of a Store.
+type journal struct {
+	path     string
+	interval time.Duration
+	store    *Store
+	log      *zap.Logger
+
+	mu      sync.Mutex
+	f       *os.File
+	dirty   bool
+	records int // lines since the last compaction
+	syncs   int64
+	stop    chan struct{}
+	done    chan struct{}
+	closing sync.Once
+}
+
+func openJournal(path string, interval time.Duration, s *Store, log *zap.Logger) (*journal, error) {
+	j := &journal{path: path, interval: interval, store: s, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	if err := j.replay(); err != nil {
+		return nil, err
+	}
+	if err := j.compact(); err != nil {
+		return nil, fmt.Errorf("lease journal %s: %w", path, err)
+	}
+	go j.loop()
+	return j, nil
+}
+
+// replay applies the journal's records to the store.
+func (j *journal) replay() error {
+	data, err := os.ReadFile(j.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read lease journal: %w", err)
+	}
+	lines := bytes.Split(data, []byte("\n"))
+	torn := len(data) > 0 && data[len(data)-1] != '\n'
+	for i, line := range lines {
+		last := i == len(lines)-1
+		if len(line) == 0 || (i == 0 && string(line) == journalHeader) {
+			continue
+		}
+		if last && torn {
+			j.log.Warn("lease journal ends in a partial record (a crash during a write); dropped it",
+				zap.String("file", j.path), zap.Int("line", i+1))
+			break
+		}
+		if err := j.store.apply(string(line)); err != nil {
+			j.log.Warn("lease journal: skipping a corrupt record", zap.String("file", j.path), zap.Int("line", i+1), zap.Error(err))
+		}
+		j.records++
+	}
+	return nil
+}
+
+// append writes one record and hands it to the kernel before returning.
+func (j *journal) append(rec string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return errors.New("lease journal is closed")
+	}
+	if _, err := io.WriteString(j.f, rec+"\n"); err != nil {
+		return err
+	}
+	j.records++
+	if j.interval < 0 {
+		j.syncs++
+		return j.f.Sync()
+	}
+	j.dirty = true
+	return nil
+}
+
+// loop syncs dirty records every interval and compacts when the journal
+// has grown well past the live leases.
+func (j *journal) loop() {
+	defer close(j.done)
+	interval := j.interval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	housekeeping := time.NewTicker(10 * time.Second)
+	defer housekeeping.Stop()
+	for {
+		select {
+		case <-j.stop:
+			return
+		case <-t.C:
+			j.sync()
+		case <-housekeeping.C:
+			j.store.expire()
+			j.mu.Lock()
+			grown := j.records > 10000 && j.records > 4*j.store.size()
+			j.mu.Unlock()
+			if grown {
+				if err := j.compact(); err != nil {
+					j.log.Error("lease journal compaction failed", zap.String("file", j.path), zap.Error(err))
+				}
+			}
+		}
+	}
+}
+
+func (j *journal) sync() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.dirty || j.f == nil {
+		return
+	}
+	if err := j.f.Sync(); err != nil {
+		j.log.Error("lease journal fsync failed", zap.String("file", j.path), zap.Error(err))
+		return
+	}
+	j.dirty = false
+	j.syncs++
+}
+
+// compact rewrites the journal with only the remembered leases and
+// quarantines: temporary file, fsync, rename, fsync of the directory.
+func (j *journal) compact() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	lines := j.store.snapshotLines()
+	tmp := j.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, journalHeader)
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	if err := os.Rename(tmp, j.path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(j.path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	if j.f != nil {
+		j.f.Close()
+	}
+	j.f, err = os.OpenFile(j.path, os.O_APPEND|os.O_WRONLY, 0o640)
+	j.records, j.dirty = len(lines), false
+	return err
+}
+
+func (j *journal) close() error {
+	j.closing.Do(func() { close(j.stop) })
+	<-j.done
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return nil
+	}
+	err := j.f.Sync()
+	if cerr := j.f.Close(); err == nil {
+		err = cerr
+	}
+	j.f = nil
+	return err
+}
+
+// Records.
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func undash(s string) string {
+	if s == "-" {
+		return ""
+	}
+	return s
+}
+
+func recordAck(l Lease) string {
+	mac := ""
+	if l.MAC != nil {
+		mac = l.MAC.String()
+	}
+	return fmt.Sprintf("A %s %d %s %s %s", l.IP, l.Expires.Unix(), l.ClientID, dash(mac), dash(l.Serial))
+}
+
+func recordRelease(ip netip.Addr, clientID string, at time.Time) string {
+	return fmt.Sprintf("R %s %s %d", ip, clientID, at.Unix())
+}
+
+func recordDecline(ip netip.Addr, until time.Time) string {
+	return fmt.Sprintf("D %s %d", ip, until.Unix())
+}
+
+// size is the number of records a compacted journal holds.
+func (s *Store) size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byIP) + len(s.declined)
+}
+
+// snapshotLines returns records that recreate the store's state.
+func (s *Store) snapshotLines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.byIP)+len(s.declined))
+	for _, l := range s.byIP {
+		out = append(out, recordAck(*l))
+	}
+	for ip, until := range s.declined {
+		out = append(out, recordDecline(ip, until))
+	}
+	return out
+}
+
+// apply replays one record.
+func (s *Store) apply(line string) error {
+	f := strings.Split(line, " ")
+	switch {
+	case len(f) == 6 && f[0] == "A":
+		ip, err := netip.ParseAddr(f[1])
+		exp, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err != nil || err2 != nil || f[3] == "" {
+			return fmt.Errorf("bad lease record %q", line)
+		}
+		l := &Lease{IP: ip.Unmap(), Expires: time.Unix(exp, 0), ClientID: f[3], Serial: undash(f[5])}
+		if m := undash(f[4]); m != "" {
+			if l.MAC, err = net.ParseMAC(m); err != nil {
+				return fmt.Errorf("bad MAC in %q", line)
+			}
+		}
+		s.mu.Lock()
+		s.install(l)
+		s.mu.Unlock()
+	case len(f) == 4 && f[0] == "R":
+		ip, err := netip.ParseAddr(f[1])
+		at, err2 := strconv.ParseInt(f[3], 10, 64)
+		if err != nil || err2 != nil {
+			return fmt.Errorf("bad release record %q", line)
+		}
+		s.mu.Lock()
+		if l := s.byIP[ip.Unmap()]; l != nil && l.ClientID == f[2] {
+			l.Expires = time.Unix(at, 0)
+		}
+		s.mu.Unlock()
+	case len(f) == 3 && f[0] == "D":
+		ip, err := netip.ParseAddr(f[1])
+		until, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err != nil || err2 != nil {
+			return fmt.Errorf("bad decline record %q", line)
+		}
+		s.mu.Lock()
+		s.declined[ip.Unmap()] = time.Unix(until, 0)
+		s.mu.Unlock()
+	default:
+		return fmt.Errorf("unknown record %q", line)
+	}
+	return nil
+}
