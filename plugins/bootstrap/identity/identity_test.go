@@ -1,0 +1,212 @@
+package identity
+
+import (
+	"encoding/hex"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/ztpv4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
+)
+
+type inv map[string]string
+
+func (i inv) SerialForMAC(m net.HardwareAddr) (string, bool) { s, ok := i[m.String()]; return s, ok }
+
+var testMAC = net.HardwareAddr{0x2c, 0x6b, 0xf5, 0x01, 0x02, 0x03}
+
+// opt is a raw DHCPv4 option: code and value bytes as a device sends them.
+type opt struct {
+	code byte
+	hex  string // value bytes in hex, or text when prefixed with "t:"
+}
+
+func (o opt) value(t *testing.T) []byte {
+	if s, ok := strings.CutPrefix(o.hex, "t:"); ok {
+		return []byte(s)
+	}
+	b, err := hex.DecodeString(strings.ReplaceAll(o.hex, " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// vivc9 is option 124's value for enterprise 9 (Cisco) as hex: the
+// enterprise number, the data length, the data (RFC 3925 section 3).
+func vivc9(data string) string {
+	return "00000009" + hex.EncodeToString([]byte{byte(len(data))}) + hex.EncodeToString([]byte(data))
+}
+
+// packet4 builds a DISCOVER carrying opts byte for byte and parses it back
+// from the wire form, as the server would.
+func packet4(t *testing.T, opts ...opt) *dhcpv4.DHCPv4 {
+	t.Helper()
+	d, err := dhcpv4.NewDiscovery(testMAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range opts {
+		d.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(o.code), o.value(t)))
+	}
+	wire, err := dhcpv4.FromBytes(d.ToBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wire
+}
+
+func TestFromDHCPv4(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                          string
+		opts                          []opt
+		inv                           inv
+		serial, vendor, model, source string
+	}{
+		{"juniper mx", []opt{{60, "t:Juniper-mx204-JN1234567AB"}}, nil, "JN1234567AB", "juniper", "mx204", "option 60"},
+		{"juniper model with dash", []opt{{60, "t:Juniper-qfx10002-36q-DN817"}}, nil, "DN817", "juniper", "qfx10002-36q", "option 60"},
+		{"juniper serial in option 12", []opt{{60, "t:Juniper-qfx10008"}, {12, "t:DE123"}}, nil, "DE123", "juniper", "qfx10008", "option 60"},
+		{"juniper colon form", []opt{{60, "t:Juniper:ex4300-48t:PE3714100218"}}, nil, "PE3714100218", "juniper", "ex4300-48t", "option 60"},
+		{"arista", []opt{{60, "t:Arista;DCS-7050SX3-48YC8;11.01;JPE20123456"}}, nil, "JPE20123456", "arista", "DCS-7050SX3-48YC8", "option 60"},
+		{"dell os9", []opt{{60, "t:S4048-ON SN=CN0R1FP5779006A1014 OS9"}}, nil, "CN0R1FP5779006A1014", "dell", "", "option 60"},
+		{"zpe", []opt{{60, "t:ZPESystems:NSC:002251623"}}, nil, "002251623", "zpe", "NSC", "option 60"},
+		{"ciena serial in option 61", []opt{{60, "t:1271-23422Z11-123"}, {61, "t:M123456"}}, nil, "M123456", "ciena", "23422Z11-123", "option 60"},
+		{"cisco firepower", []opt{{60, "t:FPR4100"}, {61, "t:JAD2143012Q"}}, nil, "JAD2143012Q", "cisco", "FPR4100", "option 60"},
+		// NX-OS POAP: option 61 = 0x00 + serial.
+		{"cisco nx-os poap", []opt{{61, "00 46 44 4f 32 31 33 34 31 41 42 43"}}, nil, "FDO21341ABC", "cisco", "", "option 61"},
+		// IOS-XR: option 124 enterprise 9 "SN:...;PID:...".
+		{"cisco ios-xr option 124", []opt{{124, vivc9("SN:FOC2122R1ZZ;PID:NCS-55A1")}, {61, "t:FOC2122R1ZZ"}}, nil, "FOC2122R1ZZ", "cisco", "NCS-55A1", "option 124"},
+		{"cisco ios-xr SN:0 falls back to option 61", []opt{{124, vivc9("SN:0;PID:R-IOSXRV9000-C")}, {61, "t:FOC9999X1YZ"}}, nil, "FOC9999X1YZ", "", "", "option 61"},
+		{"nokia serial as text", []opt{{61, "t:NS1234567890"}}, nil, "NS1234567890", "", "", "option 61"},
+		{"ios-xe alternate client id", []opt{{61, "00" + hex.EncodeToString([]byte("cisco-0050.5685.3ab2-Gi1"))}}, nil, "", "", "", ""},
+		{"dhclient type 1 client id", []opt{{61, "01 2c6bf5010203"}}, nil, "", "", "", ""},
+		{"no identity", nil, nil, "", "", "", ""},
+		{"traversal in vendor class", []opt{{60, "t:Juniper-mx-../../etc"}}, nil, "", "juniper", "mx", ""},
+		{"serial too long", []opt{{60, "t:Arista;X;1;" + strings.Repeat("A", 65)}}, nil, "", "arista", "X", ""},
+		{"inventory overrides", []opt{{60, "t:Juniper-mx204-JN1"}}, inv{testMAC.String(): "INV-42"}, "INV-42", "", "", "inventory"},
+		{"inventory for classic ios", nil, inv{testMAC.String(): "FTX1234A0BC"}, "FTX1234A0BC", "", "", "inventory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var i Inventory
+			if tt.inv != nil {
+				i = tt.inv
+			}
+			id := FromDHCPv4(packet4(t, tt.opts...), i)
+			if id.Serial != tt.serial || id.Vendor != tt.vendor || id.Model != tt.model || id.Source != tt.source {
+				t.Fatalf("got %+v\nwant serial=%q vendor=%q model=%q source=%q", id, tt.serial, tt.vendor, tt.model, tt.source)
+			}
+			if id.MAC.String() != testMAC.String() {
+				t.Fatalf("MAC %v", id.MAC)
+			}
+		})
+	}
+}
+
+// The formats insomniacslk/dhcp's ztpv4 knows give the same serial here.
+func TestAgreesWithZTPv4(t *testing.T) {
+	t.Parallel()
+	for _, vc := range []string{"Arista;DCS-7050S-64;01.23;JPE12345678", "Juniper-ptx1000-DD123", "Juniper-qfx10002-36q-DN817", "Juniper:ttttt-ttt:D12345", "ZPESystems:NSC:002251623"} {
+		p := packet4(t, opt{60, "t:" + vc})
+		want, err := ztpv4.ParseVendorData(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := FromDHCPv4(p, nil); got.Serial != want.Serial || got.Model != want.Model {
+			t.Errorf("%s: got %+v, ztpv4 says %+v", vc, got, want)
+		}
+	}
+}
+
+func TestFromDHCPv6(t *testing.T) {
+	t.Parallel()
+	llMAC := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x66}
+	tests := []struct {
+		name                   string
+		duid                   dhcpv6.DUID
+		opts                   []dhcpv6.Option
+		inv                    inv
+		serial, vendor, source string
+	}{
+		{"nokia duid-en", &dhcpv6.DUIDEN{EnterpriseNumber: 6527, EnterpriseIdentifier: []byte("NS1234567890")}, nil, nil, "NS1234567890", "nokia", "duid-en"},
+		{"arista option 16", &dhcpv6.DUIDLL{HWType: 1, LinkLayerAddr: llMAC},
+			[]dhcpv6.Option{&dhcpv6.OptVendorClass{EnterpriseNumber: 30065, Data: [][]byte{[]byte("Arista;DCS-7280SR-48C6;11.00;JPE17191234")}}}, nil, "JPE17191234", "arista", "option 16"},
+		{"arista option 16 bare serial", &dhcpv6.DUIDLL{HWType: 1, LinkLayerAddr: llMAC},
+			[]dhcpv6.Option{&dhcpv6.OptVendorClass{EnterpriseNumber: 30065, Data: [][]byte{[]byte("JPE17191235")}}}, nil, "JPE17191235", "arista", "option 16"},
+		{"cisco option 17", &dhcpv6.DUIDLL{HWType: 1, LinkLayerAddr: llMAC},
+			[]dhcpv6.Option{&dhcpv6.OptVendorOpts{EnterpriseNumber: 9, VendorOpts: dhcpv6.Options{&dhcpv6.OptionGeneric{OptionCode: 1, OptionData: []byte("SN:FOC2122R1ZZ;PID:NCS-55A1")}}}}, nil, "FOC2122R1ZZ", "cisco", "option 17"},
+		{"duid-ll with inventory", &dhcpv6.DUIDLL{HWType: 1, LinkLayerAddr: llMAC}, nil, inv{llMAC.String(): "SONIC-01"}, "SONIC-01", "", "inventory"},
+		{"duid-llt unknown", &dhcpv6.DUIDLLT{HWType: 1, Time: 1, LinkLayerAddr: llMAC}, nil, nil, "", "", ""},
+		{"duid-en binary identifier", &dhcpv6.DUIDEN{EnterpriseNumber: 6527, EnterpriseIdentifier: []byte{0xff, 0x00}}, nil, nil, "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sol, err := dhcpv6.NewMessage(dhcpv6.WithClientID(tt.duid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sol.MessageType = dhcpv6.MessageTypeSolicit
+			for _, o := range tt.opts {
+				sol.AddOption(o)
+			}
+			wire, err := dhcpv6.MessageFromBytes(sol.ToBytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var i Inventory
+			if tt.inv != nil {
+				i = tt.inv
+			}
+			id := FromDHCPv6(wire, nil, i)
+			if id.Serial != tt.serial || id.Vendor != tt.vendor || id.Source != tt.source {
+				t.Fatalf("got %+v, want %q %q %q", id, tt.serial, tt.vendor, tt.source)
+			}
+		})
+	}
+}
+
+// FuzzIdentify4: arbitrary bytes as a DHCPv4 packet never panic, and any
+// serial found is a safe one.
+func FuzzIdentify4(f *testing.F) {
+	d, _ := dhcpv4.NewDiscovery(testMAC, dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Juniper-mx204-JN1")))
+	f.Add(d.ToBytes())
+	d.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientIdentifier, []byte("\x00FDO1")))
+	d.UpdateOption(dhcpv4.OptVIVC(dhcpv4.VIVCIdentifier{EntID: 9, Data: []byte("SN:X;PID:Y")}))
+	f.Add(d.ToBytes())
+	f.Add([]byte{1, 1, 6, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := dhcpv4.FromBytes(data)
+		if err != nil {
+			return
+		}
+		if id := FromDHCPv4(p, inv{}); id.Serial != "" && !ValidSerial(id.Serial) {
+			t.Fatalf("unsafe serial %q", id.Serial)
+		}
+	})
+}
+
+// FuzzIdentify6 does the same for DHCPv6, relayed messages included.
+func FuzzIdentify6(f *testing.F) {
+	m, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(&dhcpv6.DUIDEN{EnterpriseNumber: 6527, EnterpriseIdentifier: []byte("NS1")}))
+	f.Add(m.ToBytes())
+	r, _ := dhcpv6.EncapsulateRelay(m, dhcpv6.MessageTypeRelayForward, net.IPv6loopback, net.IPv6loopback)
+	f.Add(r.ToBytes())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := dhcpv6.FromBytes(data)
+		if err != nil {
+			return
+		}
+		msg, err := p.GetInnerMessage()
+		if err != nil {
+			return
+		}
+		if id := FromDHCPv6(msg, nil, inv{}); id.Serial != "" && !ValidSerial(id.Serial) {
+			t.Fatalf("unsafe serial %q", id.Serial)
+		}
+	})
+}

@@ -1,0 +1,108 @@
+package identity
+
+import (
+	"net"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/insomniacslk/dhcp/iana"
+)
+
+// IANA enterprise numbers used below.
+const (
+	enterpriseCisco  = 9
+	enterpriseNokia  = 6527 // Alcatel-Lucent / Nokia SR OS
+	enterpriseArista = 30065
+)
+
+// FromDHCPv4 identifies the sender of a DHCPv4 request.
+func FromDHCPv4(req *dhcpv4.DHCPv4, inv Inventory) Identity {
+	id := Identity{MAC: req.ClientHWAddr}
+	if fromInventory(inv, req.ClientHWAddr, &id) {
+		return id
+	}
+	clientID := req.Options.Get(dhcpv4.OptionClientIdentifier)
+	if serial, vendor, model := vendorClass(req.ClassIdentifier(), req.HostName(), trimType0(clientID)); ValidSerial(serial) {
+		id.Serial, id.Vendor, id.Model, id.Source = serial, vendor, model, "option 60"
+		return id
+	} else if vendor != "" {
+		id.Vendor, id.Model = vendor, model
+	}
+	for _, v := range req.VIVC() {
+		if v.EntID == iana.EnterpriseIDCiscoSystems {
+			if serial, model := snPID(v.Data); ValidSerial(serial) && serial != "0" {
+				id.Serial, id.Vendor, id.Model, id.Source = serial, "cisco", model, "option 124"
+				return id
+			}
+		}
+	}
+	if serial, ok := clientIDSerial(clientID); ok {
+		id.Serial, id.Source = serial, "option 61"
+		if id.Vendor == "" && len(clientID) > 0 && clientID[0] == 0 {
+			id.Vendor = "cisco"
+		}
+	}
+	return id
+}
+
+func trimType0(ci []byte) []byte {
+	if len(ci) > 0 && ci[0] == 0 {
+		return ci[1:]
+	}
+	return ci
+}
+
+// FromDHCPv6 identifies the sender of a DHCPv6 message; mac is the
+// client's link-layer address when known (from its DUID, or the relay's
+// option 79).
+func FromDHCPv6(msg *dhcpv6.Message, mac net.HardwareAddr, inv Inventory) Identity {
+	duid := msg.Options.ClientID()
+	if mac == nil {
+		mac = duidMAC(duid)
+	}
+	id := Identity{MAC: mac}
+	if fromInventory(inv, mac, &id) {
+		return id
+	}
+	for _, vc := range msg.Options.VendorClasses() {
+		for _, data := range vc.Data {
+			if serial, vendor, model := vendorClass(string(data), "", nil); ValidSerial(serial) {
+				id.Serial, id.Vendor, id.Model, id.Source = serial, vendor, model, "option 16"
+				return id
+			}
+			if vc.EnterpriseNumber == enterpriseArista && ValidSerial(string(data)) { // a bare serial
+				id.Serial, id.Vendor, id.Source = string(data), "arista", "option 16"
+				return id
+			}
+		}
+	}
+	for _, vo := range msg.Options.VendorOpts() {
+		for _, o := range vo.VendorOpts {
+			if serial, model := snPID(o.ToBytes()); ValidSerial(serial) && serial != "0" {
+				id.Serial, id.Vendor, id.Model, id.Source = serial, "cisco", model, "option 17"
+				return id
+			}
+		}
+	}
+	if en, ok := duid.(*dhcpv6.DUIDEN); ok && ValidSerial(string(en.EnterpriseIdentifier)) {
+		id.Serial, id.Source = string(en.EnterpriseIdentifier), "duid-en"
+		switch en.EnterpriseNumber {
+		case enterpriseNokia:
+			id.Vendor = "nokia"
+		case enterpriseCisco:
+			id.Vendor = "cisco"
+		}
+	}
+	return id
+}
+
+// duidMAC returns the link-layer address in a DUID-LL or DUID-LLT.
+func duidMAC(d dhcpv6.DUID) net.HardwareAddr {
+	switch d := d.(type) {
+	case *dhcpv6.DUIDLL:
+		return d.LinkLayerAddr
+	case *dhcpv6.DUIDLLT:
+		return d.LinkLayerAddr
+	}
+	return nil
+}
