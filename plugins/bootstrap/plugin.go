@@ -1,0 +1,206 @@
+// Package bootstrap is sealboot's CoreDHCP plugin. For each request it
+// identifies the device (package identity), leases it an address (package
+// leases, which also records the serial ↔ MAC ↔ address binding the TFTP
+// server checks), and tells it where its config is: for DHCPv4 siaddr, the
+// BOOTP file field, options 66, 67 and 150 and, for Juniper, option 43;
+// for DHCPv6 options 59 and 60. A recognised device gets its boot options
+// even before its config or certificate exists (RFC 8886 section 4.3).
+package bootstrap
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/sealboot/sealboot/plugins/bootstrap/identity"
+	"github.com/sealboot/sealboot/plugins/leases"
+)
+
+// Config is what the plugin hands out; it can be replaced while running.
+type Config struct {
+	Bootfile     string // template; {serial} and {mac} are replaced
+	ServeUnknown bool   // lease addresses (without boot options) to unrecognised clients
+	V4           *V4    // nil: no DHCPv4
+	V6           *V6    // nil: no DHCPv6
+}
+
+// V4 is the DHCPv4 side.
+type V4 struct {
+	ServerID   netip.Addr // our address: server identifier (option 54)
+	TFTPServer netip.Addr // siaddr, options 66 and 150
+	Direct     *Subnet    // for requests from the named interfaces (no giaddr)
+	Relayed    []Subnet   // for relayed requests, chosen by giaddr
+}
+
+// Subnet is one IPv4 subnet's pool and options.
+type Subnet struct {
+	Network   netip.Prefix // contains the relay's giaddr (relayed subnets)
+	Pool      leases.Pool
+	Netmask   net.IPMask
+	Router    netip.Addr // optional
+	DNS       []netip.Addr
+	LeaseTime time.Duration
+}
+
+// V6 is the DHCPv6 side (IA_NA).
+type V6 struct {
+	ServerDUID     dhcpv6.DUID
+	Pool           leases.Pool
+	DNS            []netip.Addr
+	TFTPServer     netip.Addr // in the option 59 URL
+	BootfileParams []string   // option 60; empty: not sent
+	LeaseTime      time.Duration
+}
+
+// Validate checks what the plugin cannot work without.
+func (c *Config) Validate() error {
+	if c.Bootfile == "" || strings.Count(c.Bootfile, "{serial}") > 1 || strings.ContainsAny(c.Bootfile, "/\\ \x00") {
+		return fmt.Errorf("dhcp.bootfile: invalid template %q", c.Bootfile)
+	}
+	if c.V4 != nil {
+		if !c.V4.ServerID.Is4() || !c.V4.TFTPServer.Is4() {
+			return fmt.Errorf("dhcp.v4.server_id: an IPv4 address is needed")
+		}
+		for _, s := range append(c.V4.Relayed, derefSubnet(c.V4.Direct)...) {
+			if s.LeaseTime <= 0 || len(s.Netmask) != net.IPv4len {
+				return fmt.Errorf("dhcp.v4: subnet %s needs a netmask and a lease time", s.Pool)
+			}
+		}
+	}
+	if c.V6 != nil && (c.V6.ServerDUID == nil || !c.V6.TFTPServer.Is6() || c.V6.LeaseTime <= 0) {
+		return fmt.Errorf("dhcp.v6: server DUID, TFTP server address and lease time are needed")
+	}
+	return nil
+}
+
+func derefSubnet(s *Subnet) []Subnet {
+	if s == nil {
+		return nil
+	}
+	return []Subnet{*s}
+}
+
+// Plugin holds the handlers' state; its methods are the CoreDHCP handlers.
+type Plugin struct {
+	cfg   atomic.Pointer[Config]
+	v4    *leases.Store
+	v6    *leases.Store
+	inv   identity.Inventory
+	log   *zap.Logger
+	m     *metrics
+	dedup *dedup
+}
+
+// New returns the plugin; v4 or v6 may be nil when that side is off.
+func New(cfg Config, v4, v6 *leases.Store, inv identity.Inventory, log *zap.Logger, reg prometheus.Registerer) (*Plugin, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Plugin{v4: v4, v6: v6, inv: inv, log: log, m: newMetrics(reg), dedup: &dedup{seen: map[string]seenEvent{}}}
+	p.cfg.Store(&cfg)
+	return p, nil
+}
+
+// Update replaces the configuration (reload); pools keep their leases.
+func (p *Plugin) Update(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	p.cfg.Store(&cfg)
+	return nil
+}
+
+// Malformed counts a packet CoreDHCP could not parse.
+func (p *Plugin) Malformed() { p.m.malformed.Inc() }
+
+// bootfile renders the template for a device.
+func bootfile(tmpl string, id identity.Identity) string {
+	mac := strings.ReplaceAll(id.MAC.String(), ":", "-")
+	return strings.NewReplacer("{serial}", id.Serial, "{mac}", mac).Replace(tmpl)
+}
+
+type metrics struct {
+	packets   *prometheus.CounterVec
+	malformed prometheus.Counter
+	naks      prometheus.Counter
+	exhausted prometheus.Counter
+	unknown   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		packets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_packets_total", Help: "DHCP requests handled, by family and message type.",
+		}, []string{"family", "type"}),
+		malformed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_malformed_packets_total", Help: "Packets that were not valid DHCP, dropped.",
+		}),
+		naks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_naks_total", Help: "DHCPNAKs sent.",
+		}),
+		exhausted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_pool_exhausted_total", Help: "Requests that found no free address.",
+		}),
+		unknown: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_unknown_clients_total", Help: "Requests from clients with no recognisable serial.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown)
+	}
+	return m
+}
+
+// dedup remembers the last event per client so that a device retrying
+// DISCOVER every few seconds is logged once per state change.
+type dedup struct {
+	mu   sync.Mutex
+	seen map[string]seenEvent
+}
+
+type seenEvent struct {
+	key string
+	at  time.Time
+}
+
+// relog is how often an unchanged state is logged again.
+const relog = 10 * time.Minute
+
+func (d *dedup) changed(client, key string, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.seen[client]; ok && s.key == key && now.Sub(s.at) < relog {
+		return false
+	}
+	if len(d.seen) > 100000 { // bound memory under a flood of random clients
+		clear(d.seen)
+	}
+	d.seen[client] = seenEvent{key, now}
+	return true
+}
+
+// event logs dhcp.offer or dhcp.ack once per state change of a client.
+func (p *Plugin) event(name, client string, id identity.Identity, ip netip.Addr, file string, relay netip.Addr, circuit string) {
+	if !p.dedup.changed(client, fmt.Sprint(name, ip, file, id.Serial), time.Now()) {
+		return
+	}
+	mac := ""
+	if id.MAC != nil {
+		mac = id.MAC.String()
+	}
+	relayStr := ""
+	if relay.IsValid() && !relay.IsUnspecified() {
+		relayStr = relay.String()
+	}
+	p.log.Info(name, zap.String("event", name), zap.String("serial", id.Serial), zap.String("mac", mac),
+		zap.String("ip", ip.String()), zap.String("bootfile", file), zap.String("vendor", id.Vendor),
+		zap.String("source", id.Source), zap.String("relay", relayStr), zap.String("circuit_id", circuit))
+}

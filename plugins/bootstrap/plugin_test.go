@@ -1,0 +1,381 @@
+package bootstrap
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/sealboot/sealboot/plugins/leases"
+)
+
+var (
+	serverID = netip.MustParseAddr("192.0.2.1")
+	devMAC   = net.HardwareAddr{0x2c, 0x6b, 0xf5, 0, 0, 1}
+)
+
+func testConfig() Config {
+	direct, _ := leases.ParsePool("192.0.2.100-192.0.2.199")
+	relayed, _ := leases.ParsePool("10.1.0.100-10.1.0.199")
+	v6pool, _ := leases.ParsePool("2001:db8::100-2001:db8::1ff")
+	return Config{
+		Bootfile: "{serial}.enc",
+		V4: &V4{
+			ServerID: serverID, TFTPServer: serverID,
+			Direct: &Subnet{Pool: direct, Netmask: net.CIDRMask(24, 32), Router: netip.MustParseAddr("192.0.2.254"),
+				DNS: []netip.Addr{netip.MustParseAddr("192.0.2.53")}, LeaseTime: time.Hour},
+			Relayed: []Subnet{{Network: netip.MustParsePrefix("10.1.0.0/24"), Pool: relayed, Netmask: net.CIDRMask(24, 32), LeaseTime: 30 * time.Minute}},
+		},
+		V6: &V6{ServerDUID: &dhcpv6.DUIDLL{HWType: 1, LinkLayerAddr: net.HardwareAddr{2, 0, 0, 0, 0, 1}}, Pool: v6pool,
+			TFTPServer: netip.MustParseAddr("2001:db8::1"), BootfileParams: []string{"ztp"}, LeaseTime: time.Hour},
+	}
+}
+
+type fixture struct {
+	p    *Plugin
+	v4   *leases.Store
+	v6   *leases.Store
+	logs *observer.ObservedLogs
+}
+
+func newFixture(t *testing.T, cfg Config, inv *Inventory) *fixture {
+	t.Helper()
+	v4, _ := leases.Open(leases.Options{}, zap.NewNop(), nil)
+	v6, _ := leases.Open(leases.Options{}, zap.NewNop(), nil)
+	core, logs := observer.New(zap.DebugLevel)
+	var i interface {
+		SerialForMAC(net.HardwareAddr) (string, bool)
+	}
+	if inv != nil {
+		i = inv
+	}
+	p, err := New(cfg, v4, v6, i, zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{p: p, v4: v4, v6: v6, logs: logs}
+}
+
+// exchange4 runs a request through the handler the way CoreDHCP does:
+// wire bytes in, a reply prepared by NewReplyFromRequest, wire bytes out.
+func (f *fixture) exchange4(t *testing.T, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+	t.Helper()
+	req, err := dhcpv4.FromBytes(req.ToBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := dhcpv4.NewReplyFromRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch req.MessageType() {
+	case dhcpv4.MessageTypeDiscover:
+		resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeOffer))
+	default:
+		resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeAck))
+	}
+	out, stop := f.p.Handle4(req, resp)
+	if !stop {
+		t.Fatal("handler did not end the chain")
+	}
+	if out == nil {
+		return nil
+	}
+	wire, err := dhcpv4.FromBytes(out.ToBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wire
+}
+
+func discover(mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+	d, _ := dhcpv4.NewDiscovery(devMAC, mods...)
+	return d
+}
+
+func request(offer *dhcpv4.DHCPv4, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+	r, _ := dhcpv4.NewRequestFromOffer(offer, mods...)
+	return r
+}
+
+func TestDORABootOptions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testConfig(), nil)
+	vc := dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Arista;DCS-7050SX3;11.01;JPE2012"))
+	// A PRL that asks for none of the boot options: they are sent anyway.
+	prl := dhcpv4.WithOption(dhcpv4.OptParameterRequestList(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter))
+	offer := f.exchange4(t, discover(vc, prl))
+	if offer == nil || offer.MessageType() != dhcpv4.MessageTypeOffer {
+		t.Fatalf("no offer: %v", offer)
+	}
+	if retry := f.exchange4(t, discover(vc, prl)); !retry.YourIPAddr.Equal(offer.YourIPAddr) {
+		t.Fatalf("a retried DISCOVER got another address: %v", retry.YourIPAddr)
+	}
+	ack := f.exchange4(t, request(offer, vc, prl))
+	if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck || !ack.YourIPAddr.Equal(offer.YourIPAddr) {
+		t.Fatalf("ack: %v", ack)
+	}
+	for _, m := range []*dhcpv4.DHCPv4{offer, ack} {
+		checks := []struct {
+			name      string
+			got, want any
+		}{
+			{"siaddr", m.ServerIPAddr.String(), "192.0.2.1"},
+			{"file field", m.BootFileName, "JPE2012.enc"},
+			{"option 66", m.TFTPServerName(), "192.0.2.1"},
+			{"option 67", m.BootFileNameOption(), "JPE2012.enc"},
+			{"option 150", m.Options.Get(dhcpv4.OptionTFTPServerAddress), []byte{192, 0, 2, 1}},
+			{"option 54", m.ServerIdentifier().String(), "192.0.2.1"},
+			{"option 1", net.IP(m.SubnetMask()).String(), "255.255.255.0"},
+			{"option 3", m.Router()[0].String(), "192.0.2.254"},
+			{"option 6", m.DNS()[0].String(), "192.0.2.53"},
+			{"option 51", m.IPAddressLeaseTime(0), time.Hour},
+			{"no option 43 for arista", m.Options.Get(dhcpv4.OptionVendorSpecificInformation), []byte(nil)},
+		}
+		for _, c := range checks {
+			if !equal(c.got, c.want) {
+				t.Errorf("%s %s: got %v, want %v", m.MessageType(), c.name, c.got, c.want)
+			}
+		}
+	}
+	ip, _ := netip.AddrFromSlice(ack.YourIPAddr.To4())
+	if serial, mac, ok := f.v4.LookupIP(ip); !ok || serial != "JPE2012" || mac.String() != devMAC.String() {
+		t.Fatalf("binding: %q %v %v", serial, mac, ok)
+	}
+	// Events: one offer (the retry is deduplicated), one ack.
+	if n := f.logs.FilterField(zap.String("event", "dhcp.offer")).Len(); n != 1 {
+		t.Errorf("%d dhcp.offer events, want 1 (retries are deduplicated)", n)
+	}
+	ev := f.logs.FilterField(zap.String("event", "dhcp.ack")).AllUntimed()
+	if len(ev) != 1 || ev[0].ContextMap()["serial"] != "JPE2012" || ev[0].ContextMap()["vendor"] != "arista" || ev[0].ContextMap()["bootfile"] != "JPE2012.enc" {
+		t.Errorf("dhcp.ack events: %v", ev)
+	}
+}
+
+func equal(a, b any) bool {
+	if ab, ok := a.([]byte); ok {
+		return bytes.Equal(ab, b.([]byte))
+	}
+	return a == b
+}
+
+func TestJuniperOption43(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testConfig(), nil)
+	offer := f.exchange4(t, discover(dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Juniper-mx204-JN12AB"))))
+	want := append(append([]byte{0x01, 10}, "JN12AB.enc"...), 0x03, 0x04, 't', 'f', 't', 'p')
+	if got := offer.Options.Get(dhcpv4.OptionVendorSpecificInformation); !bytes.Equal(got, want) {
+		t.Fatalf("option 43 = % x, want % x", got, want)
+	}
+}
+
+func TestUnknownClients(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testConfig(), nil)
+	if resp := f.exchange4(t, discover()); resp != nil {
+		t.Fatal("answered a client with no serial while serve_unknown is false")
+	}
+	cfg := testConfig()
+	cfg.ServeUnknown = true
+	if err := f.p.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	offer := f.exchange4(t, discover())
+	if offer == nil || offer.YourIPAddr.IsUnspecified() {
+		t.Fatal("serve_unknown: no address offered")
+	}
+	if offer.BootFileName != "" || offer.Options.Has(dhcpv4.OptionBootfileName) || offer.Options.Has(dhcpv4.OptionTFTPServerAddress) || !offer.ServerIPAddr.IsUnspecified() {
+		t.Fatalf("unknown client got boot options: %v", offer.Summary())
+	}
+}
+
+func TestInventoryAndRememberedSerial(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "inventory")
+	_ = os.WriteFile(path, []byte("# classic IOS box\n2c:6b:f5:00:00:01  FTX1234A0BC\n"), 0o644)
+	inv, err := LoadInventory(path, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, testConfig(), inv)
+	offer := f.exchange4(t, discover())
+	if offer == nil || offer.BootFileName != "FTX1234A0BC.enc" {
+		t.Fatalf("inventory device: %v", offer)
+	}
+	// IOS-XE: serial in option 61 on one attempt, cisco-<mac>-<if> on the next.
+	g := newFixture(t, testConfig(), nil)
+	withSerial := dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientIdentifier, append([]byte{0}, "FDO2233X0YZ"...)))
+	o := g.exchange4(t, discover(withSerial))
+	g.exchange4(t, request(o, withSerial))
+	ciscoForm := dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientIdentifier, append([]byte{0}, "cisco-2c6b.f500.0001-Gi1"...)))
+	o2 := g.exchange4(t, discover(ciscoForm))
+	if o2 == nil || o2.BootFileName != "FDO2233X0YZ.enc" || !o2.YourIPAddr.Equal(o.YourIPAddr) {
+		t.Fatalf("IOS-XE second attempt: %v", o2)
+	}
+}
+
+func TestRequestEdgeCases(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testConfig(), nil)
+	vc := dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Juniper-mx204-JN1"))
+	offer := f.exchange4(t, discover(vc))
+	// The client chose another server: silence.
+	other := request(offer, vc, dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(192, 0, 2, 9))))
+	if resp := f.exchange4(t, other); resp != nil {
+		t.Fatal("answered a REQUEST for another server")
+	}
+	// INIT-REBOOT asking for an address outside our pool: NAK.
+	reboot, _ := dhcpv4.New(dhcpv4.WithHwAddr(devMAC), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), vc,
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(198, 51, 100, 7))))
+	nak := f.exchange4(t, reboot)
+	if nak == nil || nak.MessageType() != dhcpv4.MessageTypeNak || !nak.YourIPAddr.IsUnspecified() {
+		t.Fatalf("want NAK, got %v", nak)
+	}
+	// Release frees the lease.
+	ack := f.exchange4(t, request(offer, vc))
+	rel, _ := dhcpv4.New(dhcpv4.WithHwAddr(devMAC), dhcpv4.WithMessageType(dhcpv4.MessageTypeRelease), vc, dhcpv4.WithClientIP(ack.YourIPAddr))
+	if resp := f.exchange4(t, rel); resp != nil {
+		t.Fatal("replied to RELEASE")
+	}
+	ip, _ := netip.AddrFromSlice(ack.YourIPAddr.To4())
+	if _, _, ok := f.v4.LookupIP(ip); ok {
+		t.Fatal("lease active after RELEASE")
+	}
+}
+
+func TestRelayedRequestGetsRelaySubnet(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testConfig(), nil)
+	opt82 := dhcpv4.OptRelayAgentInfo(dhcpv4.OptGeneric(dhcpv4.AgentCircuitIDSubOption, []byte("ge-0/0/7")))
+	d := discover(dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Juniper-mx204-JN7")), dhcpv4.WithGatewayIP(net.IPv4(10, 1, 0, 1)), dhcpv4.WithOption(opt82))
+	offer := f.exchange4(t, d)
+	if offer == nil || !strings.HasPrefix(offer.YourIPAddr.String(), "10.1.0.") || offer.IPAddressLeaseTime(0) != 30*time.Minute {
+		t.Fatalf("relayed offer: %v", offer)
+	}
+	if !offer.Options.Has(dhcpv4.OptionRelayAgentInformation) {
+		t.Error("option 82 not echoed (RFC 3046 2.2)")
+	}
+	ev := f.logs.FilterField(zap.String("event", "dhcp.offer")).AllUntimed()
+	if len(ev) != 1 || ev[0].ContextMap()["relay"] != "10.1.0.1" || ev[0].ContextMap()["circuit_id"] != "ge-0/0/7" {
+		t.Fatalf("event: %v", ev)
+	}
+	unknownRelay := discover(dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Juniper-mx204-JN8")), dhcpv4.WithGatewayIP(net.IPv4(172, 16, 0, 1)))
+	if resp := f.exchange4(t, unknownRelay); resp != nil {
+		t.Fatal("answered a relay with no configured subnet")
+	}
+}
+
+func TestMalformedOptionsDoNotCrash(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testConfig(), nil)
+	d := discover(dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorIdentifyingVendorClass, []byte{0, 0, 0, 9, 200, 1})))
+	d.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientIdentifier, nil))
+	d.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionRequestedIPAddress, []byte{1, 2}))
+	_ = f.exchange4(t, d)
+}
+
+func TestDHCPv6(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testConfig(), nil)
+	duid := &dhcpv6.DUIDEN{EnterpriseNumber: 6527, EnterpriseIdentifier: []byte("NS1234567890")}
+	sol, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(duid), dhcpv6.WithIAID([4]byte{0, 0, 0, 1}))
+	sol.MessageType = dhcpv6.MessageTypeSolicit
+	adv := f.exchange6(t, sol)
+	addr := adv.Options.OneIANA().Options.OneAddress()
+	if adv.Type() != dhcpv6.MessageTypeAdvertise || addr == nil || !strings.HasPrefix(addr.IPv6Addr.String(), "2001:db8::1") {
+		t.Fatalf("advertise: %v", adv)
+	}
+	if got := adv.Options.BootFileURL(); got != "tftp://[2001:db8::1]/NS1234567890.enc" {
+		t.Errorf("option 59 = %q", got)
+	}
+	if got := adv.Options.BootFileParam(); len(got) != 1 || got[0] != "ztp" {
+		t.Errorf("option 60 = %q", got)
+	}
+	if adv.Options.ServerID() == nil {
+		t.Error("no server ID")
+	}
+	req, _ := dhcpv6.NewRequestFromAdvertise(adv)
+	rep := f.exchange6(t, req)
+	got := rep.Options.OneIANA().Options.OneAddress()
+	if rep.Type() != dhcpv6.MessageTypeReply || got == nil || !got.IPv6Addr.Equal(addr.IPv6Addr) {
+		t.Fatalf("reply: %v", rep)
+	}
+	ip, _ := netip.AddrFromSlice(got.IPv6Addr)
+	if serial, _, ok := f.v6.LookupIP(ip); !ok || serial != "NS1234567890" {
+		t.Fatalf("v6 binding: %q %v", serial, ok)
+	}
+}
+
+func (f *fixture) exchange6(t *testing.T, msg *dhcpv6.Message) *dhcpv6.Message {
+	t.Helper()
+	req, err := dhcpv6.FromBytes(msg.ToBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, _ := req.GetInnerMessage()
+	var resp dhcpv6.DHCPv6
+	if inner.Type() == dhcpv6.MessageTypeSolicit {
+		resp, err = dhcpv6.NewAdvertiseFromSolicit(inner)
+	} else {
+		resp, err = dhcpv6.NewReplyFromMessage(inner)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := f.p.Handle6(req, resp)
+	if out == nil {
+		t.Fatal("no reply")
+	}
+	wire, err := dhcpv6.MessageFromBytes(out.ToBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wire
+}
+
+func TestInventoryFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "inv")
+	tests := []struct {
+		name, content, err string
+	}{
+		{"ok with comments and dotted MAC", "# x\n00:50:56:85:3a:b2 SN1 # pe1\n0050.5685.3ab3,SN2\n\n", ""},
+		{"bad mac", "00:50:zz:85:3a:b2 SN1\n", `line 1: invalid MAC address "00:50:zz:85:3a:b2"`},
+		{"bad serial", "00:50:56:85:3a:b2 ../x\n", `line 1: invalid serial "../x"`},
+		{"three fields", "00:50:56:85:3a:b2 SN1 extra\n", `line 1: want "<mac> <serial>"`},
+		{"duplicate", "00:50:56:85:3a:b2 SN1\n00:50:56:85:3a:b2 SN2\n", "line 2: 00:50:56:85:3a:b2 is listed twice (SN1 and SN2)"},
+	}
+	for _, tt := range tests {
+		_ = os.WriteFile(path, []byte(tt.content), 0o644)
+		inv, err := LoadInventory(path, zap.NewNop())
+		if tt.err == "" {
+			if err != nil || inv.Len() != 2 {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("%s: got %v, want %q", tt.name, err, tt.err)
+		}
+	}
+	// A broken edit keeps the previous inventory.
+	_ = os.WriteFile(path, []byte("00:50:56:85:3a:b2 SN1\n"), 0o644)
+	inv, _ := LoadInventory(path, zap.NewNop())
+	_ = os.WriteFile(path, []byte("garbage line here\n"), 0o644)
+	if err := inv.Reload(); err == nil {
+		t.Fatal("broken inventory accepted")
+	}
+	if s, ok := inv.SerialForMAC(net.HardwareAddr{0, 0x50, 0x56, 0x85, 0x3a, 0xb2}); !ok || s != "SN1" {
+		t.Fatal("previous inventory lost")
+	}
+}

@@ -1,0 +1,203 @@
+package bootstrap
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sealboot/sealboot/plugins/bootstrap/identity"
+	"github.com/sealboot/sealboot/plugins/leases"
+)
+
+// request4 is one DHCPv4 request being answered.
+type request4 struct {
+	cfg    *Config
+	sub    *Subnet
+	id     identity.Identity
+	client string
+	relay  netip.Addr
+}
+
+// Handle4 is the DHCPv4 handler. It answers DISCOVER, REQUEST, RELEASE
+// and INFORM and always ends the chain.
+func (p *Plugin) Handle4(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
+	mt := req.MessageType()
+	p.m.packets.WithLabelValues("v4", mt.String()).Inc()
+	cfg := p.cfg.Load()
+	if cfg.V4 == nil || p.v4 == nil {
+		return nil, true
+	}
+	relay, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
+	r := &request4{cfg: cfg, sub: cfg.V4.subnetFor(relay), relay: relay,
+		client: leases.ClientID4(req.ClientHWAddr, req.Options.Get(dhcpv4.OptionClientIdentifier))}
+	if r.sub == nil {
+		p.debug("dhcpv4: no subnet for this request", zap.Stringer("relay", relay), zap.Stringer("mac", req.ClientHWAddr))
+		return nil, true
+	}
+	r.id = p.identify4(req, r.client)
+	if r.id.Serial == "" && !cfg.ServeUnknown {
+		p.m.unknown.Inc()
+		p.debug("dhcpv4: ignoring a client with no recognisable serial (dhcp.serve_unknown is false)", zap.Stringer("mac", req.ClientHWAddr))
+		return nil, true
+	}
+	switch mt {
+	case dhcpv4.MessageTypeDiscover:
+		return p.offer4(req, resp, r), true
+	case dhcpv4.MessageTypeRequest:
+		return p.ack4(req, resp, r), true
+	case dhcpv4.MessageTypeRelease: // RFC 2131 4.3.4: no reply
+		_ = p.v4.Release(r.client, addr4(req.ClientIPAddr))
+		return nil, true
+	case dhcpv4.MessageTypeInform: // RFC 2131 4.3.5: options, no lease
+		p.fill4(resp, r, 0)
+		return resp, true
+	}
+	return nil, true
+}
+
+// identify4 finds the serial; when the request carries none this time
+// (Cisco IOS-XE alternates its client identifier), the serial its lease
+// recorded is used.
+func (p *Plugin) identify4(req *dhcpv4.DHCPv4, client string) identity.Identity {
+	id := identity.FromDHCPv4(req, p.inv)
+	if id.Serial == "" {
+		if l, ok := p.v4.LookupClient(client); ok && l.Serial != "" {
+			id.Serial, id.Source = l.Serial, "earlier request"
+		}
+	}
+	return id
+}
+
+func (p *Plugin) offer4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
+	ip, err := p.v4.Offer(r.sub.Pool, r.client, addr4(req.RequestedIPAddress()))
+	if err != nil {
+		p.m.exhausted.Inc()
+		p.log.Warn("dhcpv4: no address to offer", zap.String("pool", r.sub.Pool.String()), zap.Stringer("mac", req.ClientHWAddr), zap.Error(err))
+		return nil
+	}
+	resp.YourIPAddr = ip.AsSlice()
+	file := p.fill4(resp, r, r.sub.LeaseTime)
+	p.event("dhcp.offer", r.client, r.id, ip, file, r.relay, circuitID(req))
+	return resp
+}
+
+// ack4 answers a REQUEST (RFC 2131 4.3.2): in SELECTING state only when
+// the client chose us; the address is option 50 or ciaddr.
+func (p *Plugin) ack4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
+	if sid := req.ServerIdentifier(); sid != nil && !sid.Equal(r.cfg.V4.ServerID.AsSlice()) {
+		return nil // the client accepted another server's offer
+	}
+	ip := addr4(req.RequestedIPAddress())
+	if !ip.IsValid() || ip.IsUnspecified() {
+		ip = addr4(req.ClientIPAddr)
+	}
+	l, err := p.v4.Ack(r.sub.Pool, leases.Lease{IP: ip, ClientID: r.client, MAC: req.ClientHWAddr, Serial: r.id.Serial}, r.sub.LeaseTime)
+	if errors.Is(err, leases.ErrNotAvailable) {
+		return p.nak4(resp, r, ip, err)
+	}
+	if err != nil { // the journal could not be written: say nothing rather than promise
+		p.log.Error("dhcpv4: lease not recorded; not acknowledging", zap.Stringer("ip", ip), zap.Error(err))
+		return nil
+	}
+	resp.YourIPAddr = l.IP.AsSlice()
+	file := p.fill4(resp, r, r.sub.LeaseTime)
+	p.event("dhcp.ack", r.client, r.id, l.IP, file, r.relay, circuitID(req))
+	return resp
+}
+
+func (p *Plugin) nak4(resp *dhcpv4.DHCPv4, r *request4, ip netip.Addr, err error) *dhcpv4.DHCPv4 {
+	p.m.naks.Inc()
+	p.log.Info("dhcpv4: NAK", zap.String("event", "dhcp.nak"), zap.String("serial", r.id.Serial),
+		zap.Stringer("mac", r.id.MAC), zap.Stringer("ip", ip), zap.Error(err))
+	resp.YourIPAddr = net.IPv4zero
+	resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeNak))
+	resp.UpdateOption(dhcpv4.OptServerIdentifier(r.cfg.V4.ServerID.AsSlice()))
+	return resp
+}
+
+// fill4 adds the subnet's options and, for a recognised device, its boot
+// options; it returns the bootfile handed out. siaddr, the file field and
+// options 66, 67 and 150 are all set whether or not the client asked for
+// them: many boot ROMs read only siaddr and file.
+func (p *Plugin) fill4(resp *dhcpv4.DHCPv4, r *request4, lease time.Duration) string {
+	v4, sub := r.cfg.V4, r.sub
+	resp.UpdateOption(dhcpv4.OptServerIdentifier(v4.ServerID.AsSlice()))
+	resp.UpdateOption(dhcpv4.OptSubnetMask(sub.Netmask))
+	if sub.Router.IsValid() {
+		resp.UpdateOption(dhcpv4.OptRouter(sub.Router.AsSlice()))
+	}
+	if len(sub.DNS) > 0 {
+		resp.UpdateOption(dhcpv4.OptDNS(ipSlices(sub.DNS)...))
+	}
+	if lease > 0 {
+		resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(lease))
+		resp.UpdateOption(dhcpv4.OptRenewTimeValue(lease / 2))
+		resp.UpdateOption(dhcpv4.OptRebindingTimeValue(lease * 7 / 8))
+	}
+	if r.id.Serial == "" {
+		return ""
+	}
+	file := bootfile(r.cfg.Bootfile, r.id)
+	tftp := v4.TFTPServer.AsSlice()
+	resp.ServerIPAddr = tftp
+	resp.BootFileName = file
+	resp.UpdateOption(dhcpv4.OptTFTPServerName(v4.TFTPServer.String()))
+	resp.UpdateOption(dhcpv4.OptBootFileName(file))
+	resp.UpdateOption(dhcpv4.Option{Code: dhcpv4.OptionTFTPServerAddress, Value: dhcpv4.IPs{tftp}})
+	if r.id.Vendor == "juniper" {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, juniperOption43(file)))
+	}
+	return file
+}
+
+// juniperOption43 is Juniper's ZTP vendor-specific information:
+// sub-option 01 the config file name, 03 the transfer mode.
+func juniperOption43(file string) []byte {
+	out := append([]byte{0x01, byte(len(file))}, file...)
+	return append(out, 0x03, 0x04, 't', 'f', 't', 'p')
+}
+
+// subnetFor picks the subnet: the one whose network holds the relay's
+// giaddr, or the direct one for requests from our own interfaces.
+func (v *V4) subnetFor(relay netip.Addr) *Subnet {
+	if !relay.IsValid() || relay.IsUnspecified() {
+		return v.Direct
+	}
+	for i := range v.Relayed {
+		if v.Relayed[i].Network.Contains(relay) {
+			return &v.Relayed[i]
+		}
+	}
+	return nil
+}
+
+func circuitID(req *dhcpv4.DHCPv4) string {
+	if ri := req.RelayAgentInfo(); ri != nil {
+		return string(ri.Get(dhcpv4.AgentCircuitIDSubOption))
+	}
+	return ""
+}
+
+func addr4(ip net.IP) netip.Addr {
+	a, _ := netip.AddrFromSlice(ip.To4())
+	return a
+}
+
+func ipSlices(addrs []netip.Addr) []net.IP {
+	out := make([]net.IP, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.AsSlice()
+	}
+	return out
+}
+
+func (p *Plugin) debug(msg string, fields ...zap.Field) {
+	if ce := p.log.Check(zapcore.DebugLevel, msg); ce != nil {
+		ce.Write(fields...)
+	}
+}

@@ -1,0 +1,173 @@
+package bootstrap
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/insomniacslk/dhcp/iana"
+	"go.uber.org/zap"
+
+	"github.com/sealboot/sealboot/plugins/bootstrap/identity"
+	"github.com/sealboot/sealboot/plugins/leases"
+)
+
+// Handle6 is the DHCPv6 handler (RFC 8415): IA_NA addresses from the pool,
+// DNS, and for a recognised device the bootfile URL (option 59) and
+// parameters (option 60). It always ends the chain.
+func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
+	cfg := p.cfg.Load()
+	msg, err := req.GetInnerMessage()
+	out, ok := resp.(*dhcpv6.Message)
+	if err != nil || !ok || cfg.V6 == nil || p.v6 == nil {
+		return nil, true
+	}
+	p.m.packets.WithLabelValues("v6", msg.Type().String()).Inc()
+	duid := msg.Options.ClientID()
+	if duid == nil {
+		return nil, true
+	}
+	id := p.identify6(req, msg, duid)
+	if id.Serial == "" && !cfg.ServeUnknown {
+		p.m.unknown.Inc()
+		p.debug("dhcpv6: ignoring a client with no recognisable serial (dhcp.serve_unknown is false)", zap.String("duid", duid.String()))
+		return nil, true
+	}
+	out.AddOption(dhcpv6.OptServerID(cfg.V6.ServerDUID))
+	relay := relayAddr(req)
+	switch msg.Type() {
+	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind:
+		p.addresses6(msg, out, cfg.V6, id, duid, relay, out.Type() == dhcpv6.MessageTypeAdvertise)
+	case dhcpv6.MessageTypeConfirm: // RFC 8415 18.3.3: are the addresses still on link?
+		out.AddOption(confirmStatus(msg, cfg.V6.Pool))
+	case dhcpv6.MessageTypeRelease: // RFC 8415 18.3.7
+		p.release6(msg, duid)
+		out.AddOption(&dhcpv6.OptStatusCode{StatusCode: iana.StatusSuccess, StatusMessage: "released"})
+	case dhcpv6.MessageTypeInformationRequest:
+	default:
+		return nil, true
+	}
+	p.options6(out, cfg, id)
+	return out, true
+}
+
+// identify6 finds the serial, falling back to what an earlier lease of the
+// same DUID recorded.
+func (p *Plugin) identify6(req dhcpv6.DHCPv6, msg *dhcpv6.Message, duid dhcpv6.DUID) identity.Identity {
+	var mac net.HardwareAddr
+	if rm, ok := req.(*dhcpv6.RelayMessage); ok {
+		if _, ll := rm.Options.ClientLinkLayerAddress(); ll != nil { // RFC 6939 option 79
+			mac = ll
+		}
+	}
+	id := identity.FromDHCPv6(msg, mac, p.inv)
+	if id.Serial == "" {
+		if ia := msg.Options.OneIANA(); ia != nil {
+			if l, ok := p.v6.LookupClient(leases.ClientID6(duid.ToBytes(), ia.IaId)); ok && l.Serial != "" {
+				id.Serial, id.Source = l.Serial, "earlier request"
+			}
+		}
+	}
+	return id
+}
+
+// addresses6 answers each IA_NA: an offer for a Solicit's Advertise, a
+// lease otherwise (Request, Renew, Rebind, and Solicit with rapid commit).
+func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *V6, id identity.Identity, duid dhcpv6.DUID, relay netip.Addr, advertise bool) {
+	for _, ia := range msg.Options.IANA() {
+		client := leases.ClientID6(duid.ToBytes(), ia.IaId)
+		var hint netip.Addr
+		if a := ia.Options.OneAddress(); a != nil {
+			hint, _ = netip.AddrFromSlice(a.IPv6Addr)
+		}
+		ip, err := p.v6.Offer(v6.Pool, client, hint)
+		if err == nil && !advertise {
+			var l leases.Lease
+			l, err = p.v6.Ack(v6.Pool, leases.Lease{IP: ip, ClientID: client, MAC: id.MAC, Serial: id.Serial}, v6.LeaseTime)
+			ip = l.IP
+		}
+		if err != nil {
+			out.AddOption(iaStatus(ia.IaId, msg.Type(), err))
+			p.log.Warn("dhcpv6: no address", zap.String("serial", id.Serial), zap.String("duid", duid.String()), zap.Error(err))
+			continue
+		}
+		out.AddOption(&dhcpv6.OptIANA{
+			IaId: ia.IaId, T1: v6.LeaseTime / 2, T2: v6.LeaseTime * 4 / 5,
+			Options: dhcpv6.IdentityOptions{Options: dhcpv6.Options{&dhcpv6.OptIAAddress{
+				IPv6Addr: ip.AsSlice(), PreferredLifetime: v6.LeaseTime, ValidLifetime: v6.LeaseTime,
+			}}},
+		})
+		name := "dhcp.ack"
+		if advertise {
+			name = "dhcp.offer"
+		}
+		p.event(name, client, id, ip, p.bootfileIf(id), relay, "")
+	}
+}
+
+func (p *Plugin) bootfileIf(id identity.Identity) string {
+	if id.Serial == "" {
+		return ""
+	}
+	return bootfile(p.cfg.Load().Bootfile, id)
+}
+
+// iaStatus reports why an IA_NA got no address: NoAddrsAvail for a new
+// address, NoBinding for a renewal of one we do not hold (RFC 8415 18.3.4).
+func iaStatus(iaid [4]byte, mt dhcpv6.MessageType, err error) dhcpv6.Option {
+	code := uint16(2) // NoAddrsAvail
+	if (mt == dhcpv6.MessageTypeRenew || mt == dhcpv6.MessageTypeRebind) && errors.Is(err, leases.ErrNotAvailable) {
+		code = 3 // NoBinding
+	}
+	return &dhcpv6.OptIANA{IaId: iaid, Options: dhcpv6.IdentityOptions{Options: dhcpv6.Options{
+		&dhcpv6.OptStatusCode{StatusCode: statusCode(code), StatusMessage: "no address available"},
+	}}}
+}
+
+func (p *Plugin) release6(msg *dhcpv6.Message, duid dhcpv6.DUID) {
+	for _, ia := range msg.Options.IANA() {
+		client := leases.ClientID6(duid.ToBytes(), ia.IaId)
+		for _, a := range ia.Options.Addresses() {
+			ip, _ := netip.AddrFromSlice(a.IPv6Addr)
+			_ = p.v6.Release(client, ip)
+		}
+	}
+}
+
+func confirmStatus(msg *dhcpv6.Message, pool leases.Pool) dhcpv6.Option {
+	for _, ia := range msg.Options.IANA() {
+		for _, a := range ia.Options.Addresses() {
+			if ip, _ := netip.AddrFromSlice(a.IPv6Addr); !pool.Contains(ip) {
+				return &dhcpv6.OptStatusCode{StatusCode: statusCode(4), StatusMessage: "not on link"}
+			}
+		}
+	}
+	return &dhcpv6.OptStatusCode{StatusCode: iana.StatusSuccess, StatusMessage: "on link"}
+}
+
+// options6 adds DNS and, for a recognised device, the bootfile URL
+// tftp://[addr]/<file> (RFC 5970) and its parameters.
+func (p *Plugin) options6(out *dhcpv6.Message, cfg *Config, id identity.Identity) {
+	if len(cfg.V6.DNS) > 0 {
+		out.AddOption(dhcpv6.OptDNS(ipSlices(cfg.V6.DNS)...))
+	}
+	if id.Serial == "" {
+		return
+	}
+	out.AddOption(dhcpv6.OptBootFileURL("tftp://[" + cfg.V6.TFTPServer.String() + "]/" + bootfile(cfg.Bootfile, id)))
+	if len(cfg.V6.BootfileParams) > 0 {
+		out.AddOption(dhcpv6.OptBootFileParam(cfg.V6.BootfileParams...))
+	}
+}
+
+// statusCode converts a numeric RFC 8415 status code.
+func statusCode(c uint16) iana.StatusCode { return iana.StatusCode(c) }
+
+func relayAddr(req dhcpv6.DHCPv6) netip.Addr {
+	if rm, ok := req.(*dhcpv6.RelayMessage); ok {
+		a, _ := netip.AddrFromSlice(rm.LinkAddr)
+		return a
+	}
+	return netip.Addr{}
+}
