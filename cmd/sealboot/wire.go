@@ -14,6 +14,7 @@ import (
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/daemon"
 	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/keystore/cms"
+	"github.com/sealboot/sealboot/plugins"
 	"github.com/sealboot/sealboot/tftpd"
 	"github.com/sealboot/sealboot/tftpd/configdir"
 )
@@ -69,15 +70,36 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configs: %w", err)
 	}
-	tftp, err := tftpd.New(tftpConfig(cfg), tftpd.Deps{Configs: configs, Certificates: keys}, log.Named("tftpd"), c.reg)
-	if err != nil {
-		return nil, fmt.Errorf("tftp: %w", err)
-	}
+	deps := tftpd.Deps{Configs: configs, Certificates: keys}
 	c.tasks = append(c.tasks,
 		daemon.Task{Name: "keystore", Component: keys},
 		daemon.Task{Name: "configs", Component: configs},
-		daemon.Task{Name: "tftp", Component: tftp},
 	)
+	if cfg.DHCP.Enabled {
+		dcfg, err := dhcpConfig(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("dhcp: %w", err)
+		}
+		dhcp, err := plugins.New(dcfg, log.Named("dhcp"), c.reg)
+		if err != nil {
+			return nil, fmt.Errorf("dhcp: %w", err)
+		}
+		deps.Bindings = dhcp.Bindings()
+		c.tasks = append(c.tasks, daemon.Task{Name: "dhcp", Component: dhcp})
+		c.listen = append(c.listen, fmt.Sprintf("dhcp %v", append(cfg.DHCP.V4.Interfaces, cfg.DHCP.V6.Interfaces...)))
+		c.reloads = append(c.reloads, func(cfg *config.Config) error {
+			dcfg, err := dhcpConfig(cfg)
+			if err != nil {
+				return err
+			}
+			return dhcp.Reload(dcfg)
+		})
+	}
+	tftp, err := tftpd.New(tftpConfig(cfg), deps, log.Named("tftpd"), c.reg)
+	if err != nil {
+		return nil, fmt.Errorf("tftp: %w", err)
+	}
+	c.tasks = append(c.tasks, daemon.Task{Name: "tftp", Component: tftp})
 	c.listen = append(c.listen, "tftp "+strings.Join(cfg.TFTP.Listen, ","))
 	c.reloads = append(c.reloads,
 		func(*config.Config) error { return keys.Rescan() },

@@ -1,0 +1,197 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/coredhcp/coredhcp/handler"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/sealboot/sealboot/plugins/bootstrap"
+	"github.com/sealboot/sealboot/plugins/leases"
+)
+
+// Config is the DHCP server's configuration (the dhcp section of the
+// configuration file, with addresses parsed).
+type Config struct {
+	StateDir     string     // lease journals live here
+	Bootfile     string     // template, {serial} and {mac}
+	TFTPServer   netip.Addr // handed out over DHCPv4; zero: V4.ServerID
+	Inventory    string     // file; empty: none
+	ServeUnknown bool
+	V4           V4Config
+	V6           V6Config
+}
+
+// V4Config is DHCPv4; no interfaces means off.
+type V4Config struct {
+	Interfaces []string
+	ServerID   netip.Addr // zero: the first IPv4 address of the first interface
+	Pool       leases.Pool
+	Netmask    net.IPMask
+	Router     netip.Addr
+	DNS        []netip.Addr
+	LeaseTime  time.Duration
+	Subnets    []bootstrap.Subnet // relayed
+}
+
+// V6Config is DHCPv6; no interfaces means off.
+type V6Config struct {
+	Interfaces     []string
+	Pool           leases.Pool
+	DNS            []netip.Addr
+	TFTPServer     netip.Addr // zero: the first global address of the first interface
+	BootfileParams []string
+	LeaseTime      time.Duration
+}
+
+// Server is the DHCP component of `sealboot serve`.
+type Server struct {
+	cfg    Config
+	log    *zap.Logger
+	reg    prometheus.Registerer
+	v4, v6 *leases.Store
+	inv    *bootstrap.Inventory
+	plugin *bootstrap.Plugin
+	ready  chan struct{}
+}
+
+// New opens the lease stores and the inventory.
+func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error) {
+	s := &Server{cfg: cfg, log: log, reg: reg, ready: make(chan struct{})}
+	var err error
+	if len(cfg.V4.Interfaces) > 0 {
+		if s.v4, err = leases.Open(leases.Options{Path: filepath.Join(cfg.StateDir, "leases4.journal"), Family: "v4"}, log.Named("leases"), reg); err != nil {
+			return nil, fmt.Errorf("dhcpv4 leases: %w", err)
+		}
+	}
+	if len(cfg.V6.Interfaces) > 0 {
+		if s.v6, err = leases.Open(leases.Options{Path: filepath.Join(cfg.StateDir, "leases6.journal"), Family: "v6"}, log.Named("leases"), reg); err != nil {
+			return nil, fmt.Errorf("dhcpv6 leases: %w", err)
+		}
+	}
+	if cfg.Inventory != "" {
+		if s.inv, err = bootstrap.LoadInventory(cfg.Inventory, log.Named("inventory")); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Bindings is what the TFTP server asks which device holds an address.
+func (s *Server) Bindings() *Bindings { return &Bindings{v4: s.v4, v6: s.v6} }
+
+// Ready is closed when every listener is up.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Run starts CoreDHCP on the configured interfaces and serves until ctx
+// is done.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.close()
+	pcfg, err := s.pluginConfig(s.cfg)
+	if err != nil {
+		return err
+	}
+	var inv interface {
+		SerialForMAC(net.HardwareAddr) (string, bool)
+	}
+	if s.inv != nil {
+		inv = s.inv
+		go func() { _ = s.inv.Run(ctx) }()
+	}
+	s.plugin, err = bootstrap.New(pcfg, s.v4, s.v6, inv, s.log, s.reg)
+	if err != nil {
+		return err
+	}
+	removeBridge := bridgeLogs(s.log.Named("coredhcp"), s.plugin.Malformed)
+	defer removeBridge()
+	var h4 []handler.Handler4
+	var h6 []handler.Handler6
+	if pcfg.V4 != nil {
+		h4 = []handler.Handler4{s.plugin.Handle4}
+	}
+	if pcfg.V6 != nil {
+		h6 = []handler.Handler6{s.plugin.Handle6}
+	}
+	srv, err := startCoreDHCP(h4, listen(s.cfg.V4.Interfaces, net.IPv4zero, 67), h6, listen(s.cfg.V6.Interfaces, net.ParseIP("ff02::1:2"), 547))
+	if err != nil {
+		return fmt.Errorf("listen on %v: %w", append(s.cfg.V4.Interfaces, s.cfg.V6.Interfaces...), err)
+	}
+	for _, i := range s.cfg.V4.Interfaces {
+		s.log.Info("dhcpv4 listening", zap.String("interface", i), zap.Stringer("server_id", pcfg.V4.ServerID), zap.Stringer("tftp_server", pcfg.V4.TFTPServer))
+	}
+	for _, i := range s.cfg.V6.Interfaces {
+		s.log.Info("dhcpv6 listening", zap.String("interface", i), zap.Stringer("tftp_server", pcfg.V6.TFTPServer))
+	}
+	close(s.ready)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Wait() }()
+	select {
+	case <-ctx.Done():
+		srv.Close()
+		<-errc
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// Reload applies a new configuration's options, bootfile, serve_unknown
+// and inventory; interfaces and pools' journals change on restart.
+func (s *Server) Reload(cfg Config) error {
+	if s.plugin == nil {
+		return errors.New("dhcp is not running")
+	}
+	pcfg, err := s.pluginConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if err := s.plugin.Update(pcfg); err != nil {
+		return err
+	}
+	if s.inv != nil {
+		return s.inv.Reload()
+	}
+	return nil
+}
+
+func (s *Server) close() {
+	for _, st := range []*leases.Store{s.v4, s.v6} {
+		if st != nil {
+			if err := st.Close(); err != nil {
+				s.log.Error("closing lease journal", zap.Error(err))
+			}
+		}
+	}
+}
+
+// listen is one address per interface, bound to it: sealboot never
+// answers on an interface that was not named.
+func listen(ifaces []string, ip net.IP, port int) []net.UDPAddr {
+	out := make([]net.UDPAddr, len(ifaces))
+	for i, name := range ifaces {
+		out[i] = net.UDPAddr{IP: ip, Port: port, Zone: name}
+	}
+	return out
+}
+
+// Bindings answers the TFTP server's LookupIP from the v4 or v6 leases.
+type Bindings struct{ v4, v6 *leases.Store }
+
+// LookupIP implements tftpd.Bindings.
+func (b *Bindings) LookupIP(ip netip.Addr) (string, net.HardwareAddr, bool) {
+	st := b.v6
+	if ip.Unmap().Is4() {
+		st = b.v4
+	}
+	if st == nil {
+		return "", nil, false
+	}
+	return st.LookupIP(ip)
+}
