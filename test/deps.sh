@@ -10,6 +10,7 @@ packages=(
 	iproute2:ip
 	iputils-ping:ping
 	isc-dhcp-client:dhclient
+	isc-dhcp-relay:dhcrelay
 	busybox:busybox
 	dhcpcd-base:dhcpcd
 	tftp-hpa:tftp

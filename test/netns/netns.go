@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"time"
 
 	vnetns "github.com/vishvananda/netns"
 )
@@ -147,4 +148,23 @@ func Veth(a, b *Link) error {
 		}
 	}
 	return nil
+}
+
+// WaitLinkLocal waits until the link has a usable (non-tentative) IPv6
+// link-local address, which DHCPv6 clients bind to.
+func (l *Link) WaitLinkLocal(ctx context.Context) error {
+	for {
+		out, err := l.NS.Output("ip", "-6", "addr", "show", "dev", l.Name, "scope", "link")
+		if err != nil {
+			return err
+		}
+		if strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no usable link-local address on %s: %w", l.Name, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sealboot/sealboot/keystore"
+	"github.com/sealboot/sealboot/keystore/cms"
+	"github.com/sealboot/sealboot/test/netns"
+)
+
+// TestRelayedRequestGetsRelaySubnet: client ─ dhcrelay (ISC, giaddr
+// 10.1.0.1, option 82) ─ sealboot. The client gets an address from the
+// relayed subnet's pool, and the event names the relay and circuit.
+func TestRelayedRequestGetsRelaySubnet(t *testing.T) {
+	need(t, "dhcrelay", "busybox")
+	if err := netns.Check(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	srvNS, relayNS, cliNS := netns.New(t, "sbS"), netns.New(t, "sbR"), netns.New(t, "sbC")
+	up := []*netns.Link{{NS: srvNS, Addrs: []string{"198.51.100.1/24"}}, {NS: relayNS, Addrs: []string{"198.51.100.2/24"}}}
+	down := []*netns.Link{{NS: relayNS, Addrs: []string{"10.1.0.1/24"}}, {NS: cliNS}}
+	for _, pair := range [][]*netns.Link{up, down} {
+		if err := netns.Veth(pair[0], pair[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, srvNS, false, "ip", "route", "add", "10.1.0.0/24", "via", "198.51.100.2")
+	run(t, relayNS, false, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	l := &lab{t: t, dir: t.TempDir(), srv: up[0], cli: down[1]}
+	cfg := l.config(`    subnets:
+      - network: 10.1.0.0/24
+        pool: 10.1.0.100-10.1.0.150
+        netmask: 255.255.255.0
+        router: 10.1.0.1
+        lease_time: 30m
+`)
+	cfgData, _ := os.ReadFile(cfg)
+	cfgData = bytes.ReplaceAll(cfgData, []byte("192.0.2.100-192.0.2.199"), []byte("198.51.100.100-198.51.100.150"))
+	cfgData = bytes.ReplaceAll(cfgData, []byte("router: 192.0.2.1"), []byte("router: 198.51.100.1"))
+	cfgData = bytes.ReplaceAll(cfgData, []byte(`["192.0.2.1:69", "[2001:db8::1]:69"]`), []byte(`["198.51.100.1:69"]`))
+	_ = os.WriteFile(cfg, cfgData, 0o600)
+	s := l.start(cfg)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	relay := relayNS.Command(ctx, "dhcrelay", "-4", "-d", "-a", "-id", down[0].Name, "-iu", up[1].Name, "198.51.100.1")
+	if err := relay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = relay.Wait() }()
+	out := filepath.Join(l.dir, "hook.out")
+	run(t, cliNS, false, "busybox", "udhcpc", "-i", down[1].Name, "-n", "-q", "-f", "-t", "10", "-s", hookScript(t, l.dir, out),
+		"-V", "Arista;DCS-7280;11.00;JPE19990001")
+	env := boundEnv(t, out)
+	if !strings.HasPrefix(env["ip"], "10.1.0.1") || env["router"] != "10.1.0.1" || env["boot_file"] != "JPE19990001.enc" || env["siaddr"] != "198.51.100.1" {
+		t.Fatalf("relayed client got ip=%s router=%s boot_file=%s siaddr=%s", env["ip"], env["router"], env["boot_file"], env["siaddr"])
+	}
+	ack := s.wait("dhcp.ack", nil)
+	if ack["relay"] != "10.1.0.1" || ack["circuit_id"] != down[0].Name || ack["serial"] != "JPE19990001" {
+		t.Fatalf("dhcp.ack event: %v", ack)
+	}
+	t.Logf("relayed lease %s; event relay=%v circuit_id=%v", env["ip"], ack["relay"], ack["circuit_id"])
+}
+
+// TestLeasesSurviveKill9: a device leases an address, sealboot is killed
+// with SIGKILL and restarted; the device's binding is still there (it can
+// fetch its config under the binding check) and it gets the same address.
+func TestLeasesSurviveKill9(t *testing.T) {
+	need(t, "busybox", "tftp")
+	l := newLab(t)
+	cfg := l.config("")
+	id, err := keystore.GenerateDevice("NOKIA01", keystore.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(l.keysDir(), "NOKIA01.crt"), id.CertPEM, 0o644)
+	_ = os.WriteFile(filepath.Join(l.configsDir(), "NOKIA01.cfg"), []byte("system name pe9\n"), 0o600)
+	s := l.start(cfg)
+	out := filepath.Join(l.dir, "hook.out")
+	lease := func() string {
+		run(t, l.cli.NS, false, "busybox", "udhcpc", "-i", l.cli.Name, "-n", "-q", "-f", "-s", hookScript(t, l.dir, out), "-x", "0x3d:"+fmt.Sprintf("%x", "NOKIA01"))
+		return boundEnv(t, out)["ip"]
+	}
+	ip := lease()
+	s.kill()
+	journal, _ := os.ReadFile(filepath.Join(l.dir, "state", "leases4.journal"))
+	if !strings.Contains(string(journal), ip+" ") || !strings.Contains(string(journal), " NOKIA01") {
+		t.Fatalf("lease %s not in the journal after kill -9:\n%s", ip, journal)
+	}
+	l.start(cfg)
+	// The binding survived: the config is served to that address, sealed.
+	run(t, l.cli.NS, false, "ip", "addr", "add", ip+"/24", "dev", l.cli.Name)
+	got := filepath.Join(l.dir, "got.enc")
+	run(t, l.cli.NS, false, "tftp", "-m", "binary", "192.0.2.1", "-c", "get", "NOKIA01.enc", got)
+	data, _ := os.ReadFile(got)
+	if plain, err := cms.Open(id.Key, data); err != nil || string(plain) != "system name pe9\n" {
+		t.Fatalf("fetch after restart: %v (%d bytes)", err, len(data))
+	}
+	run(t, l.cli.NS, false, "ip", "addr", "flush", "dev", l.cli.Name)
+	if again := lease(); again != ip {
+		t.Fatalf("after restart the device got %s, had %s", again, ip)
+	}
+	t.Logf("lease %s of NOKIA01 survived kill -9", ip)
+}

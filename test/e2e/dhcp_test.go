@@ -1,0 +1,159 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/sealboot/sealboot/test/netns"
+)
+
+// hookScript writes a dhclient/udhcpc script that appends its environment
+// to out.
+func hookScript(t *testing.T, dir, out string) string {
+	t.Helper()
+	p := filepath.Join(dir, "hook.sh")
+	script := "#!/bin/sh\n{ echo \"--- $reason $1\"; env | sort; } >> " + out + "\n"
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// boundEnv returns the variables of the last BOUND/bound section a hook
+// recorded.
+func boundEnv(t *testing.T, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := strings.Split(string(data), "--- ")
+	env := map[string]string{}
+	for _, sec := range sections {
+		if !strings.HasPrefix(sec, "BOUND") && !strings.HasPrefix(sec, " bound") && !strings.HasPrefix(sec, "BOUND6") {
+			continue
+		}
+		env = map[string]string{}
+		for _, line := range strings.Split(sec, "\n")[1:] {
+			if k, v, ok := strings.Cut(line, "="); ok {
+				env[k] = v
+			}
+		}
+	}
+	if len(env) == 0 {
+		t.Fatalf("no bound section in %s:\n%s", path, data)
+	}
+	return env
+}
+
+func expectEnv(t *testing.T, client string, env map[string]string, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s: %s=%q, want %q", client, k, env[k], v)
+		}
+	}
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k+"="+env[k])
+	}
+	t.Logf("%s saw: %s", client, strings.Join(keys, " "))
+}
+
+// TestDHClientSeesBootOptions: ISC dhclient, presenting a Juniper vendor
+// class, gets an address, siaddr, file and options 66, 67 and 150.
+func TestDHClientSeesBootOptions(t *testing.T) {
+	need(t, "dhclient")
+	l := newLab(t)
+	s := l.start(l.config(""))
+	out := filepath.Join(l.dir, "hook.out")
+	conf := filepath.Join(l.dir, "dhclient.conf")
+	_ = os.WriteFile(conf, []byte(`option tftp-servers code 150 = array of ip-address;
+send vendor-class-identifier "Juniper-mx204-JN1234AB";
+request subnet-mask, routers, tftp-server-name, bootfile-name, tftp-servers;
+`), 0o644)
+	run(t, l.cli.NS, false, "dhclient", "-4", "-1", "-sf", hookScript(t, l.dir, out), "-cf", conf,
+		"-lf", filepath.Join(l.dir, "leases"), "-pf", filepath.Join(l.dir, "pid"), l.cli.Name)
+	defer run(t, l.cli.NS, true, "dhclient", "-x", "-pf", filepath.Join(l.dir, "pid"))
+	env := boundEnv(t, out)
+	expectEnv(t, "dhclient", env, map[string]string{
+		"new_next_server": "192.0.2.1", "new_filename": "JN1234AB.enc", "new_tftp_server_name": "192.0.2.1",
+		"new_bootfile_name": "JN1234AB.enc", "new_tftp_servers": "192.0.2.1", "new_routers": "192.0.2.1",
+		"new_subnet_mask": "255.255.255.0",
+	})
+	if !regexp.MustCompile(`^192\.0\.2\.1\d\d$`).MatchString(env["new_ip_address"]) {
+		t.Errorf("address %q not from the pool", env["new_ip_address"])
+	}
+	ack := s.wait("dhcp.ack", nil)
+	if ack["serial"] != "JN1234AB" || ack["vendor"] != "juniper" || ack["ip"] != env["new_ip_address"] {
+		t.Errorf("dhcp.ack event: %v", ack)
+	}
+}
+
+// TestUdhcpcSeesBootOptions: busybox udhcpc presenting a Cisco NX-OS
+// serial in option 61 (0x00 + serial).
+func TestUdhcpcSeesBootOptions(t *testing.T) {
+	need(t, "busybox")
+	l := newLab(t)
+	s := l.start(l.config(""))
+	out := filepath.Join(l.dir, "hook.out")
+	run(t, l.cli.NS, false, "busybox", "udhcpc", "-i", l.cli.Name, "-n", "-q", "-f", "-s", hookScript(t, l.dir, out),
+		"-x", "0x3d:00"+fmt.Sprintf("%x", "FDO2134ZZ1"), "-O", "66", "-O", "67", "-O", "150")
+	env := boundEnv(t, out)
+	expectEnv(t, "udhcpc", env, map[string]string{
+		"siaddr": "192.0.2.1", "boot_file": "FDO2134ZZ1.enc", "tftp": "192.0.2.1", "bootfile": "FDO2134ZZ1.enc",
+		"opt150": "c0000201", "subnet": "255.255.255.0",
+	})
+	if ack := s.wait("dhcp.ack", nil); ack["serial"] != "FDO2134ZZ1" || ack["source"] != "option 61" {
+		t.Errorf("dhcp.ack: %v", ack)
+	}
+}
+
+// TestUnknownClientIgnored: with dhcp.serve_unknown false (the default),
+// a client with no serial gets no answer at all.
+func TestUnknownClientIgnored(t *testing.T) {
+	need(t, "busybox")
+	l := newLab(t)
+	s := l.start(l.config(""))
+	out := run(t, l.cli.NS, true, "busybox", "udhcpc", "-i", l.cli.Name, "-n", "-q", "-t", "2", "-T", "1", "-s", "/bin/true")
+	if !strings.Contains(out, "no lease") {
+		t.Fatalf("unknown client got a lease:\n%s", out)
+	}
+	if len(s.events("dhcp.offer")) != 0 {
+		t.Fatal("offer logged for an unknown client")
+	}
+}
+
+// TestDHClient6SeesBootfileURL: dhclient -6 (DUID-LLT) listed in the
+// inventory gets an address and option 59.
+func TestDHClient6SeesBootfileURL(t *testing.T) {
+	need(t, "dhclient")
+	l := newLab(t)
+	mac := strings.TrimSpace(run(t, l.cli.NS, false, "cat", "/sys/class/net/"+l.cli.Name+"/address"))
+	inv := filepath.Join(l.dir, "inventory")
+	_ = os.WriteFile(inv, []byte(mac+" SONIC-0042\n"), 0o644)
+	s := l.start(l.config(fmt.Sprintf("  inventory: %s\n  v6:\n    interfaces: [%s]\n    pool: 2001:db8::100-2001:db8::1ff\n", inv, l.srv.Name)))
+	for _, link := range []*netns.Link{l.srv, l.cli} {
+		if err := link.WaitLinkLocal(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(l.dir, "hook6.out")
+	conf := filepath.Join(l.dir, "dhclient6.conf")
+	_ = os.WriteFile(conf, []byte("option dhcp6.bootfile-url code 59 = string;\nrequest dhcp6.bootfile-url;\n"), 0o644)
+	run(t, l.cli.NS, false, "dhclient", "-6", "-1", "-sf", hookScript(t, l.dir, out), "-cf", conf,
+		"-lf", filepath.Join(l.dir, "leases6"), "-pf", filepath.Join(l.dir, "pid6"), l.cli.Name)
+	defer run(t, l.cli.NS, true, "dhclient", "-6", "-x", "-pf", filepath.Join(l.dir, "pid6"))
+	env := boundEnv(t, out)
+	expectEnv(t, "dhclient -6", env, map[string]string{"new_dhcp6_bootfile_url": "tftp://[2001:db8::1]/SONIC-0042.enc"})
+	if !strings.HasPrefix(env["new_ip6_address"], "2001:db8::1") {
+		t.Errorf("address %q", env["new_ip6_address"])
+	}
+	if ack := s.wait("dhcp.ack", nil); ack["serial"] != "SONIC-0042" || ack["source"] != "inventory" {
+		t.Errorf("dhcp.ack: %v", ack)
+	}
+}
