@@ -50,7 +50,7 @@ func (s *Server) handleRead(filename string, rf io.ReaderFrom) error {
 	st := s.set.Load()
 	peer := f.remote.Addr().String()
 	if !s.acquire(peer, st.cfg) {
-		f.outcome, f.reason = OutcomeBusy, "transfer limit reached"
+		f.outcome, f.reason = OutcomeBusy, fmt.Sprintf("transfer limit reached (%d in progress, %d from this client)", s.active.Load(), s.peerCount(peer))
 		return errClientBusy
 	}
 	defer s.release(peer)

@@ -195,6 +195,12 @@ func (s *Server) acquire(peer string, cfg Config) bool {
 	return true
 }
 
+func (s *Server) peerCount(peer string) int {
+	s.perMu.Lock()
+	defer s.perMu.Unlock()
+	return s.perPeer[peer]
+}
+
 func (s *Server) release(peer string) {
 	s.active.Add(-1)
 	s.perMu.Lock()

@@ -1,0 +1,134 @@
+package device
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/vishvananda/netlink"
+)
+
+// conns shares one raw DHCPv4 socket among many emulated devices (Fleet),
+// so that a thousand devices do not each read every packet on the link:
+// one reader hands each reply to the device whose MAC is in chaddr.
+type conns struct {
+	raw    net.PacketConn
+	mu     sync.Mutex
+	byMAC  map[string]*vconn
+	closed chan struct{}
+}
+
+func openConns(iface string) (*conns, error) {
+	raw, err := nclient4.NewRawUDPConn(iface, 68) // RFC 2131: client port 68
+	if err != nil {
+		return nil, err
+	}
+	c := &conns{raw: raw, byMAC: map[string]*vconn{}, closed: make(chan struct{})}
+	go c.read()
+	return c, nil
+}
+
+func (c *conns) read() {
+	buf := make([]byte, 1<<16)
+	for {
+		n, addr, err := c.raw.ReadFrom(buf)
+		if err != nil {
+			close(c.closed)
+			return
+		}
+		// BOOTP chaddr is at offset 28 (RFC 2131 section 2).
+		if n < 34 || buf[0] != 2 {
+			continue
+		}
+		c.mu.Lock()
+		v := c.byMAC[string(buf[28:34])]
+		c.mu.Unlock()
+		if v != nil {
+			pkt := append([]byte(nil), buf[:n]...)
+			select {
+			case v.in <- packet{pkt, addr}:
+			default: // the device is not reading: like a full socket buffer
+			}
+		}
+	}
+}
+
+// Close closes the shared socket.
+func (c *conns) Close() error { return c.raw.Close() }
+
+func (c *conns) register(mac net.HardwareAddr) *vconn {
+	v := &vconn{parent: c, mac: string(mac), in: make(chan packet, 16), done: make(chan struct{})}
+	c.mu.Lock()
+	c.byMAC[v.mac] = v
+	c.mu.Unlock()
+	return v
+}
+
+type packet struct {
+	b    []byte
+	addr net.Addr
+}
+
+// vconn is one device's view of the shared socket.
+type vconn struct {
+	parent *conns
+	mac    string
+	in     chan packet
+	done   chan struct{}
+	once   sync.Once
+}
+
+func (v *vconn) ReadFrom(b []byte) (int, net.Addr, error) {
+	select {
+	case p := <-v.in:
+		return copy(b, p.b), p.addr, nil
+	case <-v.done:
+		return 0, nil, net.ErrClosed
+	case <-v.parent.closed:
+		return 0, nil, net.ErrClosed
+	}
+}
+
+func (v *vconn) WriteTo(b []byte, addr net.Addr) (int, error) { return v.parent.raw.WriteTo(b, addr) }
+
+func (v *vconn) Close() error {
+	v.once.Do(func() {
+		close(v.done)
+		v.parent.mu.Lock()
+		if v.parent.byMAC[v.mac] == v {
+			delete(v.parent.byMAC, v.mac)
+		}
+		v.parent.mu.Unlock()
+	})
+	return nil
+}
+
+func (v *vconn) LocalAddr() net.Addr              { return v.parent.raw.LocalAddr() }
+func (v *vconn) SetDeadline(time.Time) error      { return nil }
+func (v *vconn) SetReadDeadline(time.Time) error  { return nil }
+func (v *vconn) SetWriteDeadline(time.Time) error { return nil }
+
+// addAddress puts addr/prefix on the interface, as a device configures its
+// lease, and returns a function that removes it again.
+func addAddress(iface string, addr netip.Addr, prefix int) (func(), error) {
+	link, err := netlink.LinkByName(iface)
+	if err != nil {
+		return nil, err
+	}
+	bits := 32
+	if addr.Is6() {
+		bits = 128
+	}
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(prefix, bits)}}
+	if addr.Is6() {
+		a.Flags = 0x02 // IFA_F_NODAD: usable at once
+	}
+	if err := netlink.AddrAdd(link, a); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return nil, err
+	}
+	return func() { _ = netlink.AddrDel(link, a) }, nil
+}
