@@ -2,6 +2,7 @@ package device
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -9,7 +10,10 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // conns shares one raw DHCPv4 socket among many emulated devices (Fleet),
@@ -23,10 +27,15 @@ type conns struct {
 }
 
 func openConns(iface string) (*conns, error) {
-	raw, err := nclient4.NewRawUDPConn(iface, 68) // RFC 2131: client port 68
+	ifi, err := net.InterfaceByName(iface)
 	if err != nil {
 		return nil, err
 	}
+	pc, err := packet.Listen(ifi, packet.Datagram, unix.ETH_P_IP, &packet.Config{Filter: dhcpClientFilter()})
+	if err != nil {
+		return nil, fmt.Errorf("raw socket on %s: %w", iface, err)
+	}
+	raw := nclient4.NewBroadcastUDPConn(pc, &net.UDPAddr{Port: 68}) // RFC 2131: client port 68
 	c := &conns{raw: raw, byMAC: map[string]*vconn{}, closed: make(chan struct{})}
 	go c.read()
 	return c, nil
@@ -50,25 +59,45 @@ func (c *conns) read() {
 		if v != nil {
 			pkt := append([]byte(nil), buf[:n]...)
 			select {
-			case v.in <- packet{pkt, addr}:
+			case v.in <- datagram{pkt, addr}:
 			default: // the device is not reading: like a full socket buffer
 			}
 		}
 	}
 }
 
+// dhcpClientFilter keeps only unfragmented IPv4 UDP to port 68, so the
+// socket does not also receive every TFTP packet on the link.
+func dhcpClientFilter() []bpf.RawInstruction {
+	prog, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 9, Size: 1},                        // IP protocol
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 17, SkipTrue: 6}, // not UDP
+		bpf.LoadAbsolute{Off: 6, Size: 2},                        // flags and fragment offset
+		bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x1fff, SkipTrue: 4},
+		bpf.LoadMemShift{Off: 0},          // X = IP header length
+		bpf.LoadIndirect{Off: 2, Size: 2}, // UDP destination port
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 68, SkipTrue: 1},
+		bpf.RetConstant{Val: 0xffff},
+		bpf.RetConstant{Val: 0},
+	})
+	if err != nil {
+		panic(err) // a constant program
+	}
+	return prog
+}
+
 // Close closes the shared socket.
 func (c *conns) Close() error { return c.raw.Close() }
 
 func (c *conns) register(mac net.HardwareAddr) *vconn {
-	v := &vconn{parent: c, mac: string(mac), in: make(chan packet, 16), done: make(chan struct{})}
+	v := &vconn{parent: c, mac: string(mac), in: make(chan datagram, 16), done: make(chan struct{})}
 	c.mu.Lock()
 	c.byMAC[v.mac] = v
 	c.mu.Unlock()
 	return v
 }
 
-type packet struct {
+type datagram struct {
 	b    []byte
 	addr net.Addr
 }
@@ -77,7 +106,7 @@ type packet struct {
 type vconn struct {
 	parent *conns
 	mac    string
-	in     chan packet
+	in     chan datagram
 	done   chan struct{}
 	once   sync.Once
 }

@@ -76,6 +76,9 @@ type Config struct {
 	// MACs that are not the interface's, so unicast replies to them would
 	// be dropped.
 	broadcast bool
+	// onLease receives the removal of each leased address when
+	// KeepAddress is set (Fleet removes them all at the end).
+	onLease func(release func())
 }
 
 // Schedule is when a device retries: every First for the first Window
@@ -217,8 +220,11 @@ func (cfg *Config) attempt(ctx context.Context, n int) Result {
 		res.Outcome, res.Error = OutcomeDHCPFailed, err.Error()
 		return res
 	}
-	if !cfg.KeepAddress {
+	switch {
+	case !cfg.KeepAddress:
 		defer lease.release()
+	case cfg.onLease != nil:
+		cfg.onLease(lease.release)
 	}
 	res.Address, res.Server = lease.addr.String(), lease.server.String()
 	var data []byte

@@ -64,6 +64,8 @@ func Fleet(ctx context.Context, fc FleetConfig) (Summary, []Result, error) {
 		return Summary{}, nil, err
 	}
 	defer shared.Close()
+	fleetAddrs := &releases{}
+	defer fleetAddrs.run()
 	cfgs := make([]Config, len(fc.Serials))
 	for i, serial := range fc.Serials {
 		keyPEM, err := os.ReadFile(filepath.Join(fc.KeysDir, serial+".key"))
@@ -76,6 +78,10 @@ func Fleet(ctx context.Context, fc FleetConfig) (Summary, []Result, error) {
 		}
 		c := fc.Template
 		c.Serial, c.Key, c.Interface, c.MAC, c.conns, c.V6, c.broadcast = serial, key, fc.Interface, FleetMAC(serial), shared, false, true
+		// Removing a subnet's primary IPv4 address takes its secondaries
+		// with it: devices keep their addresses until the whole fleet is
+		// done, and the fleet removes them at the end.
+		c.KeepAddress, c.onLease = true, fleetAddrs.add
 		cfgs[i] = c
 	}
 	start := time.Now()
@@ -93,6 +99,27 @@ func Fleet(ctx context.Context, fc FleetConfig) (Summary, []Result, error) {
 	}
 	wg.Wait()
 	return summarise(results, done), results, nil
+}
+
+// releases collects the fleet's address removals, run at the end.
+type releases struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (r *releases) add(fn func()) {
+	r.mu.Lock()
+	r.fns = append(r.fns, fn)
+	r.mu.Unlock()
+}
+
+func (r *releases) run() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.fns) - 1; i >= 0; i-- { // secondaries before the primary
+		r.fns[i]()
+	}
+	r.fns = nil
 }
 
 func summarise(results []Result, done []time.Duration) Summary {
