@@ -143,8 +143,8 @@ func (s *server) read(r io.Reader) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) != nil {
-			m = map[string]any{"msg": sc.Text()}
+		if json.Unmarshal(sc.Bytes(), &m) != nil { // operators parse this log: every line must be JSON
+			m = map[string]any{"msg": sc.Text(), "not_json": true}
 		}
 		s.mu.Lock()
 		s.log = append(s.log, m)
@@ -180,6 +180,16 @@ func (s *server) wait(msg string, match func(map[string]any) bool) map[string]an
 	}
 }
 
+// waitNth waits for the n-th (from 0) log line whose msg contains msg.
+func (s *server) waitNth(msg string, n int) map[string]any {
+	s.t.Helper()
+	seen := 0
+	return s.wait(msg, func(map[string]any) bool {
+		seen++
+		return seen > n
+	})
+}
+
 // events returns the log lines with event == name.
 func (s *server) events(name string) []map[string]any {
 	s.mu.Lock()
@@ -209,6 +219,11 @@ func (s *server) stop() {
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	<-s.done // shutdown is bounded by sealboot itself (shutdown_timeout)
+	for _, m := range s.log {
+		if m["not_json"] == true {
+			s.t.Errorf("sealboot logged a line that is not JSON: %q", m["msg"])
+		}
+	}
 	if !s.cmd.ProcessState.Success() && !strings.Contains(s.cmd.ProcessState.String(), "killed") {
 		s.t.Errorf("sealboot exited with %v after SIGTERM", s.cmd.ProcessState)
 	}
