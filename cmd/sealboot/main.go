@@ -48,6 +48,7 @@ func commands() []command {
 		{"open", "decrypt a sealed file with a device private key", cmdOpen},
 		{"keys", "manage the device certificate keystore", cmdKeys},
 		{"device", "emulate a device: make its key, boot it", cmdDevice},
+		{"demo", "a throwaway lab: sealboot and an emulated device (root)", cmdDemo},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -1,0 +1,72 @@
+package e2e
+
+import (
+	"bufio"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/sealboot/sealboot/test/netns"
+)
+
+func demoNamespaces(t *testing.T) int {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(out), "sbdem")
+}
+
+// TestDemo runs `sealboot demo` to the end: the device installs the
+// operator's config and the lab is removed.
+func TestDemo(t *testing.T) {
+	if err := netns.Check(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	before := demoNamespaces(t)
+	out, err := exec.Command(sealbootBin, "demo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"outcome=not_found", "outcome=served", `"outcome":"installed"`, "matches the operator's plaintext", "lab removed"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if after := demoNamespaces(t); after != before {
+		t.Fatalf("demo left %d namespaces", after-before)
+	}
+}
+
+// TestDemoCleansUpOnInterrupt: Ctrl-C in the middle removes the lab.
+func TestDemoCleansUpOnInterrupt(t *testing.T) {
+	if err := netns.Check(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	before := demoNamespaces(t)
+	cmd := exec.Command(sealbootBin, "demo")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "2. sealboot serve is up") {
+			break
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	var rest strings.Builder
+	for sc.Scan() {
+		rest.WriteString(sc.Text() + "\n")
+	}
+	_ = cmd.Wait()
+	if !strings.Contains(rest.String(), "lab removed") {
+		t.Errorf("no cleanup message after SIGINT:\n%s", rest.String())
+	}
+	if after := demoNamespaces(t); after != before {
+		t.Fatalf("interrupted demo left %d namespaces", after-before)
+	}
+}
