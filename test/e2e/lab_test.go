@@ -152,11 +152,11 @@ func (s *server) read(r io.Reader) {
 		s.mu.Unlock()
 	}
 	_ = s.cmd.Wait()
-	close(s.done)
 	s.mu.Lock()
 	s.log = append(s.log, map[string]any{"msg": "<exited>"})
 	s.cond.Broadcast()
 	s.mu.Unlock()
+	close(s.done)
 }
 
 // wait returns the first log line with msg (substring) for which match
@@ -219,6 +219,8 @@ func (s *server) stop() {
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	<-s.done // shutdown is bounded by sealboot itself (shutdown_timeout)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, m := range s.log {
 		if m["not_json"] == true {
 			s.t.Errorf("sealboot logged a line that is not JSON: %q", m["msg"])

@@ -170,3 +170,23 @@ func TestByteSize(t *testing.T) {
 		}
 	}
 }
+
+// TestPluginREADMEExamples: every YAML example in plugins/README.md is a
+// valid configuration (the Syntax block included).
+func TestPluginREADMEExamples(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../../../plugins/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(readme), "```yaml\n")[1:]
+	if len(blocks) < 4 {
+		t.Fatalf("found %d YAML examples", len(blocks))
+	}
+	for i, b := range blocks {
+		yaml, _, _ := strings.Cut(b, "```")
+		if _, err := Load(Source{Data: []byte(yaml)}); err != nil {
+			t.Errorf("plugins/README.md example %d:\n%s\n%v", i+1, yaml, err)
+		}
+	}
+}
