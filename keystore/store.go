@@ -112,6 +112,18 @@ func (s *Store) Certificate(serial string) (*x509.Certificate, string, bool) {
 	return cert, r.entry.Fingerprint, true
 }
 
+// Fingerprint returns serial's key fingerprint (hex) without parsing the
+// certificate.
+func (s *Store) Fingerprint(serial string) (string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.serial[serial]
+	if !ok {
+		return "", false
+	}
+	return r.entry.Fingerprint, true
+}
+
 // HasCertificate reports whether serial has a usable certificate.
 func (s *Store) HasCertificate(serial string) bool {
 	s.mu.RLock()

@@ -87,36 +87,64 @@ func (s *Server) prepare(f *fetch, st *settings) ([]byte, error) {
 	if err := s.checkBinding(f, st, serial, fixed); err != nil {
 		return nil, err
 	}
-	config, sum, err := s.deps.Configs.Config(f.serial)
+	// The warm path (a retry, a retransmission, another device with the
+	// same config) needs neither the config's bytes nor the certificate.
+	sum, err := s.deps.Configs.Sum(f.serial)
 	if err != nil {
-		f.outcome, f.reason = OutcomeNotFound, err.Error()
-		if !errors.Is(err, fs.ErrNotExist) {
-			f.reason = "config not servable: " + err.Error()
-		}
-		return nil, errClientNotFound
+		return nil, s.configError(f, err)
 	}
-	cert, fp, ok := s.deps.Certificates.Certificate(f.serial)
+	fp, ok := s.deps.Certificates.Fingerprint(f.serial)
 	if !ok {
-		if st.cfg.AllowPlaintext || st.plaintext[f.serial] {
-			f.reason = "no certificate; plaintext allowed by tftp.allow_plaintext/plaintext_serials"
-			return config, nil
-		}
-		f.outcome, f.reason = OutcomeNoCertificate, "config present but no certificate: not served in the clear"
-		return nil, errClientNotFound
+		return s.plaintext(f, st)
 	}
 	f.fingerprint, f.encrypted = fp, true
-	key := string(sum[:]) + fp + st.sealKey
-	if data, ok := s.cache.get(key); ok {
+	if data, ok := s.cache.get(cacheKey(sum, fp, st)); ok {
 		f.cached = true
 		return data, nil
 	}
+	config, sum, err := s.deps.Configs.Config(f.serial)
+	if err != nil {
+		return nil, s.configError(f, err)
+	}
+	cert, fp, ok := s.deps.Certificates.Certificate(f.serial)
+	if !ok { // removed in between
+		return s.plaintext(f, st)
+	}
+	f.fingerprint = fp
 	data, err := cms.Seal(cert, config, st.cfg.Seal)
 	if err != nil {
 		f.outcome, f.reason = OutcomeError, "seal: "+err.Error()
 		return nil, errClientServer
 	}
-	s.cache.put(key, data)
+	s.cache.put(cacheKey(sum, fp, st), data)
 	return data, nil
+}
+
+func cacheKey(sum [32]byte, fp string, st *settings) string {
+	return string(sum[:]) + fp + st.sealKey
+}
+
+func (s *Server) configError(f *fetch, err error) error {
+	f.outcome, f.reason = OutcomeNotFound, err.Error()
+	if !errors.Is(err, fs.ErrNotExist) {
+		f.reason = "config not servable: " + err.Error()
+	}
+	return errClientNotFound
+}
+
+// plaintext applies the plaintext policy to a serial with no certificate.
+func (s *Server) plaintext(f *fetch, st *settings) ([]byte, error) {
+	f.encrypted, f.fingerprint = false, ""
+	if !st.cfg.AllowPlaintext && !st.plaintext[f.serial] {
+		f.outcome, f.reason = OutcomeNoCertificate, "config present but no certificate: not served in the clear"
+		return nil, errClientNotFound
+	}
+	config, _, err := s.deps.Configs.Config(f.serial)
+	if err != nil {
+		return nil, s.configError(f, err)
+	}
+	f.reason = "no certificate; plaintext allowed by tftp.allow_plaintext/plaintext_serials"
+	return config, nil
 }
 
 // checkBinding finds the serial of a fixed name through the DHCP binding of

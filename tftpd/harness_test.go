@@ -38,6 +38,11 @@ func (f *fakeConfigs) Config(serial string) ([]byte, [32]byte, error) {
 	return d, sha256.Sum256(d), nil
 }
 
+func (f *fakeConfigs) Sum(serial string) ([32]byte, error) {
+	_, sum, err := f.Config(serial)
+	return sum, err
+}
+
 func (f *fakeConfigs) fail(serial string, err error) {
 	f.mu.Lock()
 	f.e[serial] = err
@@ -58,6 +63,11 @@ func (f fakeCerts) Certificate(serial string) (*x509.Certificate, string, bool) 
 		return nil, "", false
 	}
 	return id.Cert, keystore.SPKIFingerprint(id.Cert).String(), true
+}
+
+func (f fakeCerts) Fingerprint(serial string) (string, bool) {
+	_, fp, ok := f.Certificate(serial)
+	return fp, ok
 }
 
 type binding struct {

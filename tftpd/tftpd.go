@@ -38,6 +38,8 @@ type Config struct {
 // SubjectPublicKeyInfo. *keystore.Store implements it.
 type Certificates interface {
 	Certificate(serial string) (cert *x509.Certificate, fingerprint string, ok bool)
+	// Fingerprint is the same fingerprint, without parsing the certificate.
+	Fingerprint(serial string) (fingerprint string, ok bool)
 }
 
 // Configs gives a serial's settled plaintext config and its SHA-256; an
@@ -45,6 +47,8 @@ type Certificates interface {
 // implements it.
 type Configs interface {
 	Config(serial string) (data []byte, sum [32]byte, err error)
+	// Sum is the same SHA-256, cheap when the version was read before.
+	Sum(serial string) (sum [32]byte, err error)
 }
 
 // Bindings tells which device DHCP last acknowledged at an address.

@@ -270,3 +270,25 @@ func BenchmarkScan(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/file")
 	b.ReportMetric(float64(heap)/n, "heap-bytes/file")
 }
+
+// Sum answers from the settled version without reading it again, and says
+// ErrNotReady as soon as the file changes.
+func TestSum(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, time.Hour, func(dir string) { writeOld(t, filepath.Join(dir, "SN9.cfg"), []byte("v1\n")) })
+	want := sha256.Sum256([]byte("v1\n"))
+	for range 2 { // first from the file, then memoised
+		if sum, err := h.d.Sum("SN9"); err != nil || sum != want {
+			t.Fatalf("Sum: %x %v", sum, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(h.dir, "SN9.cfg"), []byte("v2, half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.d.Sum("SN9"); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("changed file: %v", err)
+	}
+	if _, err := h.d.Sum("NONE"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+}

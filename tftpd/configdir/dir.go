@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,8 +23,9 @@ type entry struct {
 	size    int64
 	mtime   int64 // UnixNano
 	ino     uint64
-	problem string // why it cannot be served; "" when valid
-	counted string // the state this entry is counted under in Dir.counts
+	problem string                   // why it cannot be served; "" when valid
+	counted string                   // the state this entry is counted under in Dir.counts
+	sum     atomic.Pointer[[32]byte] // SHA-256 of this version, once read
 }
 
 func (e *entry) same(o *entry) bool {
@@ -88,13 +90,45 @@ func (d *Dir) Config(serial string) ([]byte, [32]byte, error) {
 	}
 	data, err := d.readSettled(e)
 	if err != nil {
-		select {
-		case d.recheck <- e.name:
-		default: // Run is behind; its own events will catch up
-		}
+		d.changing(e)
 		return nil, [32]byte{}, err
 	}
-	return data, sha256.Sum256(data), nil
+	sum := sha256.Sum256(data)
+	e.sum.Store(&sum)
+	return data, sum, nil
+}
+
+// Sum returns the SHA-256 of serial's config without reading it when this
+// version has been read before: one stat checks that the file is still the
+// version that settled. The TFTP server keys its cache of sealed configs
+// by it.
+func (d *Dir) Sum(serial string) ([32]byte, error) {
+	d.mu.RLock()
+	e, ok := d.bySerial[serial]
+	d.mu.RUnlock()
+	switch {
+	case !ok:
+		return [32]byte{}, ErrNotFound
+	case e.problem != "":
+		return [32]byte{}, fmt.Errorf("%w: %s", ErrInvalid, e.problem)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(d.cfg.Dir, e.name), &st); err != nil || st.Size != e.size || st.Mtim.Nano() != e.mtime || st.Ino != e.ino {
+		d.changing(e)
+		return [32]byte{}, ErrNotReady
+	}
+	if sum := e.sum.Load(); sum != nil {
+		return *sum, nil
+	}
+	_, sum, err := d.Config(serial)
+	return sum, err
+}
+
+func (d *Dir) changing(e *entry) {
+	select {
+	case d.recheck <- e.name:
+	default: // Run is behind; its own events will catch up
+	}
 }
 
 // readSettled reads e's file, checking on the open descriptor that it is
