@@ -123,8 +123,11 @@ func (p *Plugin) Malformed() { p.m.malformed.Inc() }
 
 // bootfile renders the template for a device.
 func bootfile(tmpl string, id identity.Identity) string {
-	mac := strings.ReplaceAll(id.MAC.String(), ":", "-")
-	return strings.NewReplacer("{serial}", id.Serial, "{mac}", mac).Replace(tmpl)
+	out := strings.ReplaceAll(tmpl, "{serial}", id.Serial)
+	if strings.Contains(out, "{mac}") {
+		out = strings.ReplaceAll(out, "{mac}", strings.ReplaceAll(id.MAC.String(), ":", "-"))
+	}
+	return out
 }
 
 type metrics struct {
@@ -189,7 +192,7 @@ func (d *dedup) changed(client, key string, now time.Time) bool {
 
 // event logs dhcp.offer or dhcp.ack once per state change of a client.
 func (p *Plugin) event(name, client string, id identity.Identity, ip netip.Addr, file string, relay netip.Addr, circuit string) {
-	if !p.dedup.changed(client, fmt.Sprint(name, ip, file, id.Serial), time.Now()) {
+	if !p.dedup.changed(client, name+"|"+ip.String()+"|"+file+"|"+id.Serial, time.Now()) {
 		return
 	}
 	mac := ""
