@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,14 +18,15 @@ import (
 // registry.
 type metricsServer struct {
 	addr  string
+	pprof bool
 	gath  prometheus.Gatherer
 	log   *zap.Logger
 	ready chan struct{}
 	bound chan net.Addr
 }
 
-func newMetricsServer(addr string, g prometheus.Gatherer, log *zap.Logger) *metricsServer {
-	return &metricsServer{addr: addr, gath: g, log: log, ready: make(chan struct{}), bound: make(chan net.Addr, 1)}
+func newMetricsServer(addr string, withPProf bool, g prometheus.Gatherer, log *zap.Logger) *metricsServer {
+	return &metricsServer{addr: addr, pprof: withPProf, gath: g, log: log, ready: make(chan struct{}), bound: make(chan net.Addr, 1)}
 }
 
 func (m *metricsServer) Ready() <-chan struct{} { return m.ready }
@@ -36,6 +38,11 @@ func (m *metricsServer) Run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.gath, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(m.log)}))
+	if m.pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)

@@ -107,7 +107,7 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		func(cfg *config.Config) error { return tftp.Update(tftpConfig(cfg)) },
 	)
 	if cfg.Metrics.Listen != "" {
-		c.tasks = append(c.tasks, daemon.Task{Name: "metrics", Component: newMetricsServer(cfg.Metrics.Listen, c.reg, log.Named("metrics"))})
+		c.tasks = append(c.tasks, daemon.Task{Name: "metrics", Component: newMetricsServer(cfg.Metrics.Listen, cfg.Metrics.PProf, c.reg, log.Named("metrics"))})
 		c.listen = append(c.listen, "metrics "+cfg.Metrics.Listen)
 	}
 	return c, nil

@@ -40,6 +40,7 @@ type Log struct {
 // Metrics configures the Prometheus endpoint.
 type Metrics struct {
 	Listen string `mapstructure:"listen"` // host:port; empty turns metrics off
+	PProf  bool   `mapstructure:"pprof"`  // also serve Go's /debug/pprof profiles there
 }
 
 // Keystore configures the device certificate store.
