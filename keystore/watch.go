@@ -21,12 +21,14 @@ func (s *Store) Run(ctx context.Context) error {
 	if err := w.Add(s.opts.Dir); err != nil {
 		return fmt.Errorf("watch keys directory %s: %w", s.opts.Dir, err)
 	}
-	// Changes between Open's scan and the watch would be missed otherwise.
+	// Open's scan is served already: ready now. Changes between that scan
+	// and the watch would be missed without this catch-up rescan, which is
+	// no different from a change just after ready.
+	close(s.ready)
 	again, err := s.rescan()
 	if err != nil {
 		return err
 	}
-	close(s.ready)
 	timer := time.NewTimer(s.opts.Settle)
 	if !again {
 		timer.Stop()

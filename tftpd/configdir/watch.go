@@ -22,11 +22,13 @@ func (d *Dir) Run(ctx context.Context) error {
 	if err := w.Add(d.cfg.Dir); err != nil {
 		return fmt.Errorf("watch configs directory %s: %w", d.cfg.Dir, err)
 	}
+	// New's scan is served already: ready now, then catch up with changes
+	// made between that scan and the watch.
+	close(d.ready)
 	pending := map[string]time.Time{}
-	if err := d.rescanInto(pending); err != nil { // changes since New's scan
+	if err := d.rescanInto(pending); err != nil {
 		return err
 	}
-	close(d.ready)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
