@@ -23,6 +23,8 @@ packages=(
 	kea-admin:perfdhcp
 	systemd:systemd-analyze
 	jq:jq
+	bc:bc
+	xxd:xxd
 	procps:pkill
 )
 

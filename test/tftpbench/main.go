@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +29,15 @@ func run() int {
 	transfers := flag.Int("transfers", 1000, "transfers in all")
 	workers := flag.Int("workers", 16, "concurrent clients")
 	blksize := flag.Int("blksize", 1468, "block size to ask for (RFC 2348)")
+	dropDir := flag.String("drop-dir", "", "measure drop-to-served delay: the server's configs directory")
+	dropName := flag.String("drop-name", "%d.cfg", "drop mode: config file name pattern, %d takes the file index")
+	dropSrc := flag.String("drop-src", "", "drop mode: the config to drop")
+	first := flag.Int("first", 1, "drop mode: index of the first device")
+	poll := flag.Duration("poll", 10*time.Millisecond, "drop mode: interval between requests")
 	flag.Parse()
+	if *dropDir != "" {
+		return drops(*server, *pattern, *dropDir, *dropName, *dropSrc, *first, *files, *poll, *blksize)
+	}
 
 	var next, fails, bytes atomic.Int64
 	var wg sync.WaitGroup
@@ -75,4 +85,47 @@ func fetch(server, name string, blksize int) (int64, error) {
 		return 0, fmt.Errorf("%s: %w", name, err)
 	}
 	return wt.WriteTo(io.Discard)
+}
+
+// drops drops n configs one after the other and measures, for each, the
+// time from its rename into place to the first successful fetch.
+func drops(server, pattern, dir, name, src string, first, n int, poll time.Duration, blksize int) int {
+	cfg, err := os.ReadFile(src)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tftpbench:", err)
+		return 1
+	}
+	delays := make([]float64, 0, n)
+	polls := 0
+	for i := first; i < first+n; i++ {
+		dst := filepath.Join(dir, fmt.Sprintf(name, i))
+		tmp := filepath.Join(dir, ".tftpbench.tmp")
+		if err := os.WriteFile(tmp, cfg, 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, "tftpbench:", err)
+			return 1
+		}
+		start := time.Now()
+		if err := os.Rename(tmp, dst); err != nil {
+			fmt.Fprintln(os.Stderr, "tftpbench:", err)
+			return 1
+		}
+		for {
+			polls++
+			if _, err := fetch(server, fmt.Sprintf(pattern, i), blksize); err == nil {
+				break
+			}
+			if time.Since(start) > time.Minute {
+				fmt.Fprintf(os.Stderr, "tftpbench: %s not served a minute after it was dropped\n", dst)
+				return 1
+			}
+			time.Sleep(poll)
+		}
+		delays = append(delays, float64(time.Since(start).Microseconds())/1000)
+	}
+	slices.Sort(delays)
+	pct := func(p float64) float64 { return delays[min(len(delays)-1, int(p*float64(len(delays))))] }
+	_ = json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"drops": n, "polls": polls, "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": delays[len(delays)-1],
+	})
+	return 0
 }
