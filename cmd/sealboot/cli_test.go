@@ -179,3 +179,13 @@ func buildSealboot(t *testing.T) string {
 	}
 	return bin
 }
+
+func TestDeviceFleetRefusesSingleDeviceFlags(t *testing.T) {
+	for _, extra := range [][]string{{"--v6"}, {"--install", "x.cfg"}, {"--serial", "SN1"}} {
+		args := append([]string{"device", "boot", "--count", "2", "--keys-dir", t.TempDir(), "--iface", "lo"}, extra...)
+		code, _, stderr := runCLI(t, nil, args...)
+		if code != exitUsage || !strings.Contains(stderr, "--count boots a DHCPv4 fleet") {
+			t.Errorf("%v: exit %d, %q", extra, code, stderr)
+		}
+	}
+}

@@ -143,6 +143,10 @@ func deviceBoot(ctx context.Context, args []string, std stdio) int {
 		fmt.Fprintln(std.err, "sealboot device boot: --iface is required")
 		return exitUsage
 	}
+	if *count > 0 && (*v6 || *install != "" || *serial != "" || *keyPath != "") {
+		fmt.Fprintln(std.err, "sealboot device boot: --count boots a DHCPv4 fleet with keys from --keys-dir; --v6, --install, --serial and --key apply to one device only")
+		return exitUsage
+	}
 	if *count > 0 {
 		return bootFleet(ctx, device.FleetConfig{Interface: *iface, Serials: device.FleetSerials(*prefix, *count), KeysDir: *keysDir, Template: tmpl}, std)
 	}
