@@ -1,56 +1,46 @@
 #!/usr/bin/env bash
 # DHCPv4: the highest rate of 4-way exchanges (DISCOVER, OFFER, REQUEST,
 # ACK) each server sustains with under 1% drops, measured by perfdhcp in a
-# client namespace against sealboot and then Kea 2.2 (memfile, persist on)
-# in a server namespace, one after the other in this run. perfdhcp acts as
+# client namespace against sealboot and Kea 2.2 (memfile, persist on), each
+# in its own server namespace, step by step in the same run. perfdhcp acts as
 # a relay (giaddr), with 30,000 distinct clients each presenting a Juniper
 # serial in option 60, so sealboot takes its full path: identity, lease
 # (journalled), boot options, events.
 source "$(dirname "$0")/lib.sh"
 need perfdhcp kea-dhcp4 jq bc
 PERIOD=${DHCP_PERIOD:-8}
-NAMESPACES="sbpS sbpC"
-ip netns add sbpS && ip netns add sbpC
-ip link add sbp0 netns sbpS type veth peer name sbp1 netns sbpC
-ip -n sbpS addr add 10.0.0.1/16 dev sbp0
-ip -n sbpC addr add 10.0.0.2/16 dev sbp1
-for ns in sbpS sbpC; do ip -n "$ns" link set lo up; done
-ip -n sbpS link set sbp0 up && ip -n sbpC link set sbp1 up
+NAMESPACES="sbpS sbpC sbkS sbkC"
+# Two identical labs, sealboot in one and Kea in the other, both running
+# throughout: every rate step measures one right after the other, so a
+# slow drift of the machine affects both alike.
+lab() { # SERVER_NS CLIENT_NS PREFIX
+	ip netns add "$1" && ip netns add "$2"
+	ip link add "${3}0" netns "$1" type veth peer name "${3}1" netns "$2"
+	ip -n "$1" addr add 10.0.0.1/16 dev "${3}0"
+	ip -n "$2" addr add 10.0.0.2/16 dev "${3}1"
+	for ns in "$1" "$2"; do ip -n "$ns" link set lo up; done
+	ip -n "$1" link set "${3}0" up && ip -n "$2" link set "${3}1" up
+}
+lab sbpS sbpC sbp
+lab sbkS sbkC sbk
 VC=$(printf 'Juniper-mx204-JN000001' | xxd -p)
 
-# drops RATE: perfdhcp's worst drop ratio (%) of the two exchanges at RATE.
-drops() {
-	ip netns exec sbpC perfdhcp -4 -l sbp1 -r "$1" -R 30000 -p "$PERIOD" -o "60,$VC" 2>&1 |
+# perf CLIENT_NS IFACE RATE SECONDS: perfdhcp's worst drop ratio (%) of the
+# two exchanges, and the rate it achieved.
+perf() {
+	ip netns exec "$1" perfdhcp -4 -l "$2" -r "$3" -R 30000 -p "$4" -o "60,$VC" 2>&1 |
 		awk '/drops ratio/ {v=$3+0; if (v>m) m=v} /^Rate:/ {r=$2} END {printf "%.3f %s\n", m, r}'
 }
 
-# maxrate NAME: double the rate until drops reach 1%, then bisect.
-maxrate() {
-	local lo=0 hi=0 r=1000 d
-	while :; do
-		read -r d achieved < <(drops "$r")
-		echo "  $1 at $r/s: drops $d%, achieved $achieved/s" >&2
-		if (($(echo "$d < 1" | bc))); then lo=$r; r=$((r * 2)); [ "$r" -gt 64000 ] && break; else hi=$r; break; fi
-	done
-	for _ in 1 2 3; do
-		[ "$hi" -eq 0 ] && break
-		r=$(((lo + hi) / 2))
-		read -r d achieved < <(drops "$r")
-		echo "  $1 at $r/s: drops $d%, achieved $achieved/s" >&2
-		if (($(echo "$d < 1" | bc))); then lo=$r; else hi=$r; fi
-	done
-	echo "$lo"
-}
-
-# cpu NAME PID: server CPU time per 4-way exchange at a rate both sustain,
-# a steadier figure than the highest rate.
+# cpu NAME CLIENT_NS IFACE PID: server CPU time per 4-way exchange at a rate
+# both sustain, a steadier figure than the highest rate.
 CPURATE=${DHCP_CPU_RATE:-2000}
 cpu() {
-	local before after achieved
-	before=$(cpu_ms "$2")
-	achieved=$(ip netns exec sbpC perfdhcp -4 -l sbp1 -r "$CPURATE" -R 30000 -p 10 -o "60,$VC" 2>&1 | awk '/^Rate:/ {print $2}' || true)
-	after=$(cpu_ms "$2")
-	echo "  $1 at $CPURATE/s: achieved $achieved/s, $(echo "$after - $before" | bc) ms CPU" >&2
+	local before after d achieved
+	before=$(cpu_ms "$4")
+	read -r d achieved < <(perf "$2" "$3" "$CPURATE" 10)
+	after=$(cpu_ms "$4")
+	echo "  $1 at $CPURATE/s: achieved $achieved/s (drops $d%), $(echo "$after - $before" | bc) ms CPU" >&2
 	echo "scale=1; ($after - $before) * 1000 / ($achieved * 10)" | bc
 }
 
@@ -73,15 +63,12 @@ dhcp:
 YAML
 ip netns exec sbpS "$SB" serve --config "$T/sb/sealboot.yaml" 2>"$T/sb/log" &
 PIDS+=($!)
+SBPID=$!
 wait_log "$T/sb/log" '"sealboot ready"'
-echo "sealboot:" >&2
-SBRATE=$(maxrate sealboot)
-SBCPU=$(cpu sealboot "${PIDS[-1]}")
-kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 cat >"$T/kea/kea.json" <<JSON
 {"Dhcp4": {
-  "interfaces-config": {"interfaces": ["sbp0"]},
+  "interfaces-config": {"interfaces": ["sbk0"]},
   "lease-database": {"type": "memfile", "persist": true, "name": "$T/kea/leases4.csv", "lfc-interval": 3600},
   "valid-lifetime": 3600,
   "subnet4": [{"subnet": "10.0.0.0/16", "pools": [{"pool": "10.0.1.0 - 10.0.255.250"}],
@@ -90,14 +77,38 @@ cat >"$T/kea/kea.json" <<JSON
   "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": "$T/kea/log"}], "severity": "INFO"}]
 }}
 JSON
-ip netns exec sbpS kea-dhcp4 -c "$T/kea/kea.json" >"$T/kea/out" 2>&1 &
+ip netns exec sbkS kea-dhcp4 -c "$T/kea/kea.json" >"$T/kea/out" 2>&1 &
 PIDS+=($!)
+KEAPID=$!
 wait_log "$T/kea/log" DHCP4_STARTED
-echo "Kea:" >&2
-KEARATE=$(maxrate kea)
-KEACPU=$(cpu kea "${PIDS[-1]}")
 
-echo "### DHCPv4: highest rate with under 1% drops (perfdhcp, ${PERIOD}s per step)"
+SBCPU=$(cpu sealboot sbpC sbp1 "$SBPID")
+KEACPU=$(cpu kea sbkC sbk1 "$KEAPID")
+
+# The rate ladder: both servers at each step (alternating which goes
+# first); a server's result is the highest step it passed with under 1%
+# drops, and it leaves the ladder after two failed steps in a row.
+SBRATE=0 KEARATE=0 sbfail=0 keafail=0 step=0
+for ((r = ${DHCP_FROM:-2000}; r <= ${DHCP_TO:-20000}; r += ${DHCP_STEP:-1000})); do
+	[ "$sbfail" -ge 2 ] && [ "$keafail" -ge 2 ] && break
+	order="sb kea"
+	((step++ % 2)) && order="kea sb"
+	for who in $order; do
+		if [ "$who" = sb ]; then
+			[ "$sbfail" -ge 2 ] && continue
+			read -r d achieved < <(perf sbpC sbp1 "$r" "$PERIOD")
+			echo "  sealboot at $r/s: drops $d%, achieved $achieved/s" >&2
+			if (($(echo "$d < 1" | bc))); then SBRATE=$r sbfail=0; else sbfail=$((sbfail + 1)); fi
+		else
+			[ "$keafail" -ge 2 ] && continue
+			read -r d achieved < <(perf sbkC sbk1 "$r" "$PERIOD")
+			echo "  kea at $r/s: drops $d%, achieved $achieved/s" >&2
+			if (($(echo "$d < 1" | bc))); then KEARATE=$r keafail=0; else keafail=$((keafail + 1)); fi
+		fi
+	done
+done
+
+echo "### DHCPv4: highest rate with under 1% drops (perfdhcp, ${PERIOD}s per step, steps of ${DHCP_STEP:-1000}/s)"
 echo
 echo "| server | 4-way exchanges/s | vs Kea | server CPU µs per exchange at $CPURATE/s | Kea's CPU / this |"
 echo "|---|---|---|---|---|"

@@ -12,14 +12,14 @@ export BENCH_BIN
 trap 'rm -rf "$BENCH_BIN"' EXIT
 CGO_ENABLED=0 go build -o "$BENCH_BIN/sealboot" ./cmd/sealboot
 go build -o "$BENCH_BIN/tftpbench" ./test/tftpbench
-source bench/lib.sh # for machine()
+MACHINE=$(bash -c 'source bench/lib.sh && machine')
 
 out=$(mktemp)
 {
 	echo "# sealboot benchmarks"
 	echo
 	echo "Measured by \`make bench\` on $(date -u +%Y-%m-%d) at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with local changes)')."
-	echo "Machine: $(machine)."
+	echo "Machine: $MACHINE."
 	echo "Every comparison runs its peers one after the other in the same run; compare the ratios, which machine noise affects far less than the absolute figures."
 	echo
 } >"$out"
