@@ -57,6 +57,13 @@ func (s *Store) rescan(trusted ...string) (again bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	pinsStat := statKey(filepath.Join(s.opts.Dir, pinsFile))
+	if pinsStat == s.pinsStat && s.unchanged(files) {
+		// Nothing to resolve again: with 100,000 certificates that would
+		// allocate ~100 MiB to arrive where we are.
+		return again, nil
+	}
+	s.pinsStat = pinsStat
 	p, err := loadPins(s.opts.Dir)
 	if err != nil {
 		return again, err
@@ -66,11 +73,38 @@ func (s *Store) rescan(trusted ...string) (again bool, err error) {
 		if p, err = s.pinNew(res.toPin); err != nil {
 			s.log.Error("cannot write key pins", zap.String("dir", s.opts.Dir), zap.Error(err))
 		} else {
+			s.pinsStat = statKey(filepath.Join(s.opts.Dir, pinsFile))
 			res = resolve(files, p)
 		}
 	}
 	s.swap(files, res)
 	return again, nil
+}
+
+// unchanged reports whether a first scan is done and files holds exactly
+// the records the store already has.
+func (s *Store) unchanged(files map[string]*fileRec) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.scanned || len(files) != len(s.files) {
+		return false
+	}
+	for name, r := range files {
+		if s.files[name] != r {
+			return false
+		}
+	}
+	return true
+}
+
+// statKey identifies a version of a file (size, mtime, inode, ctime); ""
+// when it cannot be stat'ed.
+func statKey(path string) string {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return ""
+	}
+	return fmt.Sprint(st.Size, st.Mtim.Nano(), st.Ino, st.Ctim.Nano())
 }
 
 // readFiles lists the directory and parses new or changed files, reusing

@@ -63,6 +63,9 @@ type Store struct {
 	mu      sync.RWMutex
 	serial  map[string]*record
 	files   map[string]*fileRec // by file name, for incremental rescans
+	// pinsStat is the version of the pins file the last full resolve read
+	// (statKey); guarded by scanMu.
+	pinsStat string
 	issues  map[string]string   // file → last problem logged, to log each once
 	scanned bool                // the first scan is summarised, not logged per file
 }

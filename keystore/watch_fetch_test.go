@@ -47,6 +47,14 @@ func TestRunWatchesDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "certificate dropped into the directory is loaded", func() bool { return h.store.HasCertificate("SN-W") })
+	// Started on an empty directory, the first certificate is an event of
+	// its own and reaches OnChange (the configs directory waits on it).
+	eventually(t, "added event", func() bool { return len(h.events("added")) == 1 })
+	h.mu.Lock()
+	if strings.Join(h.changed, ",") != "SN-W" {
+		t.Errorf("OnChange calls: %v, want SN-W", h.changed)
+	}
+	h.mu.Unlock()
 	if err := os.Remove(filepath.Join(h.dir, "SN-W.pem")); err != nil {
 		t.Fatal(err)
 	}
