@@ -41,7 +41,7 @@ wait_log() {
 jqn() { jq -r ".$2" "$1"; }
 
 machine() {
-	echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB, Linux $(uname -r), $(go version | cut -d' ' -f3)"
+	echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB, Linux $(uname -r), $(go version | cut -d' ' -f3)"
 }
 
 ratio() { echo "scale=2; $1 / $2" | bc; }

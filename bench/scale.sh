@@ -44,15 +44,26 @@ ready_cfgs=$(grep -m1 '"configs directory scanned"' "$T/sealboot.log" | jq -r .r
 RSS=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$SBPID/status")
 HWM=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$SBPID/status")
 
+# A restart (keys already pinned, files in the page cache), as after an
+# upgrade or a crash.
+kill "$SBPID"; wait "$SBPID" 2>/dev/null || true
+start=$(date +%s%N)
+SEALBOOT_STATE_DIR=$T/state SEALBOOT_TFTP_LISTEN=127.0.0.5:69 SEALBOOT_LOG_FORMAT=json "$SB" serve 2>"$T/restart.log" &
+PIDS+=($!)
+wait_log "$T/restart.log" '"sealboot ready"'
+ready=$(date -d "$(grep -m1 '"sealboot ready"' "$T/restart.log" | jq -r .ts)" +%s%N)
+RESTARTMS=$(((ready - start) / 1000000))
+
 verdict() { if (($(echo "$1 < $2" | bc))); then echo "met"; else echo "**not met**"; fi; }
 p99=$(jqn "$T/drops.json" p99_ms)
 echo "### Scale: $N serials with certificates (P-256) and configs"
 echo
 echo "| measure | sealboot | target | |"
 echo "|---|---|---|---|"
-echo "| start-up to ready ($certs certificates, $ready_cfgs configs ready) | $READYMS ms | < 5000 ms | $(verdict "$READYMS" 5000) |"
+echo "| first start to ready ($certs certificates pinned, $ready_cfgs configs ready) | $READYMS ms | < 5000 ms | $(verdict "$READYMS" 5000) |"
+echo "| restart to ready (keys pinned already) | $RESTARTMS ms | < 5000 ms | $(verdict "$RESTARTMS" 5000) |"
 echo "| resident memory when ready / after the drops / peak | $RSSREADY / $RSS / $HWM MiB | < 300 MiB | $(verdict "$HWM" 300) |"
 printf "| new config dropped → served, p50 / p99 / max over %d drops | %.0f / %.0f / %.0f ms | p99 < 1000 ms | %s |\n" \
 	"$DROPS" "$(jqn "$T/drops.json" p50_ms)" "$p99" "$(jqn "$T/drops.json" max_ms)" "$(verdict "$p99" 1000)"
 echo
-echo "The drop delay includes configs.settle (250 ms): a file is served only after it has been quiet that long, so a partial copy never is. The device asks every 10 ms; each refused attempt is logged, as in production."
+echo "Both starts read files the page cache holds (they were just written); from a cold cache (after \`echo 3 > /proc/sys/vm/drop_caches\`) reading 200,000 small files from disk dominates. The drop delay includes watch.settle (250 ms): a file is served only after it has been quiet that long, so a partial copy never is. The device asks every 10 ms; each refused attempt is logged, as in production."
