@@ -25,7 +25,7 @@ out=$(mktemp)
 } >"$out"
 for b in ${BENCHES:-dhcp tftp fleet scale seal}; do
 	echo "bench: $b..." >&2
-	bash "bench/$b.sh" | tee -a "$out"
+	bash ${BENCH_TRACE:+-x} "bench/$b.sh" | tee -a "$out"
 	echo | tee -a "$out"
 done
 mv "$out" bench/results.md
