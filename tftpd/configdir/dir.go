@@ -242,10 +242,10 @@ func (d *Dir) inspect(name string, since time.Time) (e *entry, fresh bool) {
 	case fi.Size() > d.cfg.MaxSize:
 		e.problem = fmt.Sprintf("%d bytes, larger than watch.max_size (%d)", fi.Size(), d.cfg.MaxSize)
 	default:
-		if fd, err := unix.Open(filepath.Join(d.cfg.Dir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		// Readable by us (effective ids): one syscall, where open and close
+		// cost two and most of a 100,000-file scan.
+		if err := unix.Faccessat(unix.AT_FDCWD, filepath.Join(d.cfg.Dir, name), unix.R_OK, unix.AT_EACCESS); err != nil {
 			e.problem = "unreadable: " + err.Error()
-		} else {
-			unix.Close(fd)
 		}
 	}
 	return e, false
