@@ -59,15 +59,15 @@ type Store struct {
 	metrics *metrics
 	ready   chan struct{}
 
-	scanMu  sync.Mutex // one rescan at a time
-	mu      sync.RWMutex
-	serial  map[string]*record
-	files   map[string]*fileRec // by file name, for incremental rescans
+	scanMu sync.Mutex // one rescan at a time
+	mu     sync.RWMutex
+	serial map[string]*record
+	files  map[string]*fileRec // by file name, for incremental rescans
 	// pinsStat is the version of the pins file the last full resolve read
 	// (statKey); guarded by scanMu.
 	pinsStat string
-	issues  map[string]string   // file → last problem logged, to log each once
-	scanned bool                // the first scan is summarised, not logged per file
+	issues   map[string]string // file → last problem logged, to log each once
+	scanned  bool              // the first scan is summarised, not logged per file
 }
 
 // Open scans opts.Dir and returns the store. A missing directory is an
