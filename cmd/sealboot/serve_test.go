@@ -210,3 +210,59 @@ func TestServeRejectsBadConfigAtStart(t *testing.T) {
 		t.Fatalf("check: exit %d %q %q", code, out, e)
 	}
 }
+
+// TestServeDefaultsAndMinimal: with no config file (the embedded defaults)
+// and with configs/minimal.yaml, serve answers curl tftp:// with the
+// config sealed to the device and stops cleanly on SIGTERM. The state
+// directory and TFTP address come from the environment, as an operator
+// would override them.
+func TestServeDefaultsAndMinimal(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed (Debian package curl)")
+	}
+	t.Parallel()
+	bin := buildSealboot(t)
+	minimal, err := filepath.Abs("../../configs/minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := keystore.GenerateDevice("SN7", keystore.RSA2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, args := range map[string][]string{"embedded default": nil, "minimal.yaml": {"--config", minimal}} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			old := time.Now().Add(-time.Minute)
+			for path, data := range map[string][]byte{
+				filepath.Join(dir, "keys", "SN7.crt"):    id.CertPEM,
+				filepath.Join(dir, "configs", "SN7.cfg"): []byte("hostname r7\n"),
+			} {
+				if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				_ = os.Chtimes(path, old, old)
+			}
+			port := freeUDPPort(t)
+			d := startDaemon(t, bin, []string{"SEALBOOT_STATE_DIR=" + dir, fmt.Sprintf("SEALBOOT_TFTP_LISTEN=127.0.0.1:%d", port), "SEALBOOT_LOG_FORMAT=json"}, args...)
+			d.waitFor("sealboot ready")
+			out := filepath.Join(dir, "got.enc")
+			if b, err := exec.Command("curl", "-sS", "--fail", "-o", out, fmt.Sprintf("tftp://127.0.0.1:%d/SN7.enc", port)).CombinedOutput(); err != nil {
+				t.Fatalf("curl: %v %s", err, b)
+			}
+			data, _ := os.ReadFile(out)
+			if plain, err := cms.Open(id.Key, data); err != nil || string(plain) != "hostname r7\n" {
+				t.Fatalf("open: %v %q", err, plain)
+			}
+			_ = d.cmd.Process.Signal(syscall.SIGTERM)
+			d.waitFor("sealboot stopped")
+			if err := <-d.done; err != nil {
+				t.Fatalf("exit after SIGTERM: %v", err)
+			}
+			d.done <- nil
+		})
+	}
+}
