@@ -30,7 +30,10 @@ func TestWithKeystoreAndConfigDir(t *testing.T) {
 	if _, err := ks.Import(id.CertPEM, "", false); err != nil {
 		t.Fatal(err)
 	}
-	cd, err := configdir.New(configdir.Config{Dir: configs, Settle: 30 * time.Millisecond}, ks, zap.NewNop(), nil)
+	// The settle delay is what tells a finished copy from one in progress;
+	// a second leaves a loaded test machine ample time between a write and
+	// the request that follows it.
+	cd, err := configdir.New(configdir.Config{Dir: configs, Settle: time.Second}, ks, zap.NewNop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,15 +57,15 @@ func TestWithKeystoreAndConfigDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	half := len(sampleConfig) / 2
-	_, _ = f.Write(sampleConfig[:half])
-	for range 3 { // a device retrying while the operator's copy is in progress
+	part := len(sampleConfig) / 6 // three parts: half the file
+	for i := range 3 {            // a device retrying while the operator's copy is in progress
+		_, _ = f.Write(sampleConfig[i*part : (i+1)*part])
 		if data, err := get(t, addr, "SN77.enc", 0); err == nil {
 			plain, _ := cms.Open(id.Key, data)
 			t.Fatalf("served %d bytes of a half-written config", len(plain))
 		}
 	}
-	_, _ = f.Write(sampleConfig[half:])
+	_, _ = f.Write(sampleConfig[3*part:])
 	f.Close()
 	// The next attempt after the file settles gets the whole config.
 	tick := time.NewTicker(10 * time.Millisecond)
