@@ -57,7 +57,14 @@ func (r *Runner) Run(ctx context.Context, tasks []Task) error {
 			return nil
 		})
 	}
-	go r.waitReady(gctx, tasks)
+	readyDone := make(chan struct{})
+	go func() {
+		defer close(readyDone)
+		r.waitReady(gctx, tasks)
+	}()
+	// Run returns only after waitReady has: it logs, and gctx is cancelled
+	// on every way out (errgroup cancels it when Wait returns).
+	defer func() { cancel(); <-readyDone }()
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
 
