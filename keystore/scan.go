@@ -57,13 +57,13 @@ func (s *Store) rescan(trusted ...string) (again bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	pinsStat := statKey(filepath.Join(s.opts.Dir, pinsFile))
-	if pinsStat == s.pinsStat && s.unchanged(files) {
+	pins := versionOf(filepath.Join(s.opts.Dir, pinsFile))
+	if s.resolvedOK && pins == s.resolvedPins && s.unchanged(files) {
 		// Nothing to resolve again: with 100,000 certificates that would
 		// allocate ~100 MiB to arrive where we are.
 		return again, nil
 	}
-	s.pinsStat = pinsStat
+	s.resolvedOK = false
 	p, err := loadPins(s.opts.Dir)
 	if err != nil {
 		return again, err
@@ -73,10 +73,12 @@ func (s *Store) rescan(trusted ...string) (again bool, err error) {
 		if p, err = s.pinNew(res.toPin); err != nil {
 			s.log.Error("cannot write key pins", zap.String("dir", s.opts.Dir), zap.Error(err))
 		} else {
-			s.pinsStat = statKey(filepath.Join(s.opts.Dir, pinsFile))
+			pins = versionOf(filepath.Join(s.opts.Dir, pinsFile))
 			res = resolve(files, p)
 		}
 	}
+	// A pin that could not be written is retried by the next rescan.
+	s.resolvedPins, s.resolvedOK = pins, len(res.toPin) == 0 || s.opts.ReadOnly
 	s.swap(files, res)
 	return again, nil
 }
@@ -97,14 +99,19 @@ func (s *Store) unchanged(files map[string]*fileRec) bool {
 	return true
 }
 
-// statKey identifies a version of a file (size, mtime, inode, ctime); ""
-// when it cannot be stat'ed.
-func statKey(path string) string {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return ""
+// fileVersion tells versions of a file apart the way fileRec.same does.
+type fileVersion struct {
+	size, mtime int64
+	ino         uint64
+}
+
+// versionOf is path's version; the zero value when it cannot be stat'ed.
+func versionOf(path string) fileVersion {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileVersion{}
 	}
-	return fmt.Sprint(st.Size, st.Mtim.Nano(), st.Ino, st.Ctim.Nano())
+	return fileVersion{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ino: inode(fi)}
 }
 
 // readFiles lists the directory and parses new or changed files, reusing

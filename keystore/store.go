@@ -63,11 +63,12 @@ type Store struct {
 	mu     sync.RWMutex
 	serial map[string]*record
 	files  map[string]*fileRec // by file name, for incremental rescans
-	// pinsStat is the version of the pins file the last full resolve read
-	// (statKey); guarded by scanMu.
-	pinsStat string
-	issues   map[string]string // file → last problem logged, to log each once
-	scanned  bool              // the first scan is summarised, not logged per file
+	// The pins file version the last complete resolve used, and whether
+	// that resolve left nothing to retry; guarded by scanMu.
+	resolvedPins fileVersion
+	resolvedOK   bool
+	issues       map[string]string // file → last problem logged, to log each once
+	scanned      bool              // the first scan is summarised, not logged per file
 }
 
 // Open scans opts.Dir and returns the store. A missing directory is an
