@@ -47,7 +47,6 @@ type Runner struct {
 // fails comes back as "name: error". Stopping is bounded by ShutdownTimeout.
 func (r *Runner) Run(ctx context.Context, tasks []Task) error {
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	g, gctx := errgroup.WithContext(runCtx)
 	for _, t := range tasks {
 		g.Go(func() error {
@@ -62,8 +61,8 @@ func (r *Runner) Run(ctx context.Context, tasks []Task) error {
 		defer close(readyDone)
 		r.waitReady(gctx, tasks)
 	}()
-	// Run returns only after waitReady has: it logs, and gctx is cancelled
-	// on every way out (errgroup cancels it when Wait returns).
+	// Run returns only after waitReady has (it logs); cancelling first makes
+	// sure it does.
 	defer func() { cancel(); <-readyDone }()
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
