@@ -123,11 +123,12 @@ func (p *Plugin) Malformed() { p.m.malformed.Inc() }
 
 // bootfile renders the template for a device.
 func bootfile(tmpl string, id identity.Identity) string {
-	out := strings.ReplaceAll(tmpl, "{serial}", id.Serial)
+	// {mac} first, from the template only: a serial is never re-expanded.
+	out := tmpl
 	if strings.Contains(out, "{mac}") {
 		out = strings.ReplaceAll(out, "{mac}", strings.ReplaceAll(id.MAC.String(), ":", "-"))
 	}
-	return out
+	return strings.ReplaceAll(out, "{serial}", id.Serial)
 }
 
 type metrics struct {
