@@ -89,6 +89,6 @@ echo
 echo "| server | provisioned | openssl loop ms | fleet done ms | p50 per device ms | p99 per device ms | whole job vs openssl loop alone |"
 echo "|---|---|---|---|---|---|---|"
 row "sealboot (seals on the fly)" "$T/sealboot.json" 0
-row "dnsmasq $(dnsmasq --version | head -1 | cut -d' ' -f3) + openssl $(openssl version | cut -d' ' -f2) loop" "$T/dnsmasq.json" "$LOOPMS"
+row "dnsmasq $(dnsmasq --version | sed -n 1p | cut -d' ' -f3) + openssl $(openssl version | cut -d' ' -f2) loop" "$T/dnsmasq.json" "$LOOPMS"
 echo
 echo "'whole job' is the openssl loop (${LOOPMS} ms for $N files, run before dnsmasq starts) plus the fleet's boot; a ratio under 1.00× beats the loop alone. Per-device steps, sealboot: DHCP p50/p99 $(jqn "$T/sealboot.json" dhcp.p50_ms)/$(jqn "$T/sealboot.json" dhcp.p99_ms) ms, TFTP $(jqn "$T/sealboot.json" tftp.p50_ms)/$(jqn "$T/sealboot.json" tftp.p99_ms) ms; dnsmasq: DHCP $(jqn "$T/dnsmasq.json" dhcp.p50_ms)/$(jqn "$T/dnsmasq.json" dhcp.p99_ms) ms, TFTP $(jqn "$T/dnsmasq.json" tftp.p50_ms)/$(jqn "$T/dnsmasq.json" tftp.p99_ms) ms."

@@ -8,7 +8,7 @@ runs=${SEAL_RUNS:-50}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-head -c 49152 /dev/urandom | base64 -w 70 | head -c 65536 >"$tmp/config"
+head -c 49152 /dev/urandom | base64 -w 70 >"$tmp/config" && truncate -s 65536 "$tmp/config" # no head -c: SIGPIPE under pipefail
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/rsa2048.key" -subj /CN=SN-RSA -days 1 -out "$tmp/rsa2048.crt" 2>/dev/null
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/p256.key" -subj /CN=SN-EC -days 1 -out "$tmp/p256.crt" 2>/dev/null
 

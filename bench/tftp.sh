@@ -15,7 +15,7 @@ CACHE=$((FILES * 128 / 1024 + 16))MiB
 mkdir -p "$T/state/keys" "$T/state/configs" "$T/root"
 chmod 700 "$T/state/configs"
 "$SB" device keygen --count "$FILES" --serial-prefix TB --out "$T/devkeys" --certs-dir "$T/state/keys" >/dev/null
-head -c 49152 /dev/urandom | base64 -w 76 | head -c 65536 >"$T/config"
+head -c 49152 /dev/urandom | base64 -w 76 >"$T/config" && truncate -s 65536 "$T/config" # no head -c: SIGPIPE under pipefail
 for crt in "$T"/state/keys/*.crt; do cp "$T/config" "$T/state/configs/$(basename "$crt" .crt).cfg"; done
 pattern=TB%0$(($(ls "$T/state/keys" | grep -c crt) > 9999 ? ${#FILES} : 4))d.enc
 # Placed well before the devices ask, as in a POP (no settle delay pending).
@@ -59,7 +59,7 @@ echo "### TFTP: 64 KiB config, 16 concurrent clients, blksize 1468"
 echo
 echo "| server | transfers/s | vs dnsmasq | server CPU ms per transfer |"
 echo "|---|---|---|---|"
-for s in "cold:sealboot, sealing every transfer (cache cold)" "warm:sealboot, cache warm" "dnsmasq:dnsmasq $(dnsmasq --version | head -1 | cut -d' ' -f3), static file" "tftpd:tftpd-hpa, static file"; do
+for s in "cold:sealboot, sealing every transfer (cache cold)" "warm:sealboot, cache warm" "dnsmasq:dnsmasq $(dnsmasq --version | sed -n 1p | cut -d' ' -f3), static file" "tftpd:tftpd-hpa, static file"; do
 	f=${s%%:*} name=${s#*:}
 	v=$(jqn "$T/$f.json" per_second)
 	printf "| %s | %.0f | %.2f× | %.3f |\n" "$name" "$v" "$(ratio "$v" "$d")" "$(cat "$T/$f.cpu")"
