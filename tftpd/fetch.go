@@ -49,8 +49,8 @@ func (s *Server) handleRead(filename string, rf io.ReaderFrom) error {
 	defer s.logFetch(f)
 	st := s.set.Load()
 	peer := f.remote.Addr().String()
-	if !s.acquire(peer, st.cfg) {
-		f.outcome, f.reason = OutcomeBusy, fmt.Sprintf("transfer limit reached (%d in progress, %d from this client)", s.active.Load(), s.peerCount(peer))
+	if ok, why := s.acquire(peer, f.remote.String(), st.cfg); !ok {
+		f.outcome, f.reason = OutcomeBusy, why
 		return errClientBusy
 	}
 	defer s.release(peer)

@@ -48,9 +48,7 @@ type Server struct {
 	addrsMu sync.Mutex
 	addrs   []net.Addr
 
-	active  atomic.Int64
-	perMu   sync.Mutex
-	perPeer map[string]int
+	slots   slots
 	blksize sync.Map // "ip:port" → *transferInfo, filled by the pin/tftp hook
 }
 
@@ -68,7 +66,8 @@ func New(cfg Config, deps Deps, log *zap.Logger, reg prometheus.Registerer) (*Se
 		return nil, fmt.Errorf("tftp.binding_check needs the DHCP server's bindings")
 	}
 	s := &Server{deps: deps, log: log, m: newMetrics(reg), cache: newCache(cfg.CacheSize),
-		listen: cfg.Listen, ready: make(chan struct{}), perPeer: map[string]int{}}
+		listen: cfg.Listen, ready: make(chan struct{})}
+	s.slots.perPeer, s.slots.from = map[string]int{}, map[string]int{}
 	s.set.Store(st)
 	return s, nil
 }
@@ -156,7 +155,7 @@ func (s *Server) shutdown(servers []*tftp.Server, timeout time.Duration) error {
 	case <-done:
 	case <-time.After(timeout):
 		s.log.Warn("tftp transfers still running at shutdown; not waiting for them",
-			zap.Int64("transfers", s.active.Load()), zap.Duration("waited", timeout))
+			zap.Int("transfers", s.activeTransfers()), zap.Duration("waited", timeout))
 	}
 	return nil
 }
@@ -177,36 +176,27 @@ func network(addr string) string {
 	return "udp"
 }
 
-// acquire takes a transfer slot for peer, or reports that the global or
-// per-client limit is reached.
-func (s *Server) acquire(peer string, cfg Config) bool {
-	if s.active.Add(1) > int64(cfg.MaxTransfers) {
-		s.active.Add(-1)
-		return false
+// acquire takes a transfer slot for peer, waiting in line up to
+// cfg.QueueWait when all are taken; otherwise it says why not.
+func (s *Server) acquire(peer, port string, cfg Config) (ok bool, why string) {
+	r := s.slots.acquire(peer, port, cfg.MaxTransfers, cfg.MaxPerClient, cfg.QueueWait)
+	active, waiting, mine := s.slots.counts(peer)
+	s.m.active.Set(float64(active))
+	switch r {
+	case clientLimit:
+		return false, fmt.Sprintf("per-client limit reached (%d transfers from this client, tftp.max_per_client %d)", mine, cfg.MaxPerClient)
+	case globalLimit:
+		return false, fmt.Sprintf("transfer limit reached (%d in progress, %d waiting, tftp.max_transfers %d; waited up to %s)", active, waiting, cfg.MaxTransfers, max(cfg.QueueWait, 0))
 	}
-	s.perMu.Lock()
-	defer s.perMu.Unlock()
-	if s.perPeer[peer] >= cfg.MaxPerClient {
-		s.active.Add(-1)
-		return false
-	}
-	s.perPeer[peer]++
-	s.m.active.Set(float64(s.active.Load()))
-	return true
-}
-
-func (s *Server) peerCount(peer string) int {
-	s.perMu.Lock()
-	defer s.perMu.Unlock()
-	return s.perPeer[peer]
+	return true, ""
 }
 
 func (s *Server) release(peer string) {
-	s.active.Add(-1)
-	s.perMu.Lock()
-	if s.perPeer[peer]--; s.perPeer[peer] <= 0 {
-		delete(s.perPeer, peer)
-	}
-	s.perMu.Unlock()
-	s.m.active.Set(float64(s.active.Load()))
+	s.slots.release(peer, s.set.Load().cfg.MaxTransfers)
+	s.m.active.Set(float64(s.activeTransfers()))
+}
+
+func (s *Server) activeTransfers() int {
+	n, _, _ := s.slots.counts("")
+	return n
 }

@@ -220,11 +220,101 @@ func TestBusyStalledClientAndBoundedShutdown(t *testing.T) {
 		t.Fatalf("another client: %v", err)
 	}
 	ev := h.waitEvents(2)
-	if ev[0]["outcome"] != OutcomeBusy || !strings.HasPrefix(ev[0]["reason"].(string), "transfer limit reached (") {
+	if ev[0]["outcome"] != OutcomeBusy || !strings.HasPrefix(ev[0]["reason"].(string), "per-client limit reached (") {
 		t.Fatalf("first logged event %v, want busy", ev[0])
 	}
 	// Stopping does not wait for the stalled client's retransmissions.
 	h.stop()
+}
+
+// holdSlot starts a transfer from a client that reads the first block and
+// never acknowledges it, and returns that client and the server's transfer
+// address.
+func holdSlot(t *testing.T, addr, name string) (*net.UDPConn, *net.UDPAddr) {
+	t.Helper()
+	c := rrq(t, addr, name)
+	buf := make([]byte, 600)
+	_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+	_, from, err := c.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, from
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		if t.Context().Err() != nil {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestFullServerQueuesThenServes(t *testing.T) {
+	t.Parallel()
+	id := device(t, "SNQ", keystore.P256)
+	h := start(t, Config{MaxTransfers: 1, QueueWait: time.Hour, Timeout: time.Minute, ShutdownTimeout: 50 * time.Millisecond},
+		fakeCerts{"SNQ": id}, nil)
+	h.configs.set("SNQ", sampleConfig)
+	holder, tid := holdSlot(t, h.addr("udp4"), "SNQ.enc")
+
+	type result struct {
+		data []byte
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		data, err := get(t, h.addr("udp6"), "SNQ.enc", 0)
+		got <- result{data, err}
+	}()
+	waitFor(t, "the second request to wait in line", func() bool {
+		active, waiting, _ := h.srv.slots.counts("")
+		return active == 1 && waiting == 1
+	})
+	select {
+	case r := <-got:
+		t.Fatalf("served while the only slot was taken: %v", r.err)
+	default:
+	}
+	// The holder gives up (TFTP error 0): its slot goes to the one waiting.
+	if _, err := holder.WriteToUDP([]byte{0, 5, 0, 0, 'b', 'y', 'e', 0}, tid); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("queued request: %v", r.err)
+	}
+	if plain, err := cms.Open(id.Key, r.data); err != nil || !bytes.Equal(plain, sampleConfig) {
+		t.Fatalf("queued request: open: %v", err)
+	}
+	outcomes := map[any]int{}
+	for _, e := range h.waitEvents(2) {
+		outcomes[e["outcome"]]++
+	}
+	if outcomes[OutcomeServed] != 1 || outcomes[OutcomeAborted] != 1 {
+		t.Fatalf("outcomes %v, want one served and one aborted", outcomes)
+	}
+}
+
+func TestFullServerRefusesAfterQueueWait(t *testing.T) {
+	t.Parallel()
+	id := device(t, "SNR", keystore.P256)
+	h := start(t, Config{MaxTransfers: 1, QueueWait: 20 * time.Millisecond, Timeout: time.Minute, ShutdownTimeout: 50 * time.Millisecond},
+		fakeCerts{"SNR": id}, nil)
+	h.configs.set("SNR", sampleConfig)
+	holdSlot(t, h.addr("udp4"), "SNR.enc")
+	if _, err := get(t, h.addr("udp6"), "SNR.enc", 0); err == nil || !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("request while full: %v, want busy", err)
+	}
+	ev := h.waitEvents(1)
+	if ev[0]["outcome"] != OutcomeBusy || !strings.Contains(ev[0]["reason"].(string), "waited up to 20ms") {
+		t.Fatalf("event %v, want busy after waiting", ev[0])
+	}
+	if active, waiting, _ := h.srv.slots.counts(""); active != 1 || waiting != 0 {
+		t.Fatalf("after the refusal: %d active, %d waiting; want 1, 0", active, waiting)
+	}
 }
 
 func TestWriteRefused(t *testing.T) {

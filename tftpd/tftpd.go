@@ -27,6 +27,7 @@ type Config struct {
 	PlaintextSerials []string      // ... for these serials only
 	MaxTransfers     int           // concurrent transfers; default 256
 	MaxPerClient     int           // concurrent transfers per client address; default 4
+	QueueWait        time.Duration // a request's wait for a slot when MaxTransfers are busy; default 1s, negative: none
 	Timeout          time.Duration // retransmission timeout; default 5s
 	Retries          int           // retransmissions; default 5
 	ShutdownTimeout  time.Duration // how long Run waits for transfers at stop; default 5s
@@ -90,6 +91,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPerClient <= 0 {
 		c.MaxPerClient = 4
+	}
+	if c.QueueWait == 0 {
+		c.QueueWait = time.Second
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 5 * time.Second

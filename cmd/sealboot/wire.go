@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -119,7 +120,8 @@ func tftpConfig(cfg *config.Config) tftpd.Config {
 	return tftpd.Config{
 		Listen: t.Listen, Names: t.Names, FixedNames: t.FixedNames, BindingCheck: *t.BindingCheck,
 		AllowPlaintext: t.AllowPlaintext, PlaintextSerials: t.PlaintextSerials,
-		MaxTransfers: t.MaxTransfers, MaxPerClient: t.MaxPerClient, Timeout: t.Timeout, Retries: t.Retries,
+		MaxTransfers: t.MaxTransfers, MaxPerClient: t.MaxPerClient, QueueWait: queueWait(t.QueueWait),
+		Timeout: t.Timeout, Retries: t.Retries,
 		ShutdownTimeout: t.ShutdownTimeout, CacheSize: int64(t.CacheSize),
 		Seal: cms.Options{
 			Cipher: cms.Cipher(cfg.Seal.Cipher), OAEP: cfg.Seal.OAEP, KDF: cms.KDF(cfg.Seal.KDF),
@@ -153,4 +155,13 @@ func restartOnly(old, cur *config.Config) []string {
 		}
 	}
 	return out
+}
+
+// queueWait maps tftp.queue_wait onto tftpd's: 0s in the file means no
+// wait at all, which tftpd spells as a negative duration.
+func queueWait(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

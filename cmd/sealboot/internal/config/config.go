@@ -77,6 +77,7 @@ type TFTP struct {
 	PlaintextSerials []string      `mapstructure:"plaintext_serials"`
 	MaxTransfers     int           `mapstructure:"max_transfers"`
 	MaxPerClient     int           `mapstructure:"max_per_client"`
+	QueueWait        time.Duration `mapstructure:"queue_wait"`
 	Timeout          time.Duration `mapstructure:"timeout"`
 	Retries          int           `mapstructure:"retries"`
 	ShutdownTimeout  time.Duration `mapstructure:"shutdown_timeout"`
@@ -146,6 +147,7 @@ func Default() Config {
 			PlaintextSerials: []string{},
 			MaxTransfers:     256,
 			MaxPerClient:     4,
+			QueueWait:        time.Second,
 			Timeout:          5 * time.Second,
 			Retries:          5,
 			ShutdownTimeout:  5 * time.Second,
