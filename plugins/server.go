@@ -25,8 +25,11 @@ type Config struct {
 	TFTPServer   netip.Addr // handed out over DHCPv4; zero: V4.ServerID
 	Inventory    string     // file; empty: none
 	ServeUnknown bool
-	V4           V4Config
-	V6           V6Config
+	// ReceiveBuffer is the DHCP sockets' receive buffer in bytes, for
+	// bursts of requests; 0: the kernel's default.
+	ReceiveBuffer int
+	V4            V4Config
+	V6            V6Config
 }
 
 // V4Config is DHCPv4; no interfaces means off.
@@ -123,6 +126,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %v: %w", append(s.cfg.V4.Interfaces, s.cfg.V6.Interfaces...), err)
 	}
+	s.raiseReceiveBuffers()
 	for _, i := range s.cfg.V4.Interfaces {
 		s.log.Info("dhcpv4 listening", zap.String("interface", i), zap.Stringer("server_id", pcfg.V4.ServerID), zap.Stringer("tftp_server", pcfg.V4.TFTPServer))
 	}
@@ -159,6 +163,38 @@ func (s *Server) Reload(cfg Config) error {
 		return s.inv.Reload()
 	}
 	return nil
+}
+
+// raiseReceiveBuffers sets the configured receive buffer on our DHCP
+// sockets, and says in the log what the kernel granted. Failing to is a
+// warning, not a reason not to serve.
+func (s *Server) raiseReceiveBuffers() {
+	if s.cfg.ReceiveBuffer <= 0 {
+		return
+	}
+	for _, fam := range []struct {
+		name string
+		port int
+		on   bool
+	}{{"dhcpv4", 67, len(s.cfg.V4.Interfaces) > 0}, {"dhcpv6", 547, len(s.cfg.V6.Interfaces) > 0}} {
+		if !fam.on {
+			continue
+		}
+		bufs, err := raiseReceiveBuffers(fam.port, s.cfg.ReceiveBuffer)
+		if err != nil {
+			s.log.Warn("cannot set the DHCP receive buffer; bursts of requests beyond the kernel's default are dropped until retransmitted",
+				zap.String("family", fam.name), zap.Error(err))
+			continue
+		}
+		for _, b := range bufs {
+			if b.forced || b.bytes >= s.cfg.ReceiveBuffer {
+				s.log.Info("dhcp receive buffer", zap.String("family", fam.name), zap.Int("bytes", b.bytes))
+				continue
+			}
+			s.log.Warn("dhcp receive buffer smaller than configured: without CAP_NET_ADMIN it is capped by net.core.rmem_max",
+				zap.String("family", fam.name), zap.Int("bytes", b.bytes), zap.Int("configured", s.cfg.ReceiveBuffer))
+		}
+	}
 }
 
 func (s *Server) close() {

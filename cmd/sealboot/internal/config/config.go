@@ -91,8 +91,10 @@ type DHCP struct {
 	TFTPServer   string `mapstructure:"tftp_server"`
 	Inventory    string `mapstructure:"inventory"`
 	ServeUnknown bool   `mapstructure:"serve_unknown"`
-	V4           DHCPv4 `mapstructure:"v4"`
-	V6           DHCPv6 `mapstructure:"v6"`
+	// ReceiveBuffer is the DHCP sockets' receive buffer; 0: the kernel's.
+	ReceiveBuffer ByteSize `mapstructure:"receive_buffer"`
+	V4            DHCPv4   `mapstructure:"v4"`
+	V6            DHCPv6   `mapstructure:"v6"`
 }
 
 // DHCPv4 configures DHCPv4 on directly attached interfaces and relayed subnets.
@@ -154,7 +156,8 @@ func Default() Config {
 			CacheSize:        64 * MiB,
 		},
 		DHCP: DHCP{
-			Bootfile: "{serial}.enc",
+			Bootfile:      "{serial}.enc",
+			ReceiveBuffer: 4 * MiB,
 			V4: DHCPv4{
 				Interfaces: []string{}, DNS: []string{}, Subnets: []Subnet4{},
 				LeaseTime: time.Hour,
