@@ -35,6 +35,13 @@ func openConns(iface string) (*conns, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raw socket on %s: %w", iface, err)
 	}
+	// One socket receives every device's replies: a fleet of a thousand
+	// gets a thousand OFFERs at once, far beyond the default buffer, and a
+	// reply dropped here would look like a slow server.
+	if err := setReceiveBuffer(pc, 16<<20); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("raw socket on %s: %w", iface, err)
+	}
 	raw := nclient4.NewBroadcastUDPConn(pc, &net.UDPAddr{Port: 68}) // RFC 2131: client port 68
 	c := &conns{raw: raw, byMAC: map[string]*vconn{}, closed: make(chan struct{})}
 	go c.read()
@@ -160,4 +167,23 @@ func addAddress(iface string, addr netip.Addr, prefix int) (func(), error) {
 		return nil, err
 	}
 	return func() { _ = netlink.AddrDel(link, a) }, nil
+}
+
+// setReceiveBuffer sets pc's receive buffer, beyond net.core.rmem_max when
+// we may (CAP_NET_ADMIN; the fleet runs as root).
+func setReceiveBuffer(pc *packet.Conn, size int) error {
+	rc, err := pc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size); serr != nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
