@@ -18,7 +18,7 @@ out=$(mktemp)
 {
 	echo "# sealboot benchmarks"
 	echo
-	echo "Measured by \`make bench\` on $(date -u +%Y-%m-%d) at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with local changes)')."
+	echo "Measured by \`make bench\` on $(date -u +%Y-%m-%d) at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- . ':!bench/results.md' 2>/dev/null || echo ' (with local changes)')."
 	echo "Machine: $MACHINE."
 	echo "Every comparison runs its peers one after the other in the same run; compare the ratios, which machine noise affects far less than the absolute figures."
 	echo
