@@ -3,6 +3,8 @@ package plugins
 import (
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -21,12 +23,22 @@ func TestRaiseReceiveBuffers(t *testing.T) {
 	if len(bufs) != 1 {
 		t.Fatalf("found %d sockets on port %d, want our one", len(bufs), port)
 	}
-	b := bufs[0]
-	if os.Geteuid() == 0 && (!b.forced || b.bytes < size) {
-		t.Fatalf("as root: %+v, want at least %d bytes, forced", b, size)
+	// The kernel grants what was asked (doubled, for its bookkeeping), or
+	// at most net.core.rmem_max without CAP_NET_ADMIN.
+	want := size
+	if !bufs[0].forced {
+		raw, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+		if err != nil {
+			t.Fatal(err)
+		}
+		max, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = min(size, max)
 	}
-	if !b.forced && b.bytes <= 0 {
-		t.Fatalf("%+v", b)
+	if bufs[0].bytes < want {
+		t.Fatalf("%+v: want at least %d bytes", bufs[0], want)
 	}
 	// Another process may own port+1 in this namespace, but not this one.
 	if bufs, err := raiseReceiveBuffers(port+1, size); err == nil {
