@@ -139,7 +139,14 @@ func Veth(a, b *Link) error {
 	}
 	for _, l := range []*Link{a, b} {
 		for _, addr := range l.Addrs {
-			if err := l.NS.Run("ip", "addr", "add", addr, "dev", l.Name); err != nil {
+			args := []string{"ip", "addr", "add", addr, "dev", l.Name}
+			if strings.Contains(addr, ":") {
+				// Without nodad an IPv6 address stays tentative for about
+				// a second of duplicate address detection, pointless on a
+				// veth pair made here, and a test that uses it at once fails.
+				args = append(args, "nodad")
+			}
+			if err := l.NS.Run(args...); err != nil {
 				return err
 			}
 		}
