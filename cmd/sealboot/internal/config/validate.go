@@ -120,6 +120,9 @@ func (t TFTP) validate(p *problems, dhcp bool) {
 	if t.MaxPerClient < 1 || t.MaxPerClient > t.MaxTransfers {
 		p.add("tftp.max_per_client", "must be between 1 and tftp.max_transfers (%d)", t.MaxTransfers)
 	}
+	if t.QueueWait < 0 {
+		p.add("tftp.queue_wait", "must not be negative (0s: refuse at once when tftp.max_transfers are busy)")
+	}
 	positive(p, "tftp.timeout", t.Timeout)
 	if t.Retries < 0 {
 		p.add("tftp.retries", "must not be negative")

@@ -8,6 +8,9 @@ import (
 )
 
 func (d DHCP) validate(p *problems, tftp TFTP) {
+	if d.ReceiveBuffer < 0 || d.ReceiveBuffer > GiB {
+		p.add("dhcp.receive_buffer", "must be between 0 and 1GiB (0: the kernel's default)")
+	}
 	if !d.Enabled {
 		return
 	}
