@@ -22,7 +22,6 @@ import (
 
 // receiveBuffer is one socket's outcome.
 type receiveBuffer struct {
-	fd     int
 	bytes  int  // what the kernel granted (it reports twice what was asked)
 	forced bool // SO_RCVBUFFORCE worked (CAP_NET_ADMIN); else capped by net.core.rmem_max
 }
@@ -49,7 +48,7 @@ func raiseReceiveBuffers(port, size int) ([]receiveBuffer, error) {
 		if err != nil {
 			continue
 		}
-		rb := receiveBuffer{fd: fd, forced: true}
+		rb := receiveBuffer{forced: true}
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size); err != nil {
 			rb.forced = false
 			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, size); err != nil {

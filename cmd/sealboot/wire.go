@@ -147,6 +147,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"watch.extension", old.Watch.Extension, cur.Watch.Extension},
 		{"tftp.listen", old.TFTP.Listen, cur.TFTP.Listen},
 		{"dhcp.enabled", old.DHCP.Enabled, cur.DHCP.Enabled},
+		{"dhcp.receive_buffer", old.DHCP.ReceiveBuffer, cur.DHCP.ReceiveBuffer},
 		{"dhcp.v4.interfaces", old.DHCP.V4.Interfaces, cur.DHCP.V4.Interfaces},
 		{"dhcp.v6.interfaces", old.DHCP.V6.Interfaces, cur.DHCP.V6.Interfaces},
 	} {
