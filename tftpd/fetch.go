@@ -24,6 +24,7 @@ var (
 	errClientBusy     = errors.New("server busy, try again later")
 	errClientWrite    = errors.New("write requests are not accepted")
 	errClientServer   = errors.New("server error")
+	errClientRepeated = errors.New("repeated request")
 )
 
 // fetch is one request and what became of it: the tftp.fetch event.
@@ -46,10 +47,15 @@ type fetch struct {
 // goroutine and sends a returned error to the client as TFTP error 1.
 func (s *Server) handleRead(filename string, rf io.ReaderFrom) error {
 	f := &fetch{start: time.Now(), file: filename, remote: remoteOf(rf)}
+	req := f.remote.String() + "\x00" + filename
+	if first, done := s.requests.join(req); !first {
+		return s.repeated(f, done)
+	}
+	defer s.requests.leave(req)
 	defer s.logFetch(f)
 	st := s.set.Load()
 	peer := f.remote.Addr().String()
-	if ok, why := s.acquire(peer, f.remote.String(), st.cfg); !ok {
+	if ok, why := s.acquire(peer, st.cfg); !ok {
 		f.outcome, f.reason = OutcomeBusy, why
 		return errClientBusy
 	}
@@ -69,6 +75,20 @@ func (s *Server) handleRead(filename string, rf io.ReaderFrom) error {
 	f.blksize = info.blksize
 	f.outcome, f.reason = transferOutcome(err)
 	return nil // pin/tftp has already told the client
+}
+
+// repeated ends a retransmitted copy of a request in progress once the
+// first copy is done (see requests). It is the same fetch attempt, so it
+// has no tftp.fetch event of its own.
+func (s *Server) repeated(f *fetch, done <-chan struct{}) error {
+	s.m.repeated.Inc()
+	if ce := s.log.Check(zapcore.DebugLevel, "tftp: retransmitted request"); ce != nil {
+		ce.Write(zap.String("file", f.file), zap.Stringer("remote", f.remote), zap.Bool("waits_for_first", done != nil))
+	}
+	if done != nil {
+		<-done
+	}
+	return errClientRepeated
 }
 
 // prepare resolves the request to a serial, applies the binding check and

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -89,6 +90,7 @@ type harness struct {
 	logs    *observer.ObservedLogs
 	configs *fakeConfigs
 	certs   fakeCerts
+	reg     *prometheus.Registry
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -114,7 +116,8 @@ func start(t *testing.T, cfg Config, certs fakeCerts, bindings Bindings) *harnes
 	if bindings != nil {
 		deps.Bindings = bindings
 	}
-	srv, err := New(cfg, deps, zap.New(core), nil)
+	h.reg = prometheus.NewRegistry()
+	srv, err := New(cfg, deps, zap.New(core), h.reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +143,27 @@ func (h *harness) stop() {
 	if err := <-h.done; err != nil {
 		h.t.Error(err)
 	}
+}
+
+// metric reads a gauge or a counter from the server's metrics as a scrape
+// would.
+func (h *harness) metric(name string) float64 {
+	h.t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	h.t.Fatalf("no metric %s", name)
+	return 0
 }
 
 // addr returns the server's address of the given family, "udp4" or "udp6".

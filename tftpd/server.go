@@ -48,8 +48,9 @@ type Server struct {
 	addrsMu sync.Mutex
 	addrs   []net.Addr
 
-	slots   slots
-	blksize sync.Map // "ip:port" → *transferInfo, filled by the pin/tftp hook
+	slots    slots
+	requests requests
+	blksize  sync.Map // "ip:port" → *transferInfo, filled by the pin/tftp hook
 }
 
 // New checks cfg and returns a server; Run starts it.
@@ -65,9 +66,10 @@ func New(cfg Config, deps Deps, log *zap.Logger, reg prometheus.Registerer) (*Se
 	if cfg.BindingCheck && deps.Bindings == nil {
 		return nil, fmt.Errorf("tftp.binding_check needs the DHCP server's bindings")
 	}
-	s := &Server{deps: deps, log: log, m: newMetrics(reg), cache: newCache(cfg.CacheSize),
+	s := &Server{deps: deps, log: log, cache: newCache(cfg.CacheSize),
 		listen: cfg.Listen, ready: make(chan struct{})}
-	s.slots.perPeer, s.slots.from = map[string]int{}, map[string]int{}
+	s.slots.perPeer, s.requests.m = map[string]int{}, map[string]*request{}
+	s.m = newMetrics(reg, &s.slots)
 	s.set.Store(st)
 	return s, nil
 }
@@ -178,22 +180,20 @@ func network(addr string) string {
 
 // acquire takes a transfer slot for peer, waiting in line up to
 // cfg.QueueWait when all are taken; otherwise it says why not.
-func (s *Server) acquire(peer, port string, cfg Config) (ok bool, why string) {
-	r := s.slots.acquire(peer, port, cfg.MaxTransfers, cfg.MaxPerClient, cfg.QueueWait)
-	active, waiting, mine := s.slots.counts(peer)
-	s.m.active.Set(float64(active))
-	switch r {
-	case clientLimit:
-		return false, fmt.Sprintf("per-client limit reached (%d transfers from this client, tftp.max_per_client %d)", mine, cfg.MaxPerClient)
-	case globalLimit:
-		return false, fmt.Sprintf("transfer limit reached (%d in progress, %d waiting, tftp.max_transfers %d; waited up to %s)", active, waiting, cfg.MaxTransfers, max(cfg.QueueWait, 0))
+func (s *Server) acquire(peer string, cfg Config) (ok bool, why string) {
+	r := s.slots.acquire(peer, cfg.MaxTransfers, cfg.MaxPerClient, cfg.QueueWait)
+	if r == admitted {
+		return true, ""
 	}
-	return true, ""
+	active, waiting, mine := s.slots.counts(peer)
+	if r == clientLimit {
+		return false, fmt.Sprintf("per-client limit reached (%d transfers from this client, tftp.max_per_client %d)", mine, cfg.MaxPerClient)
+	}
+	return false, fmt.Sprintf("transfer limit reached (%d in progress, %d waiting, tftp.max_transfers %d; waited up to %s)", active, waiting, cfg.MaxTransfers, max(cfg.QueueWait, 0))
 }
 
 func (s *Server) release(peer string) {
 	s.slots.release(peer, s.set.Load().cfg.MaxTransfers)
-	s.m.active.Set(float64(s.activeTransfers()))
 }
 
 func (s *Server) activeTransfers() int {

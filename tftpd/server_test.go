@@ -270,8 +270,7 @@ func TestFullServerQueuesThenServes(t *testing.T) {
 		got <- result{data, err}
 	}()
 	waitFor(t, "the second request to wait in line", func() bool {
-		active, waiting, _ := h.srv.slots.counts("")
-		return active == 1 && waiting == 1
+		return h.metric("sealboot_tftp_transfers") == 1 && h.metric("sealboot_tftp_waiting_requests") == 1
 	})
 	select {
 	case r := <-got:
@@ -286,6 +285,10 @@ func TestFullServerQueuesThenServes(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("queued request: %v", r.err)
 	}
+	waitFor(t, "the slot to be released", func() bool { return h.metric("sealboot_tftp_transfers") == 0 })
+	if w := h.metric("sealboot_tftp_waiting_requests"); w != 0 {
+		t.Fatalf("%v requests waiting after both were answered", w)
+	}
 	if plain, err := cms.Open(id.Key, r.data); err != nil || !bytes.Equal(plain, sampleConfig) {
 		t.Fatalf("queued request: open: %v", err)
 	}
@@ -295,6 +298,76 @@ func TestFullServerQueuesThenServes(t *testing.T) {
 	}
 	if outcomes[OutcomeServed] != 1 || outcomes[OutcomeAborted] != 1 {
 		t.Fatalf("outcomes %v, want one served and one aborted", outcomes)
+	}
+}
+
+// A client waiting in line past its retransmission timeout sends its
+// request again from the same port: that copy takes no place in line, no
+// transfer and no event of its own, and the client gets one transfer.
+func TestRetransmittedRequestWhileWaiting(t *testing.T) {
+	t.Parallel()
+	id := device(t, "SNT", keystore.P256)
+	h := start(t, Config{MaxTransfers: 1, QueueWait: time.Hour, Timeout: time.Minute, ShutdownTimeout: 50 * time.Millisecond},
+		fakeCerts{"SNT": id}, nil)
+	h.configs.set("SNT", sampleConfig)
+	holder, tid := holdSlot(t, h.addr("udp4"), "SNT.enc")
+
+	c := rrq(t, h.addr("udp6"), "SNT.enc")
+	waitFor(t, "the request to wait in line", func() bool { return h.metric("sealboot_tftp_waiting_requests") == 1 })
+	server, _ := net.ResolveUDPAddr("udp", h.addr("udp6"))
+	pkt := append(append(binary.BigEndian.AppendUint16(nil, 1), "SNT.enc\x00"...), "octet\x00"...)
+	for range 3 {
+		if _, err := c.WriteTo(pkt, server); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the copies to be recognised", func() bool { return h.metric("sealboot_tftp_retransmitted_requests_total") == 3 })
+	if w := h.metric("sealboot_tftp_waiting_requests"); w != 1 {
+		t.Fatalf("%v requests in line, want 1: copies must not queue", w)
+	}
+	if _, err := holder.WriteToUDP([]byte{0, 5, 0, 0, 'b', 'y', 'e', 0}, tid); err != nil {
+		t.Fatal(err)
+	}
+
+	// Receive the one transfer, acknowledging its blocks; after it, each
+	// copy ends with an error packet from a port of its own.
+	var got []byte
+	var from *net.UDPAddr
+	done := false
+	buf := make([]byte, 600)
+	for errors := 0; errors < 3; {
+		n, src, err := c.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch op := binary.BigEndian.Uint16(buf); {
+		case op == 5:
+			if !done || src.Port == from.Port {
+				t.Fatalf("error %q from %v before the transfer from %v was done", buf[4:n], src, from)
+			}
+			errors++
+		case op == 3 && (from == nil || src.Port == from.Port):
+			from = src
+			if int(binary.BigEndian.Uint16(buf[2:])) == len(got)/512+1 {
+				got = append(got, buf[4:n]...)
+				done = n < 516
+			}
+			if _, err := c.WriteToUDP([]byte{0, 4, buf[2], buf[3]}, src); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatalf("unexpected packet %v from %v (transfer from %v)", buf[:min(n, 4)], src, from)
+		}
+	}
+	if plain, err := cms.Open(id.Key, got); err != nil || !bytes.Equal(plain, sampleConfig) {
+		t.Fatalf("open: %v", err)
+	}
+	outcomes := map[any]int{}
+	for _, e := range h.waitEvents(2) {
+		outcomes[e["outcome"]]++
+	}
+	if len(h.events()) != 2 || outcomes[OutcomeServed] != 1 || outcomes[OutcomeAborted] != 1 {
+		t.Fatalf("events %v, want the holder's and one served", h.events())
 	}
 }
 

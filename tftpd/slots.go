@@ -11,22 +11,18 @@ import (
 // for a while before it is refused: a device refused as busy asks again
 // only minutes later (RFC 8886 section 4.3), so after a power cut at a POP
 // a short wait beats a refusal. The line itself is bounded, and a client's
-// waiting requests count towards its own limit, except that a request
-// retransmitted while the first copy waits (same address and port) joins
-// the line too: refusing it would send the client an error before the
-// first copy is answered, and the client would give up.
+// waiting requests count towards its own limit. (A client's retransmission
+// of a waiting request never gets here: see requests.)
 type slots struct {
 	mu      sync.Mutex
 	active  int
 	perPeer map[string]int // by client address, active and waiting
 	waiting list.List      // of *waiter, oldest first
-	from    map[string]int // waiting requests by client address and port
 }
 
 type waiter struct {
 	ch      chan struct{} // closed when the slot is handed over
 	granted bool
-	from    string
 }
 
 // queueFactor bounds the line at this many times MaxTransfers.
@@ -40,11 +36,11 @@ const (
 	globalLimit
 )
 
-// acquire takes a slot for peer (an address) asking from port (its
-// address and port), waiting up to wait when all are taken.
-func (s *slots) acquire(peer, port string, maxTotal, maxPerClient int, wait time.Duration) refusal {
+// acquire takes a slot for peer (a client address), waiting up to wait
+// when all are taken.
+func (s *slots) acquire(peer string, maxTotal, maxPerClient int, wait time.Duration) refusal {
 	s.mu.Lock()
-	if s.perPeer[peer] >= maxPerClient && s.from[port] == 0 {
+	if s.perPeer[peer] >= maxPerClient {
 		s.mu.Unlock()
 		return clientLimit
 	}
@@ -59,9 +55,8 @@ func (s *slots) acquire(peer, port string, maxTotal, maxPerClient int, wait time
 		return globalLimit
 	}
 	s.perPeer[peer]++
-	w := &waiter{ch: make(chan struct{}), from: port}
+	w := &waiter{ch: make(chan struct{})}
 	el := s.waiting.PushBack(w)
-	s.from[port]++
 	s.mu.Unlock()
 
 	t := time.NewTimer(wait)
@@ -77,7 +72,6 @@ func (s *slots) acquire(peer, port string, maxTotal, maxPerClient int, wait time
 		return admitted
 	}
 	s.waiting.Remove(el)
-	s.unwait(w)
 	s.dropPeer(peer)
 	return globalLimit
 }
@@ -93,16 +87,9 @@ func (s *slots) release(peer string, maxTotal int) {
 	// that raised maxTotal, it also fills the new ones.
 	for s.active < maxTotal && s.waiting.Len() > 0 {
 		w := s.waiting.Remove(s.waiting.Front()).(*waiter)
-		s.unwait(w)
 		w.granted = true
 		close(w.ch)
 		s.active++
-	}
-}
-
-func (s *slots) unwait(w *waiter) {
-	if s.from[w.from]--; s.from[w.from] <= 0 {
-		delete(s.from, w.from)
 	}
 }
 
@@ -118,4 +105,54 @@ func (s *slots) counts(peer string) (active, waiting, fromPeer int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.active, s.waiting.Len(), s.perPeer[peer]
+}
+
+// requests recognises a retransmitted request: the same file asked for
+// again from the same client address and port while the first copy is
+// still waiting for a slot or being served. A client that has waited
+// longer than its retransmission timeout sends its request again, and
+// pin/tftp answers every copy from a new port (TID). Were each copy served
+// in turn, the later ones would hold a slot and a place in line for
+// nothing (the client takes the first answer only) and end in a timeout;
+// were they refused, the refusal could reach the client before the first
+// copy's answer, and the client would give up. So a copy waits, holding no
+// slot, until the first copy is done, and then ends: its error packet,
+// from a TID the client never used, is ignored or finds the port closed.
+type requests struct {
+	mu sync.Mutex
+	m  map[string]*request
+}
+
+type request struct {
+	done   chan struct{}
+	copies int
+}
+
+// maxCopies bounds the copies of one request kept waiting (each holds a
+// goroutine and a socket); beyond it a copy ends at once.
+const maxCopies = 8
+
+// join registers a request under key. When the same request is in
+// progress it returns first false, and the channel closed when that one
+// is done (nil when too many copies already wait).
+func (r *requests) join(key string) (first bool, done <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if q, ok := r.m[key]; ok {
+		if q.copies >= maxCopies {
+			return false, nil
+		}
+		q.copies++
+		return false, q.done
+	}
+	r.m[key] = &request{done: make(chan struct{})}
+	return true, nil
+}
+
+// leave ends the first copy of the request under key, and so its copies.
+func (r *requests) leave(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	close(r.m[key].done)
+	delete(r.m, key)
 }

@@ -5,17 +5,17 @@ import (
 	"time"
 )
 
-func newSlots() *slots { return &slots{perPeer: map[string]int{}, from: map[string]int{}} }
+func newSlots() *slots { return &slots{perPeer: map[string]int{}} }
 
 func TestSlotsHandOverInOrder(t *testing.T) {
 	s := newSlots()
-	if r := s.acquire("a", "a:1", 1, 4, -1); r != admitted {
+	if r := s.acquire("a", 1, 4, -1); r != admitted {
 		t.Fatalf("first: %v", r)
 	}
 	order := make(chan string, 2)
 	for _, p := range []string{"b", "c"} {
 		go func() {
-			if r := s.acquire(p, p+":1", 1, 4, time.Hour); r != admitted {
+			if r := s.acquire(p, 1, 4, time.Hour); r != admitted {
 				t.Errorf("%s: %v", p, r)
 			}
 			order <- p
@@ -38,16 +38,16 @@ func TestSlotsHandOverInOrder(t *testing.T) {
 
 func TestSlotsLimits(t *testing.T) {
 	s := newSlots()
-	if s.acquire("a", "a:1", 10, 1, -1) != admitted {
+	if s.acquire("a", 10, 1, -1) != admitted {
 		t.Fatal("first")
 	}
-	if r := s.acquire("a", "a:1", 10, 1, time.Hour); r != clientLimit {
+	if r := s.acquire("a", 10, 1, time.Hour); r != clientLimit {
 		t.Fatalf("over the per-client limit: %v, want clientLimit at once", r)
 	}
-	if r := s.acquire("b", "b:1", 1, 4, -1); r != globalLimit {
+	if r := s.acquire("b", 1, 4, -1); r != globalLimit {
 		t.Fatalf("full, no wait: %v", r)
 	}
-	if r := s.acquire("b", "b:1", 1, 4, time.Millisecond); r != globalLimit {
+	if r := s.acquire("b", 1, 4, time.Millisecond); r != globalLimit {
 		t.Fatalf("full, short wait: %v", r)
 	}
 	if _, w, mine := s.counts("b"); w != 0 || mine != 0 {
@@ -56,10 +56,10 @@ func TestSlotsLimits(t *testing.T) {
 	// The line holds queueFactor × maxTotal requests; then refusal is immediate.
 	for i := range queueFactor {
 		p := string(rune('c' + i))
-		go s.acquire(p, p+":1", 1, 4, time.Hour)
+		go s.acquire(p, 1, 4, time.Hour)
 		waitFor(t, p+" in line", func() bool { _, w, _ := s.counts(""); return w == i+1 })
 	}
-	if r := s.acquire("z", "z:1", 1, 4, time.Hour); r != globalLimit {
+	if r := s.acquire("z", 1, 4, time.Hour); r != globalLimit {
 		t.Fatalf("line full: %v, want globalLimit", r)
 	}
 }
@@ -67,12 +67,12 @@ func TestSlotsLimits(t *testing.T) {
 func TestSlotsReload(t *testing.T) {
 	s := newSlots()
 	for _, p := range []string{"a", "b"} {
-		if s.acquire(p, p+":1", 2, 4, -1) != admitted {
+		if s.acquire(p, 2, 4, -1) != admitted {
 			t.Fatal(p)
 		}
 	}
 	done := make(chan struct{})
-	go func() { s.acquire("c", "c:1", 2, 4, time.Hour); close(done) }()
+	go func() { s.acquire("c", 2, 4, time.Hour); close(done) }()
 	waitFor(t, "c in line", func() bool { _, w, _ := s.counts(""); return w == 1 })
 	// Lowered to 1: the first release only brings the count down to it.
 	s.release("a", 1)
@@ -87,32 +87,38 @@ func TestSlotsReload(t *testing.T) {
 	}
 }
 
-func TestSlotsRetransmittedRequestWaitsToo(t *testing.T) {
-	s := newSlots()
-	if s.acquire("h", "h:1", 1, 1, -1) != admitted {
-		t.Fatal("holder")
+func TestRequestsRecogniseRetransmissions(t *testing.T) {
+	r := requests{m: map[string]*request{}}
+	if first, _ := r.join("a:1\x00f"); !first {
+		t.Fatal("the first copy")
 	}
-	got := make(chan refusal, 2)
-	go func() { got <- s.acquire("a", "a:1", 1, 1, time.Hour) }()
-	waitFor(t, "a in line", func() bool { _, w, _ := s.counts(""); return w == 1 })
-	// The same request again, from the same port: it joins the line rather
-	// than being refused under the per-client limit of 1.
-	go func() { got <- s.acquire("a", "a:1", 1, 1, time.Hour) }()
-	waitFor(t, "the retransmission in line", func() bool { _, w, _ := s.counts(""); return w == 2 })
-	// Another request from the same address, another port: over its limit.
-	if r := s.acquire("a", "a:2", 1, 1, time.Hour); r != clientLimit {
-		t.Fatalf("second request from a: %v, want clientLimit", r)
+	if first, _ := r.join("a:2\x00f"); !first {
+		t.Fatal("another port is another request")
 	}
-	s.release("h", 1)
-	if r := <-got; r != admitted {
-		t.Fatalf("after the holder: %v", r)
+	if first, _ := r.join("a:1\x00g"); !first {
+		t.Fatal("another file is another request")
 	}
-	s.release("a", 1)
-	if r := <-got; r != admitted {
-		t.Fatalf("the retransmission: %v", r)
+	var copies []<-chan struct{}
+	for range maxCopies {
+		first, done := r.join("a:1\x00f")
+		if first || done == nil {
+			t.Fatalf("a retransmission: first %v, done %v", first, done)
+		}
+		copies = append(copies, done)
 	}
-	s.release("a", 1)
-	if a, w, _ := s.counts(""); a != 0 || w != 0 || len(s.perPeer) != 0 || len(s.from) != 0 {
-		t.Fatalf("all released: %d active, %d waiting, peers %v, ports %v", a, w, s.perPeer, s.from)
+	if first, done := r.join("a:1\x00f"); first || done != nil {
+		t.Fatalf("one copy too many: first %v, done %v; want it to end at once", first, done)
+	}
+	select {
+	case <-copies[0]:
+		t.Fatal("copies released while the first is in progress")
+	default:
+	}
+	r.leave("a:1\x00f")
+	for _, c := range copies {
+		<-c
+	}
+	if first, _ := r.join("a:1\x00f"); !first {
+		t.Fatal("asked again after the first was done: a new request")
 	}
 }
