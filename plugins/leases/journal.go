@@ -29,6 +29,8 @@ type journal struct {
 
 	mu      sync.Mutex
 	f       *os.File
+	size    int64 // bytes of whole records in f
+	torn    bool  // f ends in part of a record that could not be cut off
 	dirty   bool
 	records int // lines since the last compaction
 	syncs   int64
@@ -85,9 +87,25 @@ func (j *journal) append(rec string) error {
 	if j.f == nil {
 		return errors.New("lease journal is closed")
 	}
-	if _, err := io.WriteString(j.f, rec+"\n"); err != nil {
+	if j.torn { // end the partial record: replay skips it as one bad line
+		rec = "\n" + rec
+	}
+	n, err := io.WriteString(j.f, rec+"\n")
+	if err != nil {
+		// A full disk can cut the record short. Cut it off, or the next
+		// record would be appended to it and both lost at replay.
+		if n > 0 || j.torn {
+			if terr := j.f.Truncate(j.size); terr != nil {
+				j.torn = true
+				j.log.Error("lease journal: cannot cut off a partial record", zap.String("file", j.path), zap.Error(terr))
+			} else {
+				j.torn = false
+			}
+		}
 		return err
 	}
+	j.size += int64(n)
+	j.torn = false
 	j.records++
 	if j.interval < 0 {
 		j.syncs++
@@ -179,8 +197,16 @@ func (j *journal) compact() error {
 		j.f.Close()
 	}
 	j.f, err = os.OpenFile(j.path, os.O_APPEND|os.O_WRONLY, 0o640)
-	j.records, j.dirty = len(lines), false
-	return err
+	j.records, j.dirty, j.torn = len(lines), false, false
+	if err != nil {
+		return err
+	}
+	fi, err := j.f.Stat()
+	if err != nil {
+		return err
+	}
+	j.size = fi.Size()
+	return nil
 }
 
 func (j *journal) close() error {

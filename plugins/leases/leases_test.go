@@ -328,3 +328,89 @@ func crashChild(path string) {
 		fmt.Printf("acked %d\n", i+1)
 	}
 }
+
+// A full disk cuts a record short. The leases acknowledged before and after
+// (once there is room again) must survive a restart: the torn record must
+// not swallow the next one. Needs root to mount a small tmpfs.
+func TestFullDiskKeepsOtherLeases(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	path := filepath.Join(dir, "leases.journal")
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	s, err := Open(Options{Path: path, Now: c.now, OfferTTL: time.Minute}, zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, _ := ParsePool("10.0.0.1-10.0.3.250")
+	acked := map[string]netip.Addr{}
+	ack := func(i int) error {
+		id := ClientID4(mac(i), nil)
+		ip, err := s.Offer(pool, id, netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Ack(pool, Lease{IP: ip, ClientID: id, MAC: mac(i), Serial: fmt.Sprintf("SN%d", i)}, time.Hour); err != nil {
+			return err
+		}
+		acked[id] = ip
+		return nil
+	}
+	if err := ack(0); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the file system; only the journal's last page has room left.
+	filler, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := filler.Write(make([]byte, 4096)); err != nil {
+			break
+		}
+	}
+	filler.Close()
+	i := 1
+	var size int64
+	for ; ; i++ {
+		fi, _ := os.Stat(path)
+		size = fi.Size()
+		if err := ack(i); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("lease %d: %v, want ENOSPC", i, err)
+			}
+			break
+		}
+	}
+	// The last page had room, so the kernel wrote part of the record.
+	if size%4096 == 0 {
+		t.Fatalf("the journal filled its last page exactly (%d bytes): no partial write to test", size)
+	}
+	if after, _ := os.ReadFile(path); int64(len(after)) != size || after[len(after)-1] != '\n' {
+		t.Fatalf("after the failed write: %d bytes, want the %d of whole records", len(after), size)
+	}
+	os.Remove(filepath.Join(dir, "filler"))
+	for j := i; j < i+3; j++ { // room again, the failed one too
+		if err := ack(j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(Options{Path: path, Now: c.now}, zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for id, ip := range acked {
+		if l, ok := s2.LookupClient(id); !ok || l.IP != ip {
+			t.Errorf("lease of %s at %s lost after the disk was full: %v %v", id, ip, l, ok)
+		}
+	}
+}
