@@ -12,9 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
 
+	"github.com/sealboot/sealboot/keystore/watchdir"
 	"github.com/sealboot/sealboot/plugins/bootstrap/identity"
 )
 
@@ -97,13 +97,9 @@ func parseInventory(data []byte) (map[string]string, error) {
 // Run reloads the inventory when its file changes, until ctx is done. The
 // directory is watched: editors replace files rather than write them.
 func (i *Inventory) Run(ctx context.Context) error {
-	w, err := fsnotify.NewWatcher()
+	events, err := watchdir.Watch(ctx, filepath.Dir(i.path), "inventory directory", i.log)
 	if err != nil {
 		return err
-	}
-	defer w.Close()
-	if err := w.Add(filepath.Dir(i.path)); err != nil {
-		return fmt.Errorf("watch inventory: %w", err)
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -111,12 +107,13 @@ func (i *Inventory) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev := <-w.Events:
-			if filepath.Clean(ev.Name) == filepath.Clean(i.path) {
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			if ev.Rescan || ev.Name == filepath.Base(i.path) {
 				timer.Reset(200 * time.Millisecond)
 			}
-		case err := <-w.Errors:
-			i.log.Warn("inventory watch error", zap.Error(err))
 		case <-timer.C:
 			if err := i.Reload(); err != nil {
 				i.log.Error("inventory not reloaded; the previous version stays", zap.Error(err))

@@ -292,3 +292,50 @@ func TestSum(t *testing.T) {
 		t.Fatalf("missing: %v", err)
 	}
 }
+
+// A deploy tool swaps the directory's symlink to a new release: the new
+// release's configs are served without a SIGHUP.
+func TestDirectoryReplacedByDeploy(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	r1, r2 := filepath.Join(base, "r1"), filepath.Join(base, "r2")
+	for _, d := range []string{r1, r2} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeOld(t, filepath.Join(r1, "SN1.cfg"), []byte("one"))
+	link := filepath.Join(base, "configs")
+	if err := os.Symlink("r1", link); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, dir: link, certs: &certSet{m: map[string]bool{"SN1": true, "SN2": true}}}
+	core, logs := observer.New(zap.DebugLevel)
+	h.logs = logs
+	d, err := New(Config{Dir: link, Settle: time.Millisecond, MaxSize: 1024}, h.certs, zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.d = d
+	h.run()
+
+	writeOld(t, filepath.Join(r2, "SN1.cfg"), []byte("one, revised"))
+	writeOld(t, filepath.Join(r2, "SN2.cfg"), []byte("two"))
+	if err := os.Symlink("r2", link+".new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(link+".new", link); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "SN2 from the new release", func() bool {
+		data, _, err := d.Config("SN2")
+		return err == nil && string(data) == "two"
+	})
+	eventually(t, "SN1 revised by the new release", func() bool {
+		data, _, err := d.Config("SN1")
+		return err == nil && string(data) == "one, revised"
+	})
+	if got := h.states("SN2"); len(got) != 1 || got[0] != StateReady {
+		t.Fatalf("SN2 states %v, want one ready", got)
+	}
+}

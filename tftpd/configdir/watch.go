@@ -2,25 +2,20 @@ package configdir
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/sealboot/sealboot/keystore/watchdir"
 )
 
 // Run watches the directory until ctx is done. A changed file is taken
 // once it has been left alone for the settle delay.
 func (d *Dir) Run(ctx context.Context) error {
-	w, err := fsnotify.NewWatcher()
+	events, err := watchdir.Watch(ctx, d.cfg.Dir, "configs directory", d.log)
 	if err != nil {
-		return fmt.Errorf("watch configs directory: %w", err)
-	}
-	defer w.Close()
-	if err := w.Add(d.cfg.Dir); err != nil {
-		return fmt.Errorf("watch configs directory %s: %w", d.cfg.Dir, err)
+		return err
 	}
 	// New's scan is served already: ready now, then catch up with changes
 	// made between that scan and the watch.
@@ -36,23 +31,19 @@ func (d *Dir) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
+		case ev, ok := <-events:
 			if !ok {
 				return nil
 			}
-			if name := filepath.Base(ev.Name); !ignored(name) {
-				pending[name] = time.Now().Add(d.cfg.Settle)
+			if ev.Rescan { // the directory was replaced, or events were lost
+				if err := d.rescanInto(pending); err != nil {
+					d.log.Error("configs directory rescan failed", zap.Error(err))
+				}
+			} else if !ignored(ev.Name) {
+				pending[ev.Name] = time.Now().Add(d.cfg.Settle)
 			}
 		case name := <-d.recheck:
 			pending[name] = time.Now().Add(d.cfg.Settle)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			d.log.Warn("configs directory watch error; rescanning", zap.Error(err))
-			if err := d.rescanInto(pending); err != nil {
-				d.log.Error("configs directory rescan failed", zap.Error(err))
-			}
 		case <-timer.C:
 			d.checkDue(pending)
 		}
