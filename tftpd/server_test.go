@@ -227,6 +227,17 @@ func TestBusyStalledClientAndBoundedShutdown(t *testing.T) {
 	h.stop()
 }
 
+// oneSlot starts a server with a single transfer slot, requests waiting up
+// to queueWait, and a P-256 device with a config.
+func oneSlot(t *testing.T, serial string, queueWait time.Duration) (*harness, *keystore.DeviceIdentity) {
+	t.Helper()
+	id := device(t, serial, keystore.P256)
+	h := start(t, Config{MaxTransfers: 1, QueueWait: queueWait, Timeout: time.Minute, ShutdownTimeout: 50 * time.Millisecond},
+		fakeCerts{serial: id}, nil)
+	h.configs.set(serial, sampleConfig)
+	return h, id
+}
+
 // holdSlot starts a transfer from a client that reads the first block and
 // never acknowledges it, and returns that client and the server's transfer
 // address.
@@ -254,10 +265,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestFullServerQueuesThenServes(t *testing.T) {
 	t.Parallel()
-	id := device(t, "SNQ", keystore.P256)
-	h := start(t, Config{MaxTransfers: 1, QueueWait: time.Hour, Timeout: time.Minute, ShutdownTimeout: 50 * time.Millisecond},
-		fakeCerts{"SNQ": id}, nil)
-	h.configs.set("SNQ", sampleConfig)
+	h, id := oneSlot(t, "SNQ", time.Hour)
 	holder, tid := holdSlot(t, h.addr("udp4"), "SNQ.enc")
 
 	type result struct {
@@ -306,10 +314,7 @@ func TestFullServerQueuesThenServes(t *testing.T) {
 // transfer and no event of its own, and the client gets one transfer.
 func TestRetransmittedRequestWhileWaiting(t *testing.T) {
 	t.Parallel()
-	id := device(t, "SNT", keystore.P256)
-	h := start(t, Config{MaxTransfers: 1, QueueWait: time.Hour, Timeout: time.Minute, ShutdownTimeout: 50 * time.Millisecond},
-		fakeCerts{"SNT": id}, nil)
-	h.configs.set("SNT", sampleConfig)
+	h, id := oneSlot(t, "SNT", time.Hour)
 	holder, tid := holdSlot(t, h.addr("udp4"), "SNT.enc")
 
 	c := rrq(t, h.addr("udp6"), "SNT.enc")
@@ -373,10 +378,7 @@ func TestRetransmittedRequestWhileWaiting(t *testing.T) {
 
 func TestFullServerRefusesAfterQueueWait(t *testing.T) {
 	t.Parallel()
-	id := device(t, "SNR", keystore.P256)
-	h := start(t, Config{MaxTransfers: 1, QueueWait: 20 * time.Millisecond, Timeout: time.Minute, ShutdownTimeout: 50 * time.Millisecond},
-		fakeCerts{"SNR": id}, nil)
-	h.configs.set("SNR", sampleConfig)
+	h, _ := oneSlot(t, "SNR", 20 * time.Millisecond)
 	holdSlot(t, h.addr("udp4"), "SNR.enc")
 	if _, err := get(t, h.addr("udp6"), "SNR.enc", 0); err == nil || !strings.Contains(err.Error(), "busy") {
 		t.Fatalf("request while full: %v, want busy", err)
