@@ -33,7 +33,7 @@ wait_log "$T/sealboot.log" '"sealboot ready"'
 bench() {
 	local before after
 	before=$(cpu_ms "$6")
-	"$BIN/tftpbench" -server "$1" -pattern "$2" -files "$3" -transfers "$4" -workers 16 -blksize 1468 >"$T/$5.json"
+	${CLIENT_PIN:-} "$BIN/tftpbench" -server "$1" -pattern "$2" -files "$3" -transfers "$4" -workers 16 -blksize 1468 >"$T/$5.json"
 	after=$(cpu_ms "$6")
 	echo "scale=3; ($after - $before) / $4" | bc >"$T/$5.cpu"
 }
@@ -66,16 +66,41 @@ done
 warm_hits=$(tail -n +"$((skip + 1))" "$T/sealboot.log" | grep '"event":"tftp.fetch"' | grep -c '"cached":true' || true)
 bench 127.0.0.4:69 sealed%d.enc 1 "$TRANSFERS" tftpd "$THPID" # forks per transfer: its children's CPU is not counted
 
-# median NAME FIELD: the median of a field over the rounds (.cpu files when
-# FIELD is cpu).
+# The same warm comparison with the server alone on CPU 0 and the client
+# alone on CPU 1: neither server competes with the client for a CPU, so
+# the ratio is the servers' own cost per transfer, and steadier.
+PINNED=${TFTP_PINNED_ROUNDS:-3}
+(($(nproc) >= 2)) || PINNED=0
+if ((PINNED > 0)); then
+	taskset -a -pc 0 "$SBPID" >/dev/null
+	taskset -a -pc 0 "$DMPID" >/dev/null
+	sleep 2 # Go (1.25 on) lowers GOMAXPROCS to the CPUs now allowed within a second or so
+	for ((i = 1; i <= PINNED; i++)); do
+		if ((i % 2)); then
+			CLIENT_PIN="taskset -c 1" bench 127.0.0.2:69 "$pattern" "$FILES" "$TRANSFERS" "pwarm.$i" "$SBPID"
+			CLIENT_PIN="taskset -c 1" bench 127.0.0.3:69 sealed%d.enc 1 "$TRANSFERS" "pdnsmasq.$i" "$DMPID"
+		else
+			CLIENT_PIN="taskset -c 1" bench 127.0.0.3:69 sealed%d.enc 1 "$TRANSFERS" "pdnsmasq.$i" "$DMPID"
+			CLIENT_PIN="taskset -c 1" bench 127.0.0.2:69 "$pattern" "$FILES" "$TRANSFERS" "pwarm.$i" "$SBPID"
+		fi
+	done
+fi
+
+# median NAME FIELD [ROUNDS]: the median of a field over the rounds (.cpu
+# files when FIELD is cpu).
 median() {
-	for ((i = 1; i <= ROUNDS; i++)); do
+	for ((i = 1; i <= ${3:-$ROUNDS}; i++)); do
 		if [ "$2" = cpu ]; then cat "$T/$1.$i.cpu"; else jqn "$T/$1.$i.json" "$2"; fi
 	done | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'
 }
 for f in warm dnsmasq; do
 	median "$f" per_second >"$T/$f.rate"
 	median "$f" cpu >"$T/$f.cpu"
+done
+for f in pwarm pdnsmasq; do
+	((PINNED > 0)) || break
+	median "$f" per_second "$PINNED" >"$T/$f.rate"
+	median "$f" cpu "$PINNED" >"$T/$f.cpu"
 done
 for f in cold tftpd; do jqn "$T/$f.json" per_second >"$T/$f.rate"; done
 rounds=$(for ((i = 1; i <= ROUNDS; i++)); do printf "%.2f× " "$(ratio "$(jqn "$T/warm.$i.json" per_second)" "$(jqn "$T/dnsmasq.$i.json" per_second)")"; done)
@@ -90,6 +115,18 @@ for s in "cold:sealboot, sealing every transfer (cache cold)" "warm:sealboot, ca
 	v=$(cat "$T/$f.rate")
 	printf "| %s | %.0f | %.2f× | %.3f |\n" "$name" "$v" "$(ratio "$v" "$d")" "$(cat "$T/$f.cpu")"
 done
+if ((PINNED > 0)); then
+	pd=$(cat "$T/pdnsmasq.rate")
+	for s in "pwarm:sealboot, cache warm, server on CPU 0 and client on CPU 1 (median of $PINNED rounds)" "pdnsmasq:dnsmasq, static file, pinned the same way (median of $PINNED rounds)"; do
+		f=${s%%:*} name=${s#*:}
+		v=$(cat "$T/$f.rate")
+		printf "| %s | %.0f | %.2f× pinned dnsmasq | %.3f |\n" "$name" "$v" "$(ratio "$v" "$pd")" "$(cat "$T/$f.cpu")"
+	done
+fi
 echo
 echo "Warm sealboot against dnsmasq, round by round (alternating which runs first): ${rounds% }."
+if ((PINNED > 0)); then
+	prounds=$(for ((i = 1; i <= PINNED; i++)); do printf "%.2f× " "$(ratio "$(jqn "$T/pwarm.$i.json" per_second)" "$(jqn "$T/pdnsmasq.$i.json" per_second)")"; done)
+	echo "Pinned (taskset; each server alone on CPU 0, the client alone on CPU 1), round by round: ${prounds% }."
+fi
 echo "$(jqn "$T/warm.1.json" bytes_per_transfer) bytes per transfer (the sealed PEM of a 65536-byte config); $FILES distinct devices for the cold run, $TRANSFERS transfers per run otherwise; sealboot logging every fetch as it does in production; warm runs: $warm_hits of $((ROUNDS * TRANSFERS)) fetches served from the cache (tftp.cache_size=$CACHE); all clients share 127.0.0.1, so sealboot runs with tftp.max_per_client=64."
