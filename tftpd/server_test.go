@@ -378,7 +378,7 @@ func TestRetransmittedRequestWhileWaiting(t *testing.T) {
 
 func TestFullServerRefusesAfterQueueWait(t *testing.T) {
 	t.Parallel()
-	h, _ := oneSlot(t, "SNR", 20 * time.Millisecond)
+	h, _ := oneSlot(t, "SNR", 20*time.Millisecond)
 	holdSlot(t, h.addr("udp4"), "SNR.enc")
 	if _, err := get(t, h.addr("udp6"), "SNR.enc", 0); err == nil || !strings.Contains(err.Error(), "busy") {
 		t.Fatalf("request while full: %v, want busy", err)
