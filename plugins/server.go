@@ -52,6 +52,7 @@ type V6Config struct {
 	TFTPServer     netip.Addr // zero: the first global address of the first interface
 	BootfileParams []string
 	LeaseTime      time.Duration
+	Subnets        []bootstrap.Subnet6 // relayed
 }
 
 // Server is the DHCP component of `sealboot serve`.
@@ -122,7 +123,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if pcfg.V6 != nil {
 		h6 = []handler.Handler6{s.plugin.Handle6}
 	}
-	srv, err := startCoreDHCP(h4, listen(s.cfg.V4.Interfaces, net.IPv4zero, 67), h6, listen(s.cfg.V6.Interfaces, net.ParseIP("ff02::1:2"), 547))
+	v6addrs, err := listen6(s.cfg.V6.Interfaces)
+	if err != nil {
+		return err
+	}
+	srv, err := startCoreDHCP(h4, listen(s.cfg.V4.Interfaces, net.IPv4zero, 67), h6, v6addrs)
 	if err != nil {
 		return fmt.Errorf("listen on %v: %w", append(s.cfg.V4.Interfaces, s.cfg.V6.Interfaces...), err)
 	}
@@ -131,7 +136,13 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Info("dhcpv4 listening", zap.String("interface", i), zap.Stringer("server_id", pcfg.V4.ServerID), zap.Stringer("tftp_server", pcfg.V4.TFTPServer))
 	}
 	for _, i := range s.cfg.V6.Interfaces {
-		s.log.Info("dhcpv6 listening", zap.String("interface", i), zap.Stringer("tftp_server", pcfg.V6.TFTPServer))
+		var on []string
+		for _, a := range v6addrs {
+			if a.Zone == i {
+				on = append(on, a.IP.String())
+			}
+		}
+		s.log.Info("dhcpv6 listening", zap.String("interface", i), zap.Strings("addresses", on), zap.Stringer("tftp_server", pcfg.V6.TFTPServer))
 	}
 	close(s.ready)
 	errc := make(chan error, 1)
@@ -215,6 +226,34 @@ func listen(ifaces []string, ip net.IP, port int) []net.UDPAddr {
 		out[i] = net.UDPAddr{IP: ip, Port: port, Zone: name}
 	}
 	return out
+}
+
+// listen6 lists DHCPv6 listeners for each interface: the multicast groups
+// clients and relays send to (ff02::1:2 All_DHCP_Relay_Agents_and_Servers,
+// ff05::1:3 All_DHCP_Servers) and each global unicast address, where
+// relays send Relay-forward messages (RFC 8415 section 19.1). Each socket
+// is bound to its own address, so no packet reaches two of them. An
+// address added to the interface later is listened on after a restart.
+func listen6(ifaces []string) ([]net.UDPAddr, error) {
+	var out []net.UDPAddr
+	for _, name := range ifaces {
+		out = append(out, net.UDPAddr{IP: net.ParseIP("ff02::1:2"), Port: 547, Zone: name},
+			net.UDPAddr{IP: net.ParseIP("ff05::1:3"), Port: 547, Zone: name})
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("dhcp.v6.interfaces: %w", err)
+		}
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			return nil, fmt.Errorf("dhcp.v6.interfaces: %s: %w", name, err)
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() == nil && n.IP.IsGlobalUnicast() {
+				out = append(out, net.UDPAddr{IP: n.IP, Port: 547, Zone: name})
+			}
+		}
+	}
+	return out, nil
 }
 
 // Bindings answers the TFTP server's LookupIP from the v4 or v6 leases.

@@ -53,6 +53,19 @@ func dhcpConfig(cfg *config.Config) (plugins.Config, error) {
 		if out.V6.Pool, err = leases.ParsePool(d.V6.Pool); err != nil {
 			return out, fmt.Errorf("dhcp.v6.pool: %w", err)
 		}
+		for i, s := range d.V6.Subnets {
+			sub := bootstrap.Subnet6{DNS: parseAll(s.DNS, parse), LeaseTime: s.LeaseTime}
+			if sub.LeaseTime == 0 {
+				sub.LeaseTime = d.V6.LeaseTime
+			}
+			if sub.Pool, err = leases.ParsePool(s.Pool); err == nil {
+				sub.Network, err = netip.ParsePrefix(s.Network)
+			}
+			if err != nil {
+				return out, fmt.Errorf("dhcp.v6.subnets[%d]: %w", i, err)
+			}
+			out.V6.Subnets = append(out.V6.Subnets, sub)
+		}
 	}
 	return out, err
 }

@@ -50,7 +50,8 @@ type Subnet struct {
 	LeaseTime time.Duration
 }
 
-// V6 is the DHCPv6 side (IA_NA).
+// V6 is the DHCPv6 side (IA_NA). Pool, DNS and LeaseTime serve requests
+// from the named interfaces; Relayed, relayed ones.
 type V6 struct {
 	ServerDUID     dhcpv6.DUID
 	Pool           leases.Pool
@@ -58,6 +59,15 @@ type V6 struct {
 	TFTPServer     netip.Addr // in the option 59 URL
 	BootfileParams []string   // option 60; empty: not sent
 	LeaseTime      time.Duration
+	Relayed        []Subnet6 // chosen by the relay's link-address
+}
+
+// Subnet6 is one relayed IPv6 link's pool and options.
+type Subnet6 struct {
+	Network   netip.Prefix // contains the relay's link-address
+	Pool      leases.Pool
+	DNS       []netip.Addr
+	LeaseTime time.Duration
 }
 
 // Validate checks what the plugin cannot work without.
@@ -77,6 +87,13 @@ func (c *Config) Validate() error {
 	}
 	if c.V6 != nil && (c.V6.ServerDUID == nil || !c.V6.TFTPServer.Is6() || c.V6.LeaseTime <= 0) {
 		return fmt.Errorf("dhcp.v6: server DUID, TFTP server address and lease time are needed")
+	}
+	if c.V6 != nil {
+		for _, sub := range c.V6.Relayed {
+			if !sub.Network.Addr().Is6() || sub.LeaseTime <= 0 || !sub.Network.Contains(sub.Pool.Start) || !sub.Network.Contains(sub.Pool.End) {
+				return fmt.Errorf("dhcp.v6: subnet %s needs an IPv6 network holding its pool, and a lease time", sub.Pool)
+			}
+		}
 	}
 	return nil
 }
@@ -137,6 +154,7 @@ type metrics struct {
 	naks      prometheus.Counter
 	exhausted prometheus.Counter
 	unknown   prometheus.Counter
+	noSubnet  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -156,9 +174,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		unknown: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sealboot_dhcp_unknown_clients_total", Help: "Requests from clients with no recognisable serial.",
 		}),
+		noSubnet: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_no_subnet_total", Help: "Relayed requests from a link no configured subnet covers, dropped.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown)
+		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown, m.noSubnet)
 	}
 	return m
 }

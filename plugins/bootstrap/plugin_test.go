@@ -315,7 +315,65 @@ func TestDHCPv6(t *testing.T) {
 	}
 }
 
-func (f *fixture) exchange6(t *testing.T, msg *dhcpv6.Message) *dhcpv6.Message {
+// Relayed DHCPv6 requests take the pool and DNS of the subnet holding the
+// link-address of the relay nearest the client; a lightweight relay's
+// unspecified link-address defers to the next relay out; a link no subnet
+// covers gets no answer.
+func TestDHCPv6Relayed(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	pool, _ := leases.ParsePool("2001:db8:1::100-2001:db8:1::1ff")
+	cfg.V6.Relayed = []Subnet6{{Network: netip.MustParsePrefix("2001:db8:1::/64"), Pool: pool,
+		DNS: []netip.Addr{netip.MustParseAddr("2001:db8:1::53")}, LeaseTime: 30 * time.Minute}}
+	f := newFixture(t, cfg, nil)
+	solicit := func(id string) *dhcpv6.Message {
+		duid := &dhcpv6.DUIDEN{EnterpriseNumber: 6527, EnterpriseIdentifier: []byte(id)}
+		sol, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(duid), dhcpv6.WithIAID([4]byte{0, 0, 0, 1}))
+		sol.MessageType = dhcpv6.MessageTypeSolicit
+		return sol
+	}
+	relay := func(inner dhcpv6.DHCPv6, link string) dhcpv6.DHCPv6 {
+		r, err := dhcpv6.EncapsulateRelay(inner, dhcpv6.MessageTypeRelayForward, net.ParseIP(link), net.ParseIP("fe80::2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name, serial string
+		req          func(*dhcpv6.Message) dhcpv6.DHCPv6
+	}{
+		{"one relay", "NSREL0001", func(m *dhcpv6.Message) dhcpv6.DHCPv6 { return relay(m, "2001:db8:1::1") }},
+		{"lightweight relay inside a relay", "NSREL0002", func(m *dhcpv6.Message) dhcpv6.DHCPv6 {
+			return relay(relay(m, "::"), "2001:db8:1::1")
+		}},
+	} {
+		adv := f.exchange6Req(t, tc.req(solicit(tc.serial)))
+		if adv == nil {
+			t.Fatalf("%s: no answer", tc.name)
+		}
+		a := adv.Options.OneIANA().Options.OneAddress()
+		if ip, _ := netip.AddrFromSlice(a.IPv6Addr); a == nil || !pool.Contains(ip) || a.ValidLifetime != 30*time.Minute {
+			t.Fatalf("%s: address %v, want one from %s valid 30m", tc.name, a, pool)
+		}
+		if dns := adv.Options.DNS(); len(dns) != 1 || dns[0].String() != "2001:db8:1::53" {
+			t.Fatalf("%s: DNS %v, want the subnet's", tc.name, dns)
+		}
+		if got := adv.Options.BootFileURL(); got != "tftp://[2001:db8::1]/"+tc.serial+".enc" {
+			t.Fatalf("%s: option 59 = %q", tc.name, got)
+		}
+	}
+	if out := f.exchange6Req(t, relay(solicit("NSREL0003"), "2001:db8:9::1")); out != nil {
+		t.Fatalf("a link no subnet covers got %v", out)
+	}
+	if f.logs.FilterMessage("dhcpv6: no subnet for this relayed request").Len() != 1 {
+		t.Fatal("the dropped request is not logged")
+	}
+}
+
+// exchange6Req hands a request, relayed or not, to the plugin and returns
+// the reply message, or nil when the plugin drops the request.
+func (f *fixture) exchange6Req(t *testing.T, msg dhcpv6.DHCPv6) *dhcpv6.Message {
 	t.Helper()
 	req, err := dhcpv6.FromBytes(msg.ToBytes())
 	if err != nil {
@@ -333,13 +391,22 @@ func (f *fixture) exchange6(t *testing.T, msg *dhcpv6.Message) *dhcpv6.Message {
 	}
 	out, _ := f.p.Handle6(req, resp)
 	if out == nil {
-		t.Fatal("no reply")
+		return nil
 	}
 	wire, err := dhcpv6.MessageFromBytes(out.ToBytes())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return wire
+}
+
+func (f *fixture) exchange6(t *testing.T, msg *dhcpv6.Message) *dhcpv6.Message {
+	t.Helper()
+	out := f.exchange6Req(t, msg)
+	if out == nil {
+		t.Fatal("no reply")
+	}
+	return out
 }
 
 func TestInventoryFile(t *testing.T) {

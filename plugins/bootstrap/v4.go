@@ -36,6 +36,7 @@ func (p *Plugin) Handle4(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 	r := &request4{cfg: cfg, sub: cfg.V4.subnetFor(relay), relay: relay,
 		client: leases.ClientID4(req.ClientHWAddr, req.Options.Get(dhcpv4.OptionClientIdentifier))}
 	if r.sub == nil {
+		p.m.noSubnet.Inc()
 		p.debug("dhcpv4: no subnet for this request", zap.Stringer("relay", relay), zap.Stringer("mac", req.ClientHWAddr))
 		return nil, true
 	}

@@ -28,6 +28,13 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	if duid == nil {
 		return nil, true
 	}
+	relay := linkAddr(req)
+	sub := cfg.V6.subnetFor(relay)
+	if sub == nil {
+		p.m.noSubnet.Inc()
+		p.debug("dhcpv6: no subnet for this relayed request", zap.Stringer("link_address", relay), zap.String("duid", duid.String()))
+		return nil, true
+	}
 	id := p.identify6(req, msg, duid)
 	if id.Serial == "" && !cfg.ServeUnknown {
 		p.m.unknown.Inc()
@@ -35,12 +42,11 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 		return nil, true
 	}
 	out.AddOption(dhcpv6.OptServerID(cfg.V6.ServerDUID))
-	relay := relayAddr(req)
 	switch msg.Type() {
 	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind:
-		p.addresses6(msg, out, cfg.V6, id, duid, relay, out.Type() == dhcpv6.MessageTypeAdvertise)
+		p.addresses6(msg, out, sub, id, duid, relay, out.Type() == dhcpv6.MessageTypeAdvertise)
 	case dhcpv6.MessageTypeConfirm: // RFC 8415 18.3.3: are the addresses still on link?
-		out.AddOption(confirmStatus(msg, cfg.V6.Pool))
+		out.AddOption(confirmStatus(msg, sub))
 	case dhcpv6.MessageTypeRelease: // RFC 8415 18.3.7
 		p.release6(msg, duid)
 		out.AddOption(&dhcpv6.OptStatusCode{StatusCode: iana.StatusSuccess, StatusMessage: "released"})
@@ -48,7 +54,7 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	default:
 		return nil, true
 	}
-	p.options6(out, cfg, id)
+	p.options6(out, cfg, sub, id)
 	return out, true
 }
 
@@ -74,7 +80,7 @@ func (p *Plugin) identify6(req dhcpv6.DHCPv6, msg *dhcpv6.Message, duid dhcpv6.D
 
 // addresses6 answers each IA_NA: an offer for a Solicit's Advertise, a
 // lease otherwise (Request, Renew, Rebind, and Solicit with rapid commit).
-func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *V6, id identity.Identity, duid dhcpv6.DUID, relay netip.Addr, advertise bool) {
+func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, id identity.Identity, duid dhcpv6.DUID, relay netip.Addr, advertise bool) {
 	for _, ia := range msg.Options.IANA() {
 		client := leases.ClientID6(duid.ToBytes(), ia.IaId)
 		var hint netip.Addr
@@ -135,10 +141,10 @@ func (p *Plugin) release6(msg *dhcpv6.Message, duid dhcpv6.DUID) {
 	}
 }
 
-func confirmStatus(msg *dhcpv6.Message, pool leases.Pool) dhcpv6.Option {
+func confirmStatus(msg *dhcpv6.Message, sub *Subnet6) dhcpv6.Option {
 	for _, ia := range msg.Options.IANA() {
 		for _, a := range ia.Options.Addresses() {
-			if ip, _ := netip.AddrFromSlice(a.IPv6Addr); !pool.Contains(ip) {
+			if ip, _ := netip.AddrFromSlice(a.IPv6Addr); !sub.onLink(ip) {
 				return &dhcpv6.OptStatusCode{StatusCode: statusCode(4), StatusMessage: "not on link"}
 			}
 		}
@@ -148,9 +154,9 @@ func confirmStatus(msg *dhcpv6.Message, pool leases.Pool) dhcpv6.Option {
 
 // options6 adds DNS and, for a recognised device, the bootfile URL
 // tftp://[addr]/<file> (RFC 5970) and its parameters.
-func (p *Plugin) options6(out *dhcpv6.Message, cfg *Config, id identity.Identity) {
-	if len(cfg.V6.DNS) > 0 {
-		out.AddOption(dhcpv6.OptDNS(ipSlices(cfg.V6.DNS)...))
+func (p *Plugin) options6(out *dhcpv6.Message, cfg *Config, sub *Subnet6, id identity.Identity) {
+	if len(sub.DNS) > 0 {
+		out.AddOption(dhcpv6.OptDNS(ipSlices(sub.DNS)...))
 	}
 	if id.Serial == "" {
 		return
@@ -164,10 +170,44 @@ func (p *Plugin) options6(out *dhcpv6.Message, cfg *Config, id identity.Identity
 // statusCode converts a numeric RFC 8415 status code.
 func statusCode(c uint16) iana.StatusCode { return iana.StatusCode(c) }
 
-func relayAddr(req dhcpv6.DHCPv6) netip.Addr {
-	if rm, ok := req.(*dhcpv6.RelayMessage); ok {
-		a, _ := netip.AddrFromSlice(rm.LinkAddr)
-		return a
+// linkAddr is the address that identifies the client's link in a relayed
+// request (RFC 8415 section 13.1): the link-address of the relay nearest
+// the client, or of the next one out when that is a lightweight relay
+// (RFC 6221), which leaves it unspecified. Zero for a request that was
+// not relayed.
+func linkAddr(req dhcpv6.DHCPv6) netip.Addr {
+	var chain []*dhcpv6.RelayMessage
+	for rm, ok := req.(*dhcpv6.RelayMessage); ok && len(chain) < 32; rm, ok = rm.Options.RelayMessage().(*dhcpv6.RelayMessage) {
+		chain = append(chain, rm) // outermost first; RFC 8415 caps relays at 32
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		if a, ok := netip.AddrFromSlice(chain[i].LinkAddr); ok && !a.IsUnspecified() {
+			return a.Unmap()
+		}
 	}
 	return netip.Addr{}
+}
+
+// subnetFor picks the pool: the relayed subnet whose network holds the
+// link-address, or the interfaces' own pool for a request not relayed.
+// Nil for a relayed request no subnet covers.
+func (v *V6) subnetFor(link netip.Addr) *Subnet6 {
+	if !link.IsValid() {
+		return &Subnet6{Pool: v.Pool, DNS: v.DNS, LeaseTime: v.LeaseTime}
+	}
+	for i := range v.Relayed {
+		if v.Relayed[i].Network.Contains(link) {
+			return &v.Relayed[i]
+		}
+	}
+	return nil
+}
+
+// onLink says whether ip belongs to the subnet's link: its network for a
+// relayed subnet, the pool for the interfaces' own.
+func (s *Subnet6) onLink(ip netip.Addr) bool {
+	if s.Network.IsValid() {
+		return s.Network.Contains(ip)
+	}
+	return s.Pool.Contains(ip)
 }

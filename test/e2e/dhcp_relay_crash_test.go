@@ -108,3 +108,74 @@ func TestLeasesSurviveKill9(t *testing.T) {
 	}
 	t.Logf("lease %s of NOKIA01 survived kill -9", ip)
 }
+
+// TestRelayedDHCPv6GetsRelaySubnet: dhclient -6 ─ dhcrelay -6 (ISC,
+// link-address 2001:db8:1::1) ─ sealboot. The client gets an address from
+// the relayed link's pool, not the server's own, and its bootfile URL.
+func TestRelayedDHCPv6GetsRelaySubnet(t *testing.T) {
+	need(t, "dhcrelay", "dhclient")
+	if err := netns.Check(); err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	srvNS, relayNS, cliNS := netns.New(t, "sbS"), netns.New(t, "sbR"), netns.New(t, "sbC")
+	up := []*netns.Link{{NS: srvNS, Addrs: []string{"192.0.2.1/24", "2001:db8::1/64"}}, {NS: relayNS, Addrs: []string{"2001:db8::2/64"}}}
+	down := []*netns.Link{{NS: relayNS, Addrs: []string{"2001:db8:1::1/64"}}, {NS: cliNS}}
+	for _, pair := range [][]*netns.Link{up, down} {
+		if err := netns.Veth(pair[0], pair[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, link := range append(up, down...) {
+		if err := link.WaitLinkLocal(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, relayNS, false, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	l := &lab{t: t, dir: t.TempDir(), srv: up[0], cli: down[1]}
+	mac := strings.TrimSpace(run(t, cliNS, false, "cat", "/sys/class/net/"+down[1].Name+"/address"))
+	inv := filepath.Join(l.dir, "inventory")
+	_ = os.WriteFile(inv, []byte(mac+" SONIC-0061\n"), 0o644)
+	s := l.start(l.config(fmt.Sprintf(`  inventory: %s
+  v6:
+    interfaces: [%s]
+    pool: 2001:db8::100-2001:db8::1ff
+    subnets:
+      - network: 2001:db8:1::/64
+        pool: 2001:db8:1::100-2001:db8:1::1ff
+        dns: [2001:db8:1::53]
+`, inv, up[0].Name)))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	relay := relayNS.Command(ctx, "dhcrelay", "-6", "-d", "-pf", filepath.Join(l.dir, "relay.pid"),
+		"-l", down[0].Name, "-u", "2001:db8::1%"+up[1].Name)
+	var relayOut bytes.Buffer
+	relay.Stdout, relay.Stderr = &relayOut, &relayOut
+	defer func() {
+		if t.Failed() {
+			t.Logf("dhcrelay -6:\n%s\nsealboot:\n%s", relayOut.String(), s.dump())
+		}
+	}()
+	if err := relay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = relay.Wait() }()
+	out := filepath.Join(l.dir, "hook6.out")
+	conf := filepath.Join(l.dir, "dhclient6.conf")
+	_ = os.WriteFile(conf, []byte("option dhcp6.bootfile-url code 59 = string;\nrequest dhcp6.bootfile-url;\n"), 0o644)
+	run(t, cliNS, false, "dhclient", "-6", "-1", "-sf", hookScript(t, l.dir, out), "-cf", conf,
+		"-lf", filepath.Join(l.dir, "leases6"), "-pf", filepath.Join(l.dir, "pid6"), down[1].Name)
+	defer run(t, cliNS, true, "dhclient", "-6", "-x", "-pf", filepath.Join(l.dir, "pid6"))
+	env := boundEnv(t, out)
+	expectEnv(t, "dhclient -6 via dhcrelay -6", env, map[string]string{
+		"new_dhcp6_bootfile_url": "tftp://[2001:db8::1]/SONIC-0061.enc",
+		"new_dhcp6_name_servers": "2001:db8:1::53",
+	})
+	if !strings.HasPrefix(env["new_ip6_address"], "2001:db8:1::1") {
+		t.Fatalf("relayed client got %q, want an address from 2001:db8:1::100-2001:db8:1::1ff", env["new_ip6_address"])
+	}
+	if ack := s.wait("dhcp.ack", nil); ack["relay"] != "2001:db8:1::1" || ack["serial"] != "SONIC-0061" {
+		t.Fatalf("dhcp.ack event: %v", ack)
+	}
+	t.Logf("relayed v6 lease %s", env["new_ip6_address"])
+}

@@ -119,7 +119,8 @@ type Subnet4 struct {
 	LeaseTime time.Duration `mapstructure:"lease_time"`
 }
 
-// DHCPv6 configures DHCPv6 (IA_NA) on directly attached interfaces.
+// DHCPv6 configures DHCPv6 (IA_NA) on directly attached interfaces and
+// relayed links.
 type DHCPv6 struct {
 	Interfaces     []string      `mapstructure:"interfaces"`
 	Pool           string        `mapstructure:"pool"`
@@ -127,6 +128,15 @@ type DHCPv6 struct {
 	TFTPServer     string        `mapstructure:"tftp_server"`
 	BootfileParams []string      `mapstructure:"bootfile_params"`
 	LeaseTime      time.Duration `mapstructure:"lease_time"`
+	Subnets        []Subnet6     `mapstructure:"subnets"`
+}
+
+// Subnet6 is a relayed IPv6 link, chosen by the relay's link-address.
+type Subnet6 struct {
+	Network   string        `mapstructure:"network"` // prefix that contains the relay's link-address
+	Pool      string        `mapstructure:"pool"`
+	DNS       []string      `mapstructure:"dns"`
+	LeaseTime time.Duration `mapstructure:"lease_time"`
 }
 
 // Default returns the built-in configuration `sealboot serve` runs with when
@@ -163,7 +173,7 @@ func Default() Config {
 				LeaseTime: time.Hour,
 			},
 			V6: DHCPv6{
-				Interfaces: []string{}, DNS: []string{}, BootfileParams: []string{},
+				Interfaces: []string{}, DNS: []string{}, BootfileParams: []string{}, Subnets: []Subnet6{},
 				LeaseTime: time.Hour,
 			},
 		},

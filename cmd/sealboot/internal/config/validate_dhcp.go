@@ -103,14 +103,35 @@ func (v DHCPv6) validate(p *problems) {
 			p.add(fmt.Sprintf("dhcp.v6.interfaces[%d]", i), "invalid interface name %q", name)
 		}
 	}
-	pool(p, "dhcp.v6.pool", v.Pool, 6)
-	for i, d := range v.DNS {
-		addr(p, fmt.Sprintf("dhcp.v6.dns[%d]", i), d, 6)
-	}
+	subnet6(p, "dhcp.v6", Subnet6{Pool: v.Pool, DNS: v.DNS, LeaseTime: v.LeaseTime}, "")
 	if v.TFTPServer != "" {
 		addr(p, "dhcp.v6.tftp_server", v.TFTPServer, 6)
 	}
-	positive(p, "dhcp.v6.lease_time", v.LeaseTime)
+	for i, s := range v.Subnets {
+		if s.LeaseTime == 0 {
+			s.LeaseTime = v.LeaseTime
+		}
+		subnet6(p, fmt.Sprintf("dhcp.v6.subnets[%d]", i), s, s.Network)
+	}
+}
+
+// subnet6 checks one IPv6 link's pool and options; network, when set, is
+// the prefix the pool must lie in.
+func subnet6(p *problems, key string, s Subnet6, network string) {
+	start, end, ok := pool(p, key+".pool", s.Pool, 6)
+	if network != "" {
+		pfx, err := netip.ParsePrefix(network)
+		switch {
+		case err != nil || !pfx.Addr().Is6() || pfx.Addr().Is4In6():
+			p.add(key+".network", "invalid IPv6 network %q (want a prefix, e.g. 2001:db8:1::/64)", network)
+		case ok && !(pfx.Contains(start) && pfx.Contains(end)):
+			p.add(key+".pool", "%q is not inside network %s", s.Pool, network)
+		}
+	}
+	for i, d := range s.DNS {
+		addr(p, fmt.Sprintf("%s.dns[%d]", key, i), d, 6)
+	}
+	positive(p, key+".lease_time", s.LeaseTime)
 }
 
 // pool parses "start-end" of the given IP family.
