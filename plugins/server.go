@@ -132,6 +132,12 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %v: %w", append(s.cfg.V4.Interfaces, s.cfg.V6.Interfaces...), err)
 	}
 	s.raiseReceiveBuffers()
+	if pcfg.V4 != nil {
+		if err := watchDeclines(ctx, s.cfg.V4.Interfaces, s.plugin.Decline4, s.log); err != nil {
+			s.log.Warn("cannot capture DHCPDECLINE (CoreDHCP drops it): a client that finds its address in use will be offered it again",
+				zap.Error(err))
+		}
+	}
 	for _, i := range s.cfg.V4.Interfaces {
 		s.log.Info("dhcpv4 listening", zap.String("interface", i), zap.Stringer("server_id", pcfg.V4.ServerID), zap.Stringer("tftp_server", pcfg.V4.TFTPServer))
 	}

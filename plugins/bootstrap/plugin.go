@@ -155,6 +155,7 @@ type metrics struct {
 	exhausted prometheus.Counter
 	unknown   prometheus.Counter
 	noSubnet  prometheus.Counter
+	declines  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -174,12 +175,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		unknown: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sealboot_dhcp_unknown_clients_total", Help: "Requests from clients with no recognisable serial.",
 		}),
+		declines: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_declines_total", Help: "Addresses declined by the client holding them (found in use), quarantined.",
+		}),
 		noSubnet: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sealboot_dhcp_no_subnet_total", Help: "Relayed requests from a link no configured subnet covers, dropped.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown, m.noSubnet)
+		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown, m.noSubnet, m.declines)
 	}
 	return m
 }

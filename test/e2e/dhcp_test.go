@@ -113,6 +113,32 @@ func TestUdhcpcSeesBootOptions(t *testing.T) {
 	}
 }
 
+// TestDeclinedAddressReplaced: busybox udhcpc -a checks the offered
+// address with ARP; when another host already uses it, udhcpc declines
+// it, and sealboot gives it another instead of the same one again.
+func TestDeclinedAddressReplaced(t *testing.T) {
+	need(t, "busybox")
+	l := newLab(t)
+	s := l.start(l.config(""))
+	udhcpc := func(out string, extra ...string) map[string]string {
+		args := append([]string{"busybox", "udhcpc", "-i", l.cli.Name, "-n", "-q", "-f", "-t", "8", "-T", "1", "-A", "1",
+			"-s", hookScript(t, l.dir, out), "-x", "0x3d:00" + fmt.Sprintf("%x", "FDO2134ZZ9")}, extra...)
+		run(t, l.cli.NS, false, args...)
+		return boundEnv(t, out)
+	}
+	first := udhcpc(filepath.Join(l.dir, "first.out"))["ip"]
+	// Another host takes that address before the device boots again.
+	run(t, l.srv.NS, false, "ip", "addr", "add", first+"/32", "dev", l.srv.Name)
+	second := udhcpc(filepath.Join(l.dir, "second.out"), "-a")["ip"]
+	if second == first || !strings.HasPrefix(second, "192.0.2.1") {
+		t.Fatalf("after declining %s the device got %q", first, second)
+	}
+	if d := s.wait("dhcp.decline", nil); d["ip"] != first || d["serial"] != "FDO2134ZZ9" {
+		t.Fatalf("dhcp.decline event: %v", d)
+	}
+	t.Logf("declined %s, then leased %s", first, second)
+}
+
 // TestUnknownClientIgnored: with dhcp.serve_unknown false (the default),
 // a client with no serial gets no answer at all.
 func TestUnknownClientIgnored(t *testing.T) {

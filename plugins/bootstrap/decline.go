@@ -1,0 +1,49 @@
+package bootstrap
+
+import (
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"go.uber.org/zap"
+
+	"github.com/sealboot/sealboot/plugins/leases"
+)
+
+// Decline4 handles a DHCPDECLINE (RFC 2131 section 4.3.3): the client
+// found the address it was given already in use on its link. The address
+// is quarantined (leases.Options.DeclineHold) and the client gets another
+// on its next DISCOVER. CoreDHCP drops DECLINE before any plugin sees it,
+// so the server captures it beside CoreDHCP and hands it here.
+//
+// Only the client holding the lease can decline it, and only to us
+// (option 54): anyone on the segment can send a DECLINE, and honouring a
+// forged one would take an address away from the device using it.
+func (p *Plugin) Decline4(req *dhcpv4.DHCPv4) {
+	cfg := p.cfg.Load()
+	if cfg.V4 == nil || p.v4 == nil || req.OpCode != dhcpv4.OpcodeBootRequest || req.MessageType() != dhcpv4.MessageTypeDecline {
+		return
+	}
+	p.m.packets.WithLabelValues("v4", dhcpv4.MessageTypeDecline.String()).Inc()
+	ip := addr4(req.RequestedIPAddress())
+	client := leases.ClientID4(req.ClientHWAddr, req.Options.Get(dhcpv4.OptionClientIdentifier))
+	if sid := req.ServerIdentifier(); sid == nil || !sid.Equal(cfg.V4.ServerID.AsSlice()) {
+		p.debug("dhcpv4: DECLINE for another server, ignored", zap.Stringer("ip", ip), zap.String("client", client))
+		return
+	}
+	l, ok := p.v4.LookupClient(client)
+	if !ok || !ip.IsValid() || l.IP != ip {
+		p.log.Warn("dhcpv4: DECLINE of an address this client does not hold; ignored",
+			zap.String("event", "dhcp.decline_ignored"), zap.Stringer("ip", ip), zap.Stringer("mac", req.ClientHWAddr), zap.String("client", client))
+		return
+	}
+	if err := p.v4.Decline(ip); err != nil {
+		p.log.Error("dhcpv4: declined address not recorded", zap.Stringer("ip", ip), zap.Error(err))
+	}
+	p.m.declines.Inc()
+	relay := ""
+	if g := addr4(req.GatewayIPAddr); g.IsValid() && !g.IsUnspecified() {
+		relay = g.String()
+	}
+	p.log.Warn("dhcp.decline", zap.String("event", "dhcp.decline"), zap.String("serial", l.Serial),
+		zap.Stringer("mac", req.ClientHWAddr), zap.Stringer("ip", ip), zap.String("relay", relay),
+		zap.String("reason", "the client found the address in use on its link; quarantined, it gets another"),
+		zap.String("message", req.Message()))
+}

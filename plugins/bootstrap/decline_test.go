@@ -1,0 +1,53 @@
+package bootstrap
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+)
+
+func decline(mac net.HardwareAddr, ip netip.Addr, server netip.Addr) *dhcpv4.DHCPv4 {
+	d, _ := dhcpv4.New(dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline),
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip.AsSlice())),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(server.AsSlice())))
+	return d
+}
+
+// A client that finds its address in use declines it; the next DISCOVER
+// gets another address. Forged DECLINEs (another client, another server)
+// change nothing.
+func TestDecline(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testConfig(), nil)
+	vc := dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Arista;DCS-7050SX3;11.01;JPE2012"))
+	offer := f.exchange4(t, discover(vc))
+	ack := f.exchange4(t, request(offer, vc))
+	ip := addr4(ack.YourIPAddr)
+
+	// Not ours to act on: another client's DECLINE, or one to another server.
+	f.p.Decline4(decline(net.HardwareAddr{2, 9, 9, 9, 9, 9}, ip, serverID))
+	f.p.Decline4(decline(devMAC, ip, netip.MustParseAddr("192.0.2.2")))
+	if again := f.exchange4(t, discover(vc)); addr4(again.YourIPAddr) != ip {
+		t.Fatalf("after forged DECLINEs the client was offered %v, want its lease %s", again.YourIPAddr, ip)
+	}
+	if f.logs.FilterMessageSnippet("does not hold").Len() != 1 {
+		t.Fatal("the DECLINE of another client's address is not logged")
+	}
+
+	f.p.Decline4(decline(devMAC, ip, serverID))
+	next := f.exchange4(t, discover(vc))
+	if next == nil || addr4(next.YourIPAddr) == ip || !next.YourIPAddr.IsGlobalUnicast() {
+		t.Fatalf("after its DECLINE of %s the client was offered %v", ip, next)
+	}
+	// The declined address is quarantined for everyone.
+	other := discover(vc, dhcpv4.WithHwAddr(net.HardwareAddr{2, 1, 1, 1, 1, 1}), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip.AsSlice())))
+	if got := f.exchange4(t, other); got != nil && addr4(got.YourIPAddr) == ip {
+		t.Fatalf("declined address %s offered to another client", ip)
+	}
+	ev := f.logs.FilterMessage("dhcp.decline").All()
+	if len(ev) != 1 || ev[0].ContextMap()["serial"] != "JPE2012" || ev[0].ContextMap()["ip"] != ip.String() {
+		t.Fatalf("dhcp.decline events: %v", ev)
+	}
+}
