@@ -4,8 +4,12 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
+
+	"github.com/sealboot/sealboot/plugins/leases"
 )
 
 func decline(mac net.HardwareAddr, ip netip.Addr, server netip.Addr) *dhcpv4.DHCPv4 {
@@ -50,4 +54,35 @@ func TestDecline(t *testing.T) {
 	if len(ev) != 1 || ev[0].ContextMap()["serial"] != "JPE2012" || ev[0].ContextMap()["ip"] != ip.String() {
 		t.Fatalf("dhcp.decline events: %v", ev)
 	}
+}
+
+// FuzzHandle: arbitrary DHCPv4 and DHCPv6 packets (DECLINEs and relay
+// chains included) through the plugin: an answer or a drop, never a panic.
+func FuzzHandle(f *testing.F) {
+	d := decline(devMAC, netip.MustParseAddr("192.0.2.150"), serverID)
+	f.Add(d.ToBytes())
+	sol, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(&dhcpv6.DUIDLL{HWType: 1, LinkLayerAddr: devMAC}), dhcpv6.WithIAID([4]byte{0, 0, 0, 1}))
+	sol.MessageType = dhcpv6.MessageTypeSolicit
+	inner, _ := dhcpv6.EncapsulateRelay(sol, dhcpv6.MessageTypeRelayForward, net.IPv6unspecified, net.ParseIP("fe80::1"))
+	outer, _ := dhcpv6.EncapsulateRelay(inner, dhcpv6.MessageTypeRelayForward, net.ParseIP("2001:db8:1::1"), net.ParseIP("fe80::2"))
+	f.Add(outer.ToBytes())
+	cfg := testConfig()
+	pool, _ := leases.ParsePool("2001:db8:1::100-2001:db8:1::1ff")
+	cfg.V6.Relayed = []Subnet6{{Network: netip.MustParsePrefix("2001:db8:1::/64"), Pool: pool, LeaseTime: time.Minute}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fx := newFixture(t, cfg, nil)
+		if req, err := dhcpv4.FromBytes(data); err == nil {
+			fx.p.Decline4(req)
+			if resp, err := dhcpv4.NewReplyFromRequest(req); err == nil {
+				fx.p.Handle4(req, resp)
+			}
+		}
+		if req, err := dhcpv6.FromBytes(data); err == nil {
+			if msg, err := req.GetInnerMessage(); err == nil {
+				if resp, err := dhcpv6.NewReplyFromMessage(msg); err == nil {
+					fx.p.Handle6(req, resp)
+				}
+			}
+		}
+	})
 }
