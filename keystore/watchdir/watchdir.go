@@ -96,7 +96,10 @@ func (x *watch) run(ctx context.Context) {
 				return
 			}
 			if filepath.Clean(ev.Name) == x.dir { // the directory itself
-				x.recheck(ctx)
+				// Removed or renamed: the watch went with it. A directory
+				// made again in its place may even reuse the inode number,
+				// so watch whatever the path names now.
+				x.recheck(ctx, ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename))
 				continue
 			}
 			if !x.send(ctx, Event{Name: filepath.Base(ev.Name)}) {
@@ -112,13 +115,14 @@ func (x *watch) run(ctx context.Context) {
 				return
 			}
 		case <-tick.C:
-			x.recheck(ctx)
+			x.recheck(ctx, false)
 		}
 	}
 }
 
-// recheck moves the watch when dir no longer names the directory watched.
-func (x *watch) recheck(ctx context.Context) {
+// recheck moves the watch when dir no longer names the directory watched,
+// or whenever force is set.
+func (x *watch) recheck(ctx context.Context, force bool) {
 	id, err := identify(x.dir)
 	if err != nil {
 		if x.id != (fileID{}) {
@@ -128,7 +132,7 @@ func (x *watch) recheck(ctx context.Context) {
 		}
 		return
 	}
-	if id == x.id {
+	if id == x.id && !force {
 		return
 	}
 	_ = x.w.Remove(x.dir) // the old directory, unless already gone
