@@ -25,10 +25,12 @@ func ipv4UDP(payload []byte, dst uint16, optLen int, fragOff uint16) []byte {
 	return pkt
 }
 
-func TestDeclineFilter(t *testing.T) {
+// filterVM runs the DECLINE filter in x/net/bpf's interpreter.
+func filterVM(tb testing.TB) *bpf.VM {
+	tb.Helper()
 	prog, err := declineFilter()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ins := make([]bpf.Instruction, len(prog))
 	for i, r := range prog {
@@ -36,8 +38,13 @@ func TestDeclineFilter(t *testing.T) {
 	}
 	vm, err := bpf.NewVM(ins)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return vm
+}
+
+func TestDeclineFilter(t *testing.T) {
+	vm := filterVM(t)
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
 	msg := func(mt dhcpv4.MessageType) []byte {
 		d, _ := dhcpv4.New(dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(mt),
@@ -100,18 +107,7 @@ func TestDeclineFilter(t *testing.T) {
 // FuzzDeclineFilter: any packet runs through the filter without a fault,
 // and whatever it passes parses without a panic.
 func FuzzDeclineFilter(f *testing.F) {
-	prog, err := declineFilter()
-	if err != nil {
-		f.Fatal(err)
-	}
-	ins := make([]bpf.Instruction, len(prog))
-	for i, r := range prog {
-		ins[i] = r.Disassemble()
-	}
-	vm, err := bpf.NewVM(ins)
-	if err != nil {
-		f.Fatal(err)
-	}
+	vm := filterVM(f)
 	d, _ := dhcpv4.New(dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline))
 	f.Add(ipv4UDP(d.ToBytes(), 67, 0, 0))
 	f.Add(ipv4UDP(d.ToBytes(), 67, 40, 0))
