@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
 	"go.uber.org/zap"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -25,61 +26,20 @@ import (
 // dhclient first; Go's insomniacslk/dhcp sorts options by code).
 const maxOptionsBeforeType = 16
 
-// declineFilter passes unfragmented IPv4 UDP packets to port 67 holding a
-// DHCP BOOTREQUEST with option 53 (message type) = 4 (DECLINE) among its
-// first maxOptionsBeforeType options. Offsets are from the IP header
-// (SOCK_DGRAM packet sockets); a load past the end of the packet drops it.
-func declineFilter() ([]bpf.RawInstruction, error) {
-	const (
-		keep = "keep"
-		drop = "drop"
-	)
-	type jump struct {
-		ins     bpf.JumpIf
-		yes, no string // labels; "" is the next instruction
-	}
-	var prog []any // bpf.Instruction, jump, or a label string
-	check := func(load bpf.Instruction, cond bpf.JumpTest, val uint32) {
-		prog = append(prog, load, jump{bpf.JumpIf{Cond: cond, Val: val}, "", drop})
-	}
-	check(bpf.LoadAbsolute{Off: 9, Size: 1}, bpf.JumpEqual, unix.IPPROTO_UDP)
-	check(bpf.LoadAbsolute{Off: 6, Size: 2}, bpf.JumpBitsNotSet, 0x3fff) // no MF flag, no offset: not a fragment
-	prog = append(prog, bpf.LoadMemShift{Off: 0})                        // X = IP header length
-	check(bpf.LoadIndirect{Off: 2, Size: 2}, bpf.JumpEqual, 67)          // UDP destination port
-	check(bpf.LoadIndirect{Off: 8, Size: 1}, bpf.JumpEqual, 1)           // BOOTREQUEST
-	check(bpf.LoadIndirect{Off: 8 + 236, Size: 4}, bpf.JumpEqual, 0x63825363)
-	// M[0] = offset of the option being looked at.
-	prog = append(prog, bpf.TXA{}, bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 8 + 240}, bpf.StoreScratch{Src: bpf.RegA, N: 0})
-	for i := range maxOptionsBeforeType {
-		next := fmt.Sprintf("option%d", i+1)
-		pad := fmt.Sprintf("pad%d", i)
-		prog = append(prog,
-			bpf.LoadScratch{Dst: bpf.RegX, N: 0},
-			bpf.LoadIndirect{Off: 0, Size: 1}, // option code
-			jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 53}, "found", ""},
-			jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 255}, drop, ""},
-			jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0}, pad, ""},
-			bpf.LoadIndirect{Off: 1, Size: 1}, // length
-			bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 2},
-			bpf.ALUOpX{Op: bpf.ALUOpAdd},
-			bpf.StoreScratch{Src: bpf.RegA, N: 0},
-			jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0}, next, next}, // always
-			pad,
-			bpf.TXA{},
-			bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 1},
-			bpf.StoreScratch{Src: bpf.RegA, N: 0},
-			next,
-		)
-	}
-	prog = append(prog, jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0}, drop, drop}, // not among them
-		"found",
-		bpf.LoadIndirect{Off: 1, Size: 1},
-		jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 1}, "", drop},
-		bpf.LoadIndirect{Off: 2, Size: 1},
-		jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(dhcpv4.MessageTypeDecline)}, keep, drop},
-		keep, bpf.RetConstant{Val: 0xffff},
-		drop, bpf.RetConstant{Val: 0})
+// Filter programs are lists of bpf.Instruction, jump, and label strings:
+// a jump names where it goes (keep, drop, or a label placed in the
+// program), "" being the next instruction; assemble resolves them.
+const (
+	keep = "keep"
+	drop = "drop"
+)
 
+type jump struct {
+	ins     bpf.JumpIf
+	yes, no string
+}
+
+func assemble(prog []any) ([]bpf.RawInstruction, error) {
 	// Resolve labels to instruction indexes, then jumps to skips.
 	at := map[string]int{}
 	var out []bpf.Instruction
@@ -124,42 +84,101 @@ func declineFilter() ([]bpf.RawInstruction, error) {
 	return bpf.Assemble(out)
 }
 
-// watchDeclines reads DECLINEs on the named interfaces until ctx is done
-// and passes each to handle. It fails only when no interface could be
-// watched.
-func watchDeclines(ctx context.Context, ifaces []string, handle func(*dhcpv4.DHCPv4), log *zap.Logger) error {
-	prog, err := declineFilter()
+// declineFilter passes unfragmented IPv4 UDP packets to port 67 holding a
+// DHCP BOOTREQUEST with option 53 (message type) = 4 (DECLINE) among its
+// first maxOptionsBeforeType options. Offsets are from the IP header
+// (SOCK_DGRAM packet sockets); a load past the end of the packet drops it.
+func declineFilter() ([]bpf.RawInstruction, error) {
+	var prog []any
+	check := func(load bpf.Instruction, cond bpf.JumpTest, val uint32) {
+		prog = append(prog, load, jump{bpf.JumpIf{Cond: cond, Val: val}, "", drop})
+	}
+	check(bpf.LoadAbsolute{Off: 9, Size: 1}, bpf.JumpEqual, unix.IPPROTO_UDP)
+	check(bpf.LoadAbsolute{Off: 6, Size: 2}, bpf.JumpBitsNotSet, 0x3fff) // no MF flag, no offset: not a fragment
+	prog = append(prog, bpf.LoadMemShift{Off: 0})                        // X = IP header length
+	check(bpf.LoadIndirect{Off: 2, Size: 2}, bpf.JumpEqual, 67)          // UDP destination port
+	check(bpf.LoadIndirect{Off: 8, Size: 1}, bpf.JumpEqual, 1)           // BOOTREQUEST
+	check(bpf.LoadIndirect{Off: 8 + 236, Size: 4}, bpf.JumpEqual, 0x63825363)
+	// M[0] = offset of the option being looked at.
+	prog = append(prog, bpf.TXA{}, bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 8 + 240}, bpf.StoreScratch{Src: bpf.RegA, N: 0})
+	for i := range maxOptionsBeforeType {
+		next := fmt.Sprintf("option%d", i+1)
+		pad := fmt.Sprintf("pad%d", i)
+		prog = append(prog,
+			bpf.LoadScratch{Dst: bpf.RegX, N: 0},
+			bpf.LoadIndirect{Off: 0, Size: 1}, // option code
+			jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 53}, "found", ""},
+			jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 255}, drop, ""},
+			jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0}, pad, ""},
+			bpf.LoadIndirect{Off: 1, Size: 1}, // length
+			bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 2},
+			bpf.ALUOpX{Op: bpf.ALUOpAdd},
+			bpf.StoreScratch{Src: bpf.RegA, N: 0},
+			jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0}, next, next}, // always
+			pad,
+			bpf.TXA{},
+			bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 1},
+			bpf.StoreScratch{Src: bpf.RegA, N: 0},
+			next,
+		)
+	}
+	prog = append(prog, jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0}, drop, drop}, // not among them
+		"found",
+		bpf.LoadIndirect{Off: 1, Size: 1},
+		jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 1}, "", drop},
+		bpf.LoadIndirect{Off: 2, Size: 1},
+		jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(dhcpv4.MessageTypeDecline)}, keep, drop},
+		keep, bpf.RetConstant{Val: 0xffff},
+		drop, bpf.RetConstant{Val: 0})
+
+	return assemble(prog)
+}
+
+// capture is what a family's DECLINE capture needs: the ethertype, the
+// filter, and what to do with a packet it passes (an IP packet, read on
+// the interface).
+type capture struct {
+	name   string // for the log: "DHCPDECLINE", "DHCPv6 Decline"
+	proto  uint16
+	filter func() ([]bpf.RawInstruction, error)
+	handle func(pkt []byte, ifi *net.Interface)
+}
+
+// watchDeclines reads DECLINEs on the named interfaces until ctx is done.
+// It fails only when no interface could be watched.
+func watchDeclines(ctx context.Context, ifaces []string, c capture, log *zap.Logger) error {
+	prog, err := c.filter()
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, name := range ifaces {
-		f, err := openDeclineSocket(name, prog)
+		ifi, f, err := openDeclineSocket(name, c.proto, prog)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			continue
 		}
-		go readDeclines(ctx, f, handle, log)
+		go readDeclines(ctx, f, ifi, c, log)
 	}
 	if len(errs) == len(ifaces) && len(errs) > 0 {
 		return errors.Join(errs...)
 	}
 	if len(errs) > 0 {
-		log.Warn("DHCPDECLINE not seen on some interfaces", zap.Error(errors.Join(errs...)))
+		log.Warn(c.name+" not seen on some interfaces", zap.Error(errors.Join(errs...)))
 	}
 	return nil
 }
 
 // openDeclineSocket opens a packet socket on the interface with the filter
 // attached before it is bound, so no other packet is ever queued on it.
-func openDeclineSocket(name string, prog []bpf.RawInstruction) (*os.File, error) {
+func openDeclineSocket(name string, proto uint16, prog []bpf.RawInstruction) (*net.Interface, *os.File, error) {
 	ifi, err := net.InterfaceByName(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("packet socket: %w", err)
+		return nil, nil, fmt.Errorf("packet socket: %w", err)
 	}
 	filter := make([]unix.SockFilter, len(prog))
 	for i, ins := range prog {
@@ -167,16 +186,16 @@ func openDeclineSocket(name string, prog []bpf.RawInstruction) (*os.File, error)
 	}
 	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("attach filter: %w", err)
+		return nil, nil, fmt.Errorf("attach filter: %w", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifi.Index}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifi.Index}); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("bind: %w", err)
+		return nil, nil, fmt.Errorf("bind: %w", err)
 	}
-	return os.NewFile(uintptr(fd), "decline:"+name), nil // non-blocking: read through the poller
+	return ifi, os.NewFile(uintptr(fd), "decline:"+name), nil // non-blocking: read through the poller
 }
 
-func readDeclines(ctx context.Context, f *os.File, handle func(*dhcpv4.DHCPv4), log *zap.Logger) {
+func readDeclines(ctx context.Context, f *os.File, ifi *net.Interface, c capture, log *zap.Logger) {
 	stop := context.AfterFunc(ctx, func() { f.Close() })
 	defer stop()
 	buf := make([]byte, 65536)
@@ -184,13 +203,11 @@ func readDeclines(ctx context.Context, f *os.File, handle func(*dhcpv4.DHCPv4), 
 		n, err := f.Read(buf)
 		if err != nil {
 			if ctx.Err() == nil {
-				log.Warn("DHCPDECLINE capture stopped", zap.String("socket", f.Name()), zap.Error(err))
+				log.Warn(c.name+" capture stopped", zap.String("socket", f.Name()), zap.Error(err))
 			}
 			return
 		}
-		if req, ok := parseDecline(buf[:n]); ok {
-			handle(req)
-		}
+		c.handle(buf[:n], ifi)
 	}
 }
 
@@ -216,3 +233,62 @@ func parseDecline(pkt []byte) (*dhcpv4.DHCPv4, bool) {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// declineFilter6 passes IPv6 UDP packets to port 547 holding a DHCPv6
+// Decline sent straight to us: no extension headers (a DHCPv6 client
+// sends none), and message type 9 first in the UDP payload. A Decline
+// that comes through a relay is inside a Relay-forward and is not seen.
+func declineFilter6() ([]bpf.RawInstruction, error) {
+	return assemble([]any{
+		bpf.LoadAbsolute{Off: 6, Size: 1}, // next header
+		jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.IPPROTO_UDP}, "", drop},
+		bpf.LoadAbsolute{Off: 40 + 2, Size: 2}, // UDP destination port
+		jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 547}, "", drop},
+		bpf.LoadAbsolute{Off: 48, Size: 1}, // message type
+		jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(dhcpv6.MessageTypeDecline)}, keep, drop},
+		keep, bpf.RetConstant{Val: 0xffff},
+		drop, bpf.RetConstant{Val: 0},
+	})
+}
+
+// parseDecline6 takes the client's address and port and the DHCPv6
+// message out of an IPv6 packet the filter passed.
+func parseDecline6(pkt []byte) (from *net.UDPAddr, msg dhcpv6.DHCPv6, ok bool) {
+	if len(pkt) < 48 {
+		return nil, nil, false
+	}
+	udpLen := int(binary.BigEndian.Uint16(pkt[44:]))
+	if udpLen < 8 || 40+udpLen > len(pkt) {
+		return nil, nil, false
+	}
+	m, err := dhcpv6.FromBytes(pkt[48 : 40+udpLen])
+	if err != nil {
+		return nil, nil, false
+	}
+	return &net.UDPAddr{IP: net.IP(append([]byte{}, pkt[8:24]...)), Port: int(binary.BigEndian.Uint16(pkt[40:]))}, m, true
+}
+
+// replyFrom547 sends a DHCPv6 reply to a client on ifi from the server
+// port, 547, on the interface's link-local address (CoreDHCP's sockets hold
+// 547 on the multicast groups and the global addresses, not this one).
+func replyFrom547(ifi *net.Interface, to *net.UDPAddr, data []byte) error {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok || n.IP.To4() != nil || !n.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: n.IP, Port: 547, Zone: ifi.Name})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		to.Zone = ifi.Name
+		_, err = c.WriteToUDP(data, to)
+		return err
+	}
+	return fmt.Errorf("%s has no link-local address to answer from", ifi.Name)
+}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
 	"golang.org/x/net/bpf"
 )
 
@@ -25,10 +26,10 @@ func ipv4UDP(payload []byte, dst uint16, optLen int, fragOff uint16) []byte {
 	return pkt
 }
 
-// filterVM runs the DECLINE filter in x/net/bpf's interpreter.
-func filterVM(tb testing.TB) *bpf.VM {
+// filterVM runs a DECLINE filter in x/net/bpf's interpreter.
+func filterVM(tb testing.TB, filter func() ([]bpf.RawInstruction, error)) *bpf.VM {
 	tb.Helper()
-	prog, err := declineFilter()
+	prog, err := filter()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func filterVM(tb testing.TB) *bpf.VM {
 }
 
 func TestDeclineFilter(t *testing.T) {
-	vm := filterVM(t)
+	vm := filterVM(t, declineFilter)
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
 	msg := func(mt dhcpv4.MessageType) []byte {
 		d, _ := dhcpv4.New(dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(mt),
@@ -107,7 +108,7 @@ func TestDeclineFilter(t *testing.T) {
 // FuzzDeclineFilter: any packet runs through the filter without a fault,
 // and whatever it passes parses without a panic.
 func FuzzDeclineFilter(f *testing.F) {
-	vm := filterVM(f)
+	vm := filterVM(f, declineFilter)
 	d, _ := dhcpv4.New(dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline))
 	f.Add(ipv4UDP(d.ToBytes(), 67, 0, 0))
 	f.Add(ipv4UDP(d.ToBytes(), 67, 40, 0))
@@ -116,4 +117,57 @@ func FuzzDeclineFilter(f *testing.F) {
 			_, _ = parseDecline(pkt)
 		}
 	})
+}
+
+// ipv6UDP wraps payload in an IPv6 header (next header nh) and a UDP
+// header from port 546 to dst.
+func ipv6UDP(payload []byte, nh byte, dst uint16) []byte {
+	pkt := make([]byte, 48+len(payload))
+	pkt[0] = 0x60
+	binary.BigEndian.PutUint16(pkt[4:], uint16(8+len(payload)))
+	pkt[6], pkt[7] = nh, 255
+	copy(pkt[8:24], net.ParseIP("fe80::2"))
+	copy(pkt[24:40], net.ParseIP("ff02::1:2"))
+	binary.BigEndian.PutUint16(pkt[40:], 546)
+	binary.BigEndian.PutUint16(pkt[42:], dst)
+	binary.BigEndian.PutUint16(pkt[44:], uint16(8+len(payload)))
+	copy(pkt[48:], payload)
+	return pkt
+}
+
+func TestDeclineFilter6(t *testing.T) {
+	vm := filterVM(t, declineFilter6)
+	msg := func(mt dhcpv6.MessageType) []byte {
+		m, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(&dhcpv6.DUIDLL{HWType: 1, LinkLayerAddr: net.HardwareAddr{2, 0, 0, 0, 0, 1}}))
+		m.MessageType = mt
+		return m.ToBytes()
+	}
+	for _, tc := range []struct {
+		name string
+		pkt  []byte
+		keep bool
+	}{
+		{"Decline", ipv6UDP(msg(dhcpv6.MessageTypeDecline), 17, 547), true},
+		{"Solicit", ipv6UDP(msg(dhcpv6.MessageTypeSolicit), 17, 547), false},
+		{"Decline to port 546", ipv6UDP(msg(dhcpv6.MessageTypeDecline), 17, 546), false},
+		{"Decline behind an extension header", ipv6UDP(msg(dhcpv6.MessageTypeDecline), 0, 547), false},
+		{"truncated", ipv6UDP(msg(dhcpv6.MessageTypeDecline), 17, 547)[:47], false},
+	} {
+		n, err := vm.Run(tc.pkt)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if (n > 0) != tc.keep {
+			t.Errorf("%s: filter returned %d, want keep=%v", tc.name, n, tc.keep)
+		}
+		if tc.keep {
+			from, m, ok := parseDecline6(tc.pkt)
+			if !ok || m.Type() != dhcpv6.MessageTypeDecline || from.Port != 546 || from.IP.String() != "fe80::2" {
+				t.Errorf("%s: parsed %v %v %v", tc.name, from, m, ok)
+			}
+		}
+	}
+	if _, _, ok := parseDecline6(ipv6UDP(msg(dhcpv6.MessageTypeDecline), 17, 547)[:50]); ok {
+		t.Error("parsed a truncated packet")
+	}
 }

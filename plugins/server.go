@@ -12,6 +12,7 @@ import (
 	"github.com/coredhcp/coredhcp/handler"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/sealboot/sealboot/plugins/bootstrap"
 	"github.com/sealboot/sealboot/plugins/leases"
@@ -132,12 +133,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %v: %w", append(s.cfg.V4.Interfaces, s.cfg.V6.Interfaces...), err)
 	}
 	s.raiseReceiveBuffers()
-	if pcfg.V4 != nil {
-		if err := watchDeclines(ctx, s.cfg.V4.Interfaces, s.plugin.Decline4, s.log); err != nil {
-			s.log.Warn("cannot capture DHCPDECLINE (CoreDHCP drops it): a client that finds its address in use will be offered it again",
-				zap.Error(err))
-		}
-	}
+	s.captureDeclines(ctx, pcfg)
 	for _, i := range s.cfg.V4.Interfaces {
 		s.log.Info("dhcpv4 listening", zap.String("interface", i), zap.Stringer("server_id", pcfg.V4.ServerID), zap.Stringer("tftp_server", pcfg.V4.TFTPServer))
 	}
@@ -232,6 +228,38 @@ func listen(ifaces []string, ip net.IP, port int) []net.UDPAddr {
 		out[i] = net.UDPAddr{IP: ip, Port: port, Zone: name}
 	}
 	return out
+}
+
+// captureDeclines reads the DECLINEs CoreDHCP drops (see decline.go) and
+// hands them to the plugin; DHCPv6 ones get their Reply from here too.
+func (s *Server) captureDeclines(ctx context.Context, pcfg bootstrap.Config) {
+	const warn = "cannot capture %s (CoreDHCP drops it): a client that finds its address in use will be offered it again"
+	if pcfg.V4 != nil {
+		c := capture{name: "DHCPDECLINE", proto: unix.ETH_P_IP, filter: declineFilter, handle: func(pkt []byte, _ *net.Interface) {
+			if req, ok := parseDecline(pkt); ok {
+				s.plugin.Decline4(req)
+			}
+		}}
+		if err := watchDeclines(ctx, s.cfg.V4.Interfaces, c, s.log); err != nil {
+			s.log.Warn(fmt.Sprintf(warn, c.name), zap.Error(err))
+		}
+	}
+	if pcfg.V6 != nil {
+		c := capture{name: "DHCPv6 Decline", proto: unix.ETH_P_IPV6, filter: declineFilter6, handle: func(pkt []byte, ifi *net.Interface) {
+			from, req, ok := parseDecline6(pkt)
+			if !ok {
+				return
+			}
+			if reply := s.plugin.Decline6(req); reply != nil {
+				if err := replyFrom547(ifi, from, reply.ToBytes()); err != nil {
+					s.log.Warn("dhcpv6: cannot answer a Decline", zap.Stringer("client", from), zap.Error(err))
+				}
+			}
+		}}
+		if err := watchDeclines(ctx, s.cfg.V6.Interfaces, c, s.log); err != nil {
+			s.log.Warn(fmt.Sprintf(warn, c.name), zap.Error(err))
+		}
+	}
 }
 
 // listen6 lists DHCPv6 listeners for each interface: the multicast groups

@@ -1,7 +1,12 @@
 package bootstrap
 
 import (
+	"bytes"
+	"net/netip"
+
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/insomniacslk/dhcp/iana"
 	"go.uber.org/zap"
 
 	"github.com/sealboot/sealboot/plugins/leases"
@@ -46,4 +51,52 @@ func (p *Plugin) Decline4(req *dhcpv4.DHCPv4) {
 		zap.Stringer("mac", req.ClientHWAddr), zap.Stringer("ip", ip), zap.String("relay", relay),
 		zap.String("reason", "the client found the address in use on its link; quarantined, it gets another"),
 		zap.String("message", req.Message()))
+}
+
+// Decline6 handles a DHCPv6 Decline sent straight to us (RFC 8415 section
+// 18.3.8): each address the client holds and declines is quarantined, and
+// the Reply it waits for is returned (nil: send nothing). CoreDHCP drops
+// Decline too; without the Reply ISC dhclient retransmits it for ever.
+// The client must hold the address, as for DHCPv4. A retransmitted
+// Decline of an address already quarantined is answered again, quietly.
+func (p *Plugin) Decline6(req dhcpv6.DHCPv6) *dhcpv6.Message {
+	cfg := p.cfg.Load()
+	msg, ok := req.(*dhcpv6.Message)
+	if !ok || cfg.V6 == nil || p.v6 == nil || msg.Type() != dhcpv6.MessageTypeDecline {
+		return nil
+	}
+	p.m.packets.WithLabelValues("v6", msg.Type().String()).Inc()
+	duid := msg.Options.ClientID()
+	sid := msg.Options.ServerID()
+	if duid == nil || sid == nil || !bytes.Equal(sid.ToBytes(), cfg.V6.ServerDUID.ToBytes()) {
+		p.debug("dhcpv6: Decline for another server, ignored")
+		return nil
+	}
+	for _, ia := range msg.Options.IANA() {
+		client := leases.ClientID6(duid.ToBytes(), ia.IaId)
+		for _, a := range ia.Options.Addresses() {
+			ip, _ := netip.AddrFromSlice(a.IPv6Addr)
+			l, held := p.v6.LookupClient(client)
+			switch {
+			case held && l.IP == ip:
+				if err := p.v6.Decline(ip); err != nil {
+					p.log.Error("dhcpv6: declined address not recorded", zap.Stringer("ip", ip), zap.Error(err))
+				}
+				p.m.declines.Inc()
+				p.log.Warn("dhcp.decline", zap.String("event", "dhcp.decline"), zap.String("serial", l.Serial),
+					zap.String("duid", duid.String()), zap.Stringer("ip", ip), zap.String("relay", ""),
+					zap.String("reason", "the client found the address in use on its link; quarantined, it gets another"))
+			case p.v6.Quarantined(ip):
+				// a retransmission: answered again below
+			default:
+				p.log.Warn("dhcpv6: Decline of an address this client does not hold; ignored",
+					zap.String("event", "dhcp.decline_ignored"), zap.Stringer("ip", ip), zap.String("duid", duid.String()))
+			}
+		}
+	}
+	reply := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeReply, TransactionID: msg.TransactionID}
+	reply.AddOption(dhcpv6.OptClientID(duid))
+	reply.AddOption(dhcpv6.OptServerID(cfg.V6.ServerDUID))
+	reply.AddOption(&dhcpv6.OptStatusCode{StatusCode: iana.StatusSuccess, StatusMessage: "declined"})
+	return reply
 }

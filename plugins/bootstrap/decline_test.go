@@ -86,3 +86,53 @@ func FuzzHandle(f *testing.F) {
 		}
 	})
 }
+
+// A DHCPv6 client that declines its address gets a Reply (it retransmits
+// the Decline until it does) and another address on its next Solicit.
+func TestDecline6(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testConfig(), nil)
+	duid := &dhcpv6.DUIDEN{EnterpriseNumber: 6527, EnterpriseIdentifier: []byte("NS1234567890")}
+	solicit := func() *dhcpv6.Message {
+		sol, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(duid), dhcpv6.WithIAID([4]byte{0, 0, 0, 1}))
+		sol.MessageType = dhcpv6.MessageTypeSolicit
+		return sol
+	}
+	lease := func() (*dhcpv6.Message, net.IP) {
+		adv := f.exchange6(t, solicit())
+		req, _ := dhcpv6.NewRequestFromAdvertise(adv)
+		rep := f.exchange6(t, req)
+		return rep, rep.Options.OneIANA().Options.OneAddress().IPv6Addr
+	}
+	rep, ip := lease()
+	declineOf := func(client dhcpv6.DUID, ip net.IP) *dhcpv6.Message {
+		d, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(client), dhcpv6.WithServerID(rep.Options.ServerID()),
+			dhcpv6.WithIANA(dhcpv6.OptIAAddress{IPv6Addr: ip}))
+		d.MessageType = dhcpv6.MessageTypeDecline
+		d.Options.OneIANA().IaId = [4]byte{0, 0, 0, 1}
+		return d
+	}
+	// Another client's Decline changes nothing, but is answered.
+	stranger := &dhcpv6.DUIDEN{EnterpriseNumber: 6527, EnterpriseIdentifier: []byte("NS0000000000")}
+	if r := f.p.Decline6(declineOf(stranger, ip)); r == nil {
+		t.Fatal("no Reply to a stranger's Decline")
+	}
+	if _, again := lease(); !again.Equal(ip) {
+		t.Fatalf("after a stranger's Decline the client got %s, want its lease %s", again, ip)
+	}
+	for i := range 2 { // the Decline, then its retransmission
+		r := f.p.Decline6(declineOf(duid, ip))
+		if r == nil || r.Type() != dhcpv6.MessageTypeReply || r.Options.Status() == nil || r.Options.Status().StatusCode != 0 {
+			t.Fatalf("Decline %d: reply %v", i, r)
+		}
+	}
+	if _, next := lease(); next.Equal(ip) {
+		t.Fatalf("after its Decline the client got %s again", ip)
+	}
+	if ev := f.logs.FilterMessage("dhcp.decline").All(); len(ev) != 1 || ev[0].ContextMap()["ip"] != ip.String() {
+		t.Fatalf("dhcp.decline events: %v", ev)
+	}
+	if f.logs.FilterMessageSnippet("does not hold").Len() != 1 {
+		t.Fatal("the stranger's Decline is not logged")
+	}
+}

@@ -233,6 +233,14 @@ func (s *Store) Decline(ip netip.Addr) error {
 	return nil
 }
 
+// Quarantined says whether ip was declined and is still held back.
+func (s *Store) Quarantined(ip netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.declined[ip.Unmap()]
+	return ok && s.now().Before(until)
+}
+
 // LookupIP returns the device holding an active lease on ip. It implements
 // the TFTP server's Bindings.
 func (s *Store) LookupIP(ip netip.Addr) (serial string, mac net.HardwareAddr, ok bool) {

@@ -183,3 +183,37 @@ func TestDHClient6SeesBootfileURL(t *testing.T) {
 		t.Errorf("dhcp.ack: %v", ack)
 	}
 }
+
+// TestDHClient6DeclineReplaced: ISC dhclient -6 declines the first address
+// it is given (its script exits 3 for BOUND6, as dhclient-script does when
+// duplicate address detection fails); sealboot answers the Decline, which
+// dhclient otherwise retransmits for ever, and leases another address.
+func TestDHClient6DeclineReplaced(t *testing.T) {
+	need(t, "dhclient")
+	l := newLab(t)
+	s := l.start(l.config(fmt.Sprintf("  serve_unknown: true\n  v6:\n    interfaces: [%s]\n    pool: 2001:db8::100-2001:db8::1ff\n", l.srv.Name)))
+	for _, link := range []*netns.Link{l.srv, l.cli} {
+		if err := link.WaitLinkLocal(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(l.dir, "hook6.out")
+	script := filepath.Join(l.dir, "decline.sh")
+	_ = os.WriteFile(script, []byte(`#!/bin/sh
+echo "$reason $new_ip6_address" >> `+out+`
+if [ "$reason" = BOUND6 ] && [ ! -e `+out+`.declined ]; then touch `+out+`.declined; exit 3; fi
+exit 0
+`), 0o755)
+	run(t, l.cli.NS, false, "dhclient", "-6", "-1", "-sf", script,
+		"-lf", filepath.Join(l.dir, "leases6"), "-pf", filepath.Join(l.dir, "pid6"), l.cli.Name)
+	defer run(t, l.cli.NS, true, "dhclient", "-6", "-x", "-pf", filepath.Join(l.dir, "pid6"))
+	data, _ := os.ReadFile(out)
+	bound := regexp.MustCompile(`(?m)^BOUND6 (\S+)$`).FindAllStringSubmatch(string(data), -1)
+	if len(bound) != 2 || bound[0][1] == bound[1][1] {
+		t.Fatalf("want two different addresses bound, the first declined:\n%s", data)
+	}
+	if d := s.wait("dhcp.decline", nil); d["ip"] != bound[0][1] {
+		t.Fatalf("dhcp.decline event: %v", d)
+	}
+	t.Logf("declined %s, then leased %s", bound[0][1], bound[1][1])
+}
