@@ -44,6 +44,16 @@ func filterVM(tb testing.TB, filter func() ([]bpf.RawInstruction, error)) *bpf.V
 	return vm
 }
 
+// kept runs a packet through the filter.
+func kept(t *testing.T, vm *bpf.VM, name string, pkt []byte) bool {
+	t.Helper()
+	n, err := vm.Run(pkt)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return n > 0
+}
+
 func TestDeclineFilter(t *testing.T) {
 	vm := filterVM(t, declineFilter)
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
@@ -84,12 +94,8 @@ func TestDeclineFilter(t *testing.T) {
 		{"option 53 beyond the options the filter walks", ipv4UDP(tooLate, 67, 0, 0), false},
 		{"truncated", ipv4UDP(declineBytes, 67, 0, 0)[:100], false},
 	} {
-		n, err := vm.Run(tc.pkt)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if (n > 0) != tc.keep {
-			t.Errorf("%s: filter returned %d, want keep=%v", tc.name, n, tc.keep)
+		if kept(t, vm, tc.name, tc.pkt) != tc.keep {
+			t.Errorf("%s: kept %v, want %v", tc.name, !tc.keep, tc.keep)
 		}
 		if tc.keep {
 			req, ok := parseDecline(tc.pkt)
@@ -153,12 +159,8 @@ func TestDeclineFilter6(t *testing.T) {
 		{"Decline behind an extension header", ipv6UDP(msg(dhcpv6.MessageTypeDecline), 0, 547), false},
 		{"truncated", ipv6UDP(msg(dhcpv6.MessageTypeDecline), 17, 547)[:47], false},
 	} {
-		n, err := vm.Run(tc.pkt)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if (n > 0) != tc.keep {
-			t.Errorf("%s: filter returned %d, want keep=%v", tc.name, n, tc.keep)
+		if kept(t, vm, tc.name, tc.pkt) != tc.keep {
+			t.Errorf("%s: kept %v, want %v", tc.name, !tc.keep, tc.keep)
 		}
 		if tc.keep {
 			from, m, ok := parseDecline6(tc.pkt)
