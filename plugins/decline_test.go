@@ -114,13 +114,19 @@ func TestDeclineFilter(t *testing.T) {
 // FuzzDeclineFilter: any packet runs through the filter without a fault,
 // and whatever it passes parses without a panic.
 func FuzzDeclineFilter(f *testing.F) {
-	vm := filterVM(f, declineFilter)
+	vm4, vm6 := filterVM(f, declineFilter), filterVM(f, declineFilter6)
 	d, _ := dhcpv4.New(dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline))
 	f.Add(ipv4UDP(d.ToBytes(), 67, 0, 0))
 	f.Add(ipv4UDP(d.ToBytes(), 67, 40, 0))
+	m, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(&dhcpv6.DUIDLL{HWType: 1, LinkLayerAddr: net.HardwareAddr{2, 0, 0, 0, 0, 1}}))
+	m.MessageType = dhcpv6.MessageTypeDecline
+	f.Add(ipv6UDP(m.ToBytes(), 17, 547))
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		if n, err := vm.Run(pkt); err == nil && n > 0 {
+		if n, err := vm4.Run(pkt); err == nil && n > 0 {
 			_, _ = parseDecline(pkt)
+		}
+		if n, err := vm6.Run(pkt); err == nil && n > 0 {
+			_, _, _ = parseDecline6(pkt)
 		}
 	})
 }
