@@ -78,6 +78,7 @@ func FuzzHandle(f *testing.F) {
 			}
 		}
 		if req, err := dhcpv6.FromBytes(data); err == nil {
+			fx.p.Decline6(req)
 			if msg, err := req.GetInnerMessage(); err == nil {
 				if resp, err := dhcpv6.NewReplyFromMessage(msg); err == nil {
 					fx.p.Handle6(req, resp)
