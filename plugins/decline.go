@@ -15,11 +15,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// CoreDHCP drops DHCPDECLINE before any plugin sees it ("Unhandled message
-// type"), and a client that finds its address in use would then be given
-// the same address again, forever. So sealboot also opens a packet socket
-// on each DHCPv4 interface whose kernel filter passes DECLINEs only, and
-// hands them to the plugin.
+// CoreDHCP drops DHCPDECLINE and DHCPv6 Decline before any plugin sees
+// them ("Unhandled message type"), and a client that finds its address in
+// use would then be given the same address again, forever. So sealboot
+// also opens a packet socket on each DHCP interface whose kernel filter
+// passes declines only, and hands them to the plugin.
 
 // maxOptionsBeforeType bounds how many options the filter walks looking
 // for option 53: clients put it first or nearly (busybox udhcpc, ISC
@@ -68,7 +68,7 @@ func assemble(prog []any) ([]bpf.RawInstruction, error) {
 			}
 			d := at[label] - i - 1
 			if d < 0 || d > 255 {
-				return 0, fmt.Errorf("decline filter: jump to %s out of range", label)
+				return 0, fmt.Errorf("bpf filter: jump to %q out of range or to no label", label)
 			}
 			return uint8(d), nil
 		}
