@@ -66,6 +66,19 @@ func TestRelayedRequestGetsRelaySubnet(t *testing.T) {
 		t.Fatalf("dhcp.ack event: %v", ack)
 	}
 	t.Logf("relayed lease %s; event relay=%v circuit_id=%v", env["ip"], ack["relay"], ack["circuit_id"])
+
+	// Another host on the client's link takes that address; the device,
+	// checking with ARP (-a), declines it through the relay and gets another.
+	run(t, relayNS, false, "ip", "addr", "add", env["ip"]+"/32", "dev", down[0].Name)
+	out2 := filepath.Join(l.dir, "hook2.out")
+	run(t, cliNS, false, "busybox", "udhcpc", "-i", down[1].Name, "-n", "-q", "-f", "-t", "10", "-T", "1", "-A", "1", "-a", "-s", hookScript(t, l.dir, out2),
+		"-V", "Arista;DCS-7280;11.00;JPE19990001")
+	if again := boundEnv(t, out2)["ip"]; again == env["ip"] || !strings.HasPrefix(again, "10.1.0.1") {
+		t.Fatalf("after declining %s through the relay the device got %q", env["ip"], again)
+	}
+	if d := s.wait("dhcp.decline", nil); d["ip"] != env["ip"] || d["relay"] != "10.1.0.1" {
+		t.Fatalf("dhcp.decline event: %v", d)
+	}
 }
 
 // TestLeasesSurviveKill9: a device leases an address, sealboot is killed
