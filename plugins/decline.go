@@ -234,10 +234,10 @@ func parseDecline(pkt []byte) (*dhcpv4.DHCPv4, bool) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// declineFilter6 passes IPv6 UDP packets to port 547 holding a DHCPv6
-// Decline sent straight to us: no extension headers (a DHCPv6 client
-// sends none), and message type 9 first in the UDP payload. A Decline
-// that comes through a relay is inside a Relay-forward and is not seen.
+// declineFilter6 passes IPv6 UDP packets to port 547, with no extension
+// headers (DHCPv6 clients and relays send none), holding a DHCPv6 Decline
+// or a Relay-forward: the Decline inside one cannot be told apart in the
+// kernel, so every relayed message is read and all but Declines dropped.
 func declineFilter6() ([]bpf.RawInstruction, error) {
 	return assemble([]any{
 		bpf.LoadAbsolute{Off: 6, Size: 1}, // next header
@@ -245,7 +245,8 @@ func declineFilter6() ([]bpf.RawInstruction, error) {
 		bpf.LoadAbsolute{Off: 40 + 2, Size: 2}, // UDP destination port
 		jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: 547}, "", drop},
 		bpf.LoadAbsolute{Off: 48, Size: 1}, // message type
-		jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(dhcpv6.MessageTypeDecline)}, keep, drop},
+		jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(dhcpv6.MessageTypeDecline)}, keep, ""},
+		jump{bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(dhcpv6.MessageTypeRelayForward)}, keep, drop},
 		keep, bpf.RetConstant{Val: 0xffff},
 		drop, bpf.RetConstant{Val: 0},
 	})
@@ -268,9 +269,26 @@ func parseDecline6(pkt []byte) (from *net.UDPAddr, msg dhcpv6.DHCPv6, ok bool) {
 	return &net.UDPAddr{IP: net.IP(append([]byte{}, pkt[8:24]...)), Port: int(binary.BigEndian.Uint16(pkt[40:]))}, m, true
 }
 
-// replyFrom547 sends a DHCPv6 reply to a client on ifi from the server
-// port, 547, on the interface's link-local address (CoreDHCP's sockets hold
-// 547 on the multicast groups and the global addresses, not this one).
+// answerDecline6 sends the Reply to a Decline: to a client on ifi from the
+// server port, 547, on the interface's link-local address (CoreDHCP's
+// sockets hold 547 on the multicast groups and the global addresses, not
+// this one); to a relay, whose address may be off-link, from any port.
+func answerDecline6(ifi *net.Interface, to *net.UDPAddr, reply dhcpv6.DHCPv6) error {
+	if reply.IsRelay() {
+		if to.IP.IsLinkLocalUnicast() {
+			to.Zone = ifi.Name
+		}
+		c, err := net.DialUDP("udp6", nil, to)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write(reply.ToBytes())
+		return err
+	}
+	return replyFrom547(ifi, to, reply.ToBytes())
+}
+
 func replyFrom547(ifi *net.Interface, to *net.UDPAddr, data []byte) error {
 	addrs, err := ifi.Addrs()
 	if err != nil {

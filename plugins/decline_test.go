@@ -154,6 +154,9 @@ func TestDeclineFilter6(t *testing.T) {
 		m.MessageType = mt
 		return m.ToBytes()
 	}
+	inner, _ := dhcpv6.FromBytes(msg(dhcpv6.MessageTypeDecline))
+	fwd, _ := dhcpv6.EncapsulateRelay(inner, dhcpv6.MessageTypeRelayForward, net.ParseIP("2001:db8:1::1"), net.ParseIP("fe80::3"))
+	relayed := fwd.ToBytes()
 	for _, tc := range []struct {
 		name string
 		pkt  []byte
@@ -161,6 +164,7 @@ func TestDeclineFilter6(t *testing.T) {
 	}{
 		{"Decline", ipv6UDP(msg(dhcpv6.MessageTypeDecline), 17, 547), true},
 		{"Solicit", ipv6UDP(msg(dhcpv6.MessageTypeSolicit), 17, 547), false},
+		{"Relay-forward (may hold a Decline)", ipv6UDP(relayed, 17, 547), true},
 		{"Decline to port 546", ipv6UDP(msg(dhcpv6.MessageTypeDecline), 17, 546), false},
 		{"Decline behind an extension header", ipv6UDP(msg(dhcpv6.MessageTypeDecline), 0, 547), false},
 		{"truncated", ipv6UDP(msg(dhcpv6.MessageTypeDecline), 17, 547)[:47], false},
@@ -170,7 +174,7 @@ func TestDeclineFilter6(t *testing.T) {
 		}
 		if tc.keep {
 			from, m, ok := parseDecline6(tc.pkt)
-			if !ok || m.Type() != dhcpv6.MessageTypeDecline || from.Port != 546 || from.IP.String() != "fe80::2" {
+			if !ok || (m.Type() != dhcpv6.MessageTypeDecline && m.Type() != dhcpv6.MessageTypeRelayForward) || from.Port != 546 || from.IP.String() != "fe80::2" {
 				t.Errorf("%s: parsed %v %v %v", tc.name, from, m, ok)
 			}
 		}

@@ -251,7 +251,7 @@ func (s *Server) captureDeclines(ctx context.Context, pcfg bootstrap.Config) {
 				return
 			}
 			if reply := s.plugin.Decline6(req); reply != nil {
-				if err := replyFrom547(ifi, from, reply.ToBytes()); err != nil {
+				if err := answerDecline6(ifi, from, reply); err != nil {
 					s.log.Warn("dhcpv6: cannot answer a Decline", zap.Stringer("client", from), zap.Error(err))
 				}
 			}

@@ -53,17 +53,22 @@ func (p *Plugin) Decline4(req *dhcpv4.DHCPv4) {
 		zap.String("message", req.Message()))
 }
 
-// Decline6 handles a DHCPv6 Decline sent straight to us (RFC 8415 section
-// 18.3.8): each address the client holds and declines is quarantined, and
-// the Reply it waits for is returned (nil: send nothing). CoreDHCP drops
+// Decline6 handles a DHCPv6 Decline (RFC 8415 section 18.3.8), straight
+// or inside Relay-forwards: each address the client holds and declines is
+// quarantined, and the Reply it waits for is returned, as a Relay-reply
+// for a relayed one (nil: send nothing). CoreDHCP drops
 // Decline too; without the Reply ISC dhclient retransmits it for ever.
 // The client must hold the address, as for DHCPv4. A retransmitted
 // Decline of an address already quarantined is answered again, quietly.
-func (p *Plugin) Decline6(req dhcpv6.DHCPv6) *dhcpv6.Message {
+func (p *Plugin) Decline6(req dhcpv6.DHCPv6) dhcpv6.DHCPv6 {
 	cfg := p.cfg.Load()
-	msg, ok := req.(*dhcpv6.Message)
-	if !ok || cfg.V6 == nil || p.v6 == nil || msg.Type() != dhcpv6.MessageTypeDecline {
+	msg, err := req.GetInnerMessage()
+	if err != nil || cfg.V6 == nil || p.v6 == nil || msg.Type() != dhcpv6.MessageTypeDecline {
 		return nil
+	}
+	relay := ""
+	if a := linkAddr(req); a.IsValid() {
+		relay = a.String()
 	}
 	p.m.packets.WithLabelValues("v6", msg.Type().String()).Inc()
 	duid := msg.Options.ClientID()
@@ -84,7 +89,7 @@ func (p *Plugin) Decline6(req dhcpv6.DHCPv6) *dhcpv6.Message {
 				}
 				p.m.declines.Inc()
 				p.log.Warn("dhcp.decline", zap.String("event", "dhcp.decline"), zap.String("serial", l.Serial),
-					zap.String("duid", duid.String()), zap.Stringer("ip", ip), zap.String("relay", ""),
+					zap.String("duid", duid.String()), zap.Stringer("ip", ip), zap.String("relay", relay),
 					zap.String("reason", "the client found the address in use on its link; quarantined, it gets another"))
 			case p.v6.Quarantined(ip):
 				// a retransmission: answered again below
@@ -98,5 +103,12 @@ func (p *Plugin) Decline6(req dhcpv6.DHCPv6) *dhcpv6.Message {
 	reply.AddOption(dhcpv6.OptClientID(duid))
 	reply.AddOption(dhcpv6.OptServerID(cfg.V6.ServerDUID))
 	reply.AddOption(&dhcpv6.OptStatusCode{StatusCode: iana.StatusSuccess, StatusMessage: "declined"})
+	if rm, ok := req.(*dhcpv6.RelayMessage); ok { // back through the relays
+		out, err := dhcpv6.NewRelayReplFromRelayForw(rm, reply)
+		if err != nil {
+			return nil
+		}
+		return out
+	}
 	return reply
 }

@@ -122,7 +122,7 @@ func TestDecline6(t *testing.T) {
 		t.Fatalf("after a stranger's Decline the client got %s, want its lease %s", again, ip)
 	}
 	for i := range 2 { // the Decline, then its retransmission
-		r := f.p.Decline6(declineOf(duid, ip))
+		r, _ := f.p.Decline6(declineOf(duid, ip)).(*dhcpv6.Message)
 		if r == nil || r.Type() != dhcpv6.MessageTypeReply || r.Options.Status() == nil || r.Options.Status().StatusCode != 0 {
 			t.Fatalf("Decline %d: reply %v", i, r)
 		}

@@ -191,4 +191,14 @@ func TestRelayedDHCPv6GetsRelaySubnet(t *testing.T) {
 		t.Fatalf("dhcp.ack event: %v", ack)
 	}
 	t.Logf("relayed v6 lease %s", env["new_ip6_address"])
+
+	// Another client on the relayed link declines its first address: the
+	// Decline and its Reply pass through the relay.
+	declined, leased := dhclient6DeclinesOnce(t, cliNS, down[1].Name, l.dir, "declining")
+	if !strings.HasPrefix(leased, "2001:db8:1::") {
+		t.Fatalf("after declining %s the client got %s, not an address of the relayed link", declined, leased)
+	}
+	if d := s.wait("dhcp.decline", nil); d["ip"] != declined || d["relay"] != "2001:db8:1::1" {
+		t.Fatalf("dhcp.decline event: %v", d)
+	}
 }

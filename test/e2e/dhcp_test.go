@@ -197,23 +197,33 @@ func TestDHClient6DeclineReplaced(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out := filepath.Join(l.dir, "hook6.out")
-	script := filepath.Join(l.dir, "decline.sh")
+	declined, leased := dhclient6DeclinesOnce(t, l.cli.NS, l.cli.Name, l.dir, "once")
+	if d := s.wait("dhcp.decline", nil); d["ip"] != declined {
+		t.Fatalf("dhcp.decline event: %v", d)
+	}
+	t.Logf("declined %s, then leased %s", declined, leased)
+}
+
+// dhclient6DeclinesOnce runs dhclient -6 on dev with a script that
+// declines the first address bound (exit 3 for BOUND6, as dhclient-script
+// does when duplicate address detection fails) and returns that address
+// and the one leased after it, which must differ.
+func dhclient6DeclinesOnce(t *testing.T, ns *netns.NS, dev, dir, name string) (declined, leased string) {
+	t.Helper()
+	out := filepath.Join(dir, name+".out")
+	script := filepath.Join(dir, name+".sh")
 	_ = os.WriteFile(script, []byte(`#!/bin/sh
 echo "$reason $new_ip6_address" >> `+out+`
 if [ "$reason" = BOUND6 ] && [ ! -e `+out+`.declined ]; then touch `+out+`.declined; exit 3; fi
 exit 0
 `), 0o755)
-	run(t, l.cli.NS, false, "dhclient", "-6", "-1", "-sf", script,
-		"-lf", filepath.Join(l.dir, "leases6"), "-pf", filepath.Join(l.dir, "pid6"), l.cli.Name)
-	defer run(t, l.cli.NS, true, "dhclient", "-6", "-x", "-pf", filepath.Join(l.dir, "pid6"))
+	pid := filepath.Join(dir, name+".pid")
+	run(t, ns, false, "dhclient", "-6", "-1", "-sf", script, "-lf", filepath.Join(dir, name+".leases"), "-pf", pid, dev)
+	t.Cleanup(func() { run(t, ns, true, "dhclient", "-6", "-x", "-pf", pid) })
 	data, _ := os.ReadFile(out)
 	bound := regexp.MustCompile(`(?m)^BOUND6 (\S+)$`).FindAllStringSubmatch(string(data), -1)
 	if len(bound) != 2 || bound[0][1] == bound[1][1] {
 		t.Fatalf("want two different addresses bound, the first declined:\n%s", data)
 	}
-	if d := s.wait("dhcp.decline", nil); d["ip"] != bound[0][1] {
-		t.Fatalf("dhcp.decline event: %v", d)
-	}
-	t.Logf("declined %s, then leased %s", bound[0][1], bound[1][1])
+	return bound[0][1], bound[1][1]
 }
