@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/mdlayher/packet"
 	"go.uber.org/zap"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -153,12 +153,18 @@ func watchDeclines(ctx context.Context, ifaces []string, c capture, log *zap.Log
 	}
 	var errs []error
 	for _, name := range ifaces {
-		ifi, f, err := openDeclineSocket(name, c.proto, prog)
+		ifi, err := net.InterfaceByName(name)
+		var pc *packet.Conn
+		if err == nil {
+			// The filter is attached before bind, so no other packet is
+			// ever queued on the socket.
+			pc, err = packet.Listen(ifi, packet.Datagram, int(c.proto), &packet.Config{Filter: prog})
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			continue
 		}
-		go readDeclines(ctx, f, ifi, c, log)
+		go readDeclines(ctx, pc, ifi, c, log)
 	}
 	if len(errs) == len(ifaces) && len(errs) > 0 {
 		return errors.Join(errs...)
@@ -169,41 +175,15 @@ func watchDeclines(ctx context.Context, ifaces []string, c capture, log *zap.Log
 	return nil
 }
 
-// openDeclineSocket opens a packet socket on the interface with the filter
-// attached before it is bound, so no other packet is ever queued on it.
-func openDeclineSocket(name string, proto uint16, prog []bpf.RawInstruction) (*net.Interface, *os.File, error) {
-	ifi, err := net.InterfaceByName(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("packet socket: %w", err)
-	}
-	filter := make([]unix.SockFilter, len(prog))
-	for i, ins := range prog {
-		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
-	}
-	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}); err != nil {
-		unix.Close(fd)
-		return nil, nil, fmt.Errorf("attach filter: %w", err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifi.Index}); err != nil {
-		unix.Close(fd)
-		return nil, nil, fmt.Errorf("bind: %w", err)
-	}
-	return ifi, os.NewFile(uintptr(fd), "decline:"+name), nil // non-blocking: read through the poller
-}
-
-func readDeclines(ctx context.Context, f *os.File, ifi *net.Interface, c capture, log *zap.Logger) {
-	stop := context.AfterFunc(ctx, func() { f.Close() })
+func readDeclines(ctx context.Context, pc *packet.Conn, ifi *net.Interface, c capture, log *zap.Logger) {
+	stop := context.AfterFunc(ctx, func() { pc.Close() })
 	defer stop()
 	buf := make([]byte, 65536)
 	for {
-		n, err := f.Read(buf)
+		n, _, err := pc.ReadFrom(buf)
 		if err != nil {
 			if ctx.Err() == nil {
-				log.Warn(c.name+" capture stopped", zap.String("socket", f.Name()), zap.Error(err))
+				log.Warn(c.name+" capture stopped", zap.String("interface", ifi.Name), zap.Error(err))
 			}
 			return
 		}
@@ -231,8 +211,6 @@ func parseDecline(pkt []byte) (*dhcpv4.DHCPv4, bool) {
 	}
 	return req, true
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // declineFilter6 passes IPv6 UDP packets to port 547, with no extension
 // headers (DHCPv6 clients and relays send none), holding a DHCPv6 Decline
