@@ -33,24 +33,32 @@ func (p *Plugin) Decline4(req *dhcpv4.DHCPv4) {
 		p.debug("dhcpv4: DECLINE for another server, ignored", zap.Stringer("ip", ip), zap.String("client", client))
 		return
 	}
-	l, ok := p.v4.LookupClient(client)
-	if !ok || !ip.IsValid() || l.IP != ip {
-		p.log.Warn("dhcpv4: DECLINE of an address this client does not hold; ignored",
-			zap.String("event", "dhcp.decline_ignored"), zap.Stringer("ip", ip), zap.Stringer("mac", req.ClientHWAddr), zap.String("client", client))
-		return
-	}
-	if err := p.v4.Decline(ip); err != nil {
-		p.log.Error("dhcpv4: declined address not recorded", zap.Stringer("ip", ip), zap.Error(err))
-	}
-	p.m.declines.Inc()
 	relay := ""
 	if g := addr4(req.GatewayIPAddr); g.IsValid() && !g.IsUnspecified() {
 		relay = g.String()
 	}
-	p.log.Warn("dhcp.decline", zap.String("event", "dhcp.decline"), zap.String("serial", l.Serial),
-		zap.Stringer("mac", req.ClientHWAddr), zap.Stringer("ip", ip), zap.String("relay", relay),
-		zap.String("reason", "the client found the address in use on its link; quarantined, it gets another"),
-		zap.String("message", req.Message()))
+	p.decline(p.v4, client, ip, relay, zap.Stringer("mac", req.ClientHWAddr), zap.String("message", req.Message()))
+}
+
+// decline quarantines ip when client holds it and logs dhcp.decline;
+// otherwise, unless ip is quarantined already (a retransmission), it logs
+// the DECLINE as ignored. who identifies the client in both lines.
+func (p *Plugin) decline(st *leases.Store, client string, ip netip.Addr, relay string, who ...zap.Field) {
+	l, held := st.LookupClient(client)
+	switch {
+	case held && ip.IsValid() && l.IP == ip:
+		if err := st.Decline(ip); err != nil {
+			p.log.Error("dhcp: declined address not recorded", zap.Stringer("ip", ip), zap.Error(err))
+		}
+		p.m.declines.Inc()
+		p.log.Warn("dhcp.decline", append([]zap.Field{zap.String("event", "dhcp.decline"), zap.String("serial", l.Serial),
+			zap.Stringer("ip", ip), zap.String("relay", relay),
+			zap.String("reason", "the client found the address in use on its link; quarantined, it gets another")}, who...)...)
+	case ip.IsValid() && st.Quarantined(ip):
+	default:
+		p.log.Warn("dhcp: DECLINE of an address this client does not hold; ignored",
+			append([]zap.Field{zap.String("event", "dhcp.decline_ignored"), zap.Stringer("ip", ip), zap.String("client", client)}, who...)...)
+	}
 }
 
 // Decline6 handles a DHCPv6 Decline (RFC 8415 section 18.3.8), straight
@@ -81,22 +89,7 @@ func (p *Plugin) Decline6(req dhcpv6.DHCPv6) dhcpv6.DHCPv6 {
 		client := leases.ClientID6(duid.ToBytes(), ia.IaId)
 		for _, a := range ia.Options.Addresses() {
 			ip, _ := netip.AddrFromSlice(a.IPv6Addr)
-			l, held := p.v6.LookupClient(client)
-			switch {
-			case held && l.IP == ip:
-				if err := p.v6.Decline(ip); err != nil {
-					p.log.Error("dhcpv6: declined address not recorded", zap.Stringer("ip", ip), zap.Error(err))
-				}
-				p.m.declines.Inc()
-				p.log.Warn("dhcp.decline", zap.String("event", "dhcp.decline"), zap.String("serial", l.Serial),
-					zap.String("duid", duid.String()), zap.Stringer("ip", ip), zap.String("relay", relay),
-					zap.String("reason", "the client found the address in use on its link; quarantined, it gets another"))
-			case p.v6.Quarantined(ip):
-				// a retransmission: answered again below
-			default:
-				p.log.Warn("dhcpv6: Decline of an address this client does not hold; ignored",
-					zap.String("event", "dhcp.decline_ignored"), zap.Stringer("ip", ip), zap.String("duid", duid.String()))
-			}
+			p.decline(p.v6, client, ip, relay, zap.String("duid", duid.String()))
 		}
 	}
 	reply := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeReply, TransactionID: msg.TransactionID}
