@@ -32,7 +32,7 @@ VC=$(printf 'Juniper-mx204-JN000001' | xxd -p)
 perf() {
 	local b0 b1 out
 	b0=$(busy)
-	out=$( (ip netns exec "$1" perfdhcp -4 -l "$2" -r "$3" -R 30000 -p "$4" -o "60,$VC" 2>&1 |
+	out=$( (${CLIENT_PIN:-} ip netns exec "$1" perfdhcp -4 -l "$2" -r "$3" -R 30000 -p "$4" -o "60,$VC" 2>&1 |
 		awk '/drops ratio/ {v=$3+0; if (v>m) m=v} /^Rate:/ {r=$2} END {printf "%.3f %s\n", m, r}'
 	times) | awk -v p="$4" 'NR==1 {print; next} NR==3 {split($0, t, /[ ms]+/); printf "%.2f\n", (t[1]*60 + t[2] + t[3]*60 + t[4]) / p}')
 	b1=$(busy)
@@ -95,36 +95,83 @@ wait_log "$T/kea/log" DHCP4_STARTED
 SBCPU=$(cpu sealboot sbpC sbp1 "$SBPID")
 KEACPU=$(cpu kea sbkC sbk1 "$KEAPID")
 
-# The rate ladder: both servers at each step (alternating which goes
-# first); a server's result is the highest step it passed with under 1%
-# drops, and it leaves the ladder after two failed steps in a row.
-SBRATE=0 KEARATE=0 SBSAT="0 0" KEASAT="0 0" sbfail=0 keafail=0 step=0
-for ((r = ${DHCP_FROM:-2000}; r <= ${DHCP_TO:-20000}; r += ${DHCP_STEP:-1000})); do
-	[ "$sbfail" -ge 2 ] && [ "$keafail" -ge 2 ] && break
-	order="sb kea"
-	((step++ % 2)) && order="kea sb"
-	for who in $order; do
-		if [ "$who" = sb ]; then
-			[ "$sbfail" -ge 2 ] && continue
-			read -r d achieved client machine < <(perf sbpC sbp1 "$r" "$PERIOD")
-			echo "  sealboot at $r/s: drops $d%, achieved $achieved/s, perfdhcp $client cores, machine $machine% busy" >&2
-			if (($(echo "$d < 1" | bc))); then SBRATE=$r sbfail=0 SBSAT="$client $machine"; else sbfail=$((sbfail + 1)); fi
-		else
-			[ "$keafail" -ge 2 ] && continue
-			read -r d achieved client machine < <(perf sbkC sbk1 "$r" "$PERIOD")
-			echo "  kea at $r/s: drops $d%, achieved $achieved/s, perfdhcp $client cores, machine $machine% busy" >&2
-			if (($(echo "$d < 1" | bc))); then KEARATE=$r keafail=0 KEASAT="$client $machine"; else keafail=$((keafail + 1)); fi
-		fi
+# ladder FROM TO: the rate ladder, both servers at each step (alternating
+# which goes first); a server's result is the highest step it passed with
+# under 1% drops, and it leaves the ladder after two failed steps in a row.
+# Sets SBRATE and KEARATE, and for each: perfdhcp's cores and the machine's
+# busy % at that rate (SBSAT, KEASAT); and the server's CPU µs per exchange
+# at each step it passed (SBUS[rate], KEAUS[rate]).
+declare -A SBUS KEAUS
+ladder() {
+	local r who d achieved client machine c0 c1 sbfail=0 keafail=0 step=0
+	SBRATE=0 KEARATE=0 SBSAT="0 0" KEASAT="0 0" SBUS=() KEAUS=()
+	for ((r = $1; r <= $2; r += ${DHCP_STEP:-1000})); do
+		[ "$sbfail" -ge 2 ] && [ "$keafail" -ge 2 ] && break
+		order="sb kea"
+		((step++ % 2)) && order="kea sb"
+		for who in $order; do
+			if [ "$who" = sb ]; then
+				[ "$sbfail" -ge 2 ] && continue
+				c0=$(cpu_ms "$SBPID")
+				read -r d achieved client machine < <(perf sbpC sbp1 "$r" "$PERIOD")
+				c1=$(cpu_ms "$SBPID")
+				echo "  sealboot at $r/s: drops $d%, achieved $achieved/s, perfdhcp $client cores, machine $machine% busy, server $(echo "scale=2; ($c1 - $c0) / ($PERIOD * 1000)" | bc) cores" >&2
+				if (($(echo "$d < 1" | bc))); then
+					SBRATE=$r sbfail=0 SBSAT="$client $machine" SBUS[$r]=$(echo "scale=1; ($c1 - $c0) * 1000 / ($achieved * $PERIOD)" | bc)
+				else sbfail=$((sbfail + 1)); fi
+			else
+				[ "$keafail" -ge 2 ] && continue
+				c0=$(cpu_ms "$KEAPID")
+				read -r d achieved client machine < <(perf sbkC sbk1 "$r" "$PERIOD")
+				c1=$(cpu_ms "$KEAPID")
+				echo "  kea at $r/s: drops $d%, achieved $achieved/s, perfdhcp $client cores, machine $machine% busy, server $(echo "scale=2; ($c1 - $c0) / ($PERIOD * 1000)" | bc) cores" >&2
+				if (($(echo "$d < 1" | bc))); then
+					KEARATE=$r keafail=0 KEASAT="$client $machine" KEAUS[$r]=$(echo "scale=1; ($c1 - $c0) * 1000 / ($achieved * $PERIOD)" | bc)
+				else keafail=$((keafail + 1)); fi
+			fi
+		done
 	done
-done
+}
+ladder "${DHCP_FROM:-2000}" "${DHCP_TO:-20000}"
+read -r sbc sbm <<<"$SBSAT"
+read -r kc km <<<"$KEASAT"
+OPEN=("$SBRATE" "$KEARATE" "$sbc" "$sbm" "$kc" "$km")
+
+# The same ladder with each server alone on CPU 0 and perfdhcp alone on
+# CPU 1: the servers no longer compete with the client for a CPU, so this
+# shows how far one core of each goes, and whether perfdhcp's own core is
+# what stops the ladder (perfdhcp near 1.00 cores at the top step).
+PINNED=${DHCP_PINNED:-1}
+(($(nproc) >= 2)) || PINNED=0
+if ((PINNED)); then
+	taskset -a -pc 0 "$SBPID" >/dev/null
+	taskset -a -pc 0 "$KEAPID" >/dev/null
+	sleep 2 # Go (1.25 on) lowers GOMAXPROCS to the CPUs now allowed within a second or so
+	CLIENT_PIN="taskset -c 1"
+	echo "  pinned: servers on CPU 0, perfdhcp on CPU 1" >&2
+	ladder "${DHCP_PINNED_FROM:-6000}" "${DHCP_TO:-20000}"
+fi
 
 echo "### DHCPv4: highest rate with under 1% drops (perfdhcp, ${PERIOD}s per step, steps of ${DHCP_STEP:-1000}/s)"
 echo
 echo "| server | 4-way exchanges/s | vs Kea | at that rate: perfdhcp's CPU, machine busy | server CPU µs per exchange at $CPURATE/s | Kea's CPU / this |"
 echo "|---|---|---|---|---|---|"
-read -r sbc sbm <<<"$SBSAT"
-read -r kc km <<<"$KEASAT"
-printf "| sealboot (durable leases: journal write before each ACK) | %d | %.2f× | %s cores, %s%% | %.1f | %.2f× |\n" "$SBRATE" "$(ratio "$SBRATE" "$KEARATE")" "$sbc" "$sbm" "$SBCPU" "$(ratio "$KEACPU" "$SBCPU")"
-printf "| Kea %s (memfile, persist on, defaults) | %d | 1.00× | %s cores, %s%% | %.1f | 1.00× |\n" "$(kea-dhcp4 -v)" "$KEARATE" "$kc" "$km" "$KEACPU"
+read -r osb okea osbc osbm okc okm <<<"${OPEN[*]}"
+printf "| sealboot (durable leases: journal write before each ACK) | %d | %.2f× | %s cores, %s%% | %.1f | %.2f× |\n" "$osb" "$(ratio "$osb" "$okea")" "$osbc" "$osbm" "$SBCPU" "$(ratio "$KEACPU" "$SBCPU")"
+printf "| Kea %s (memfile, persist on, defaults) | %d | 1.00× | %s cores, %s%% | %.1f | 1.00× |\n" "$(kea-dhcp4 -v)" "$okea" "$okc" "$okm" "$KEACPU"
 echo
+if ((PINNED)); then
+	read -r sbc _ <<<"$SBSAT"
+	read -r kc _ <<<"$KEASAT"
+	common=$((SBRATE < KEARATE ? SBRATE : KEARATE))
+	echo "Each server alone on CPU 0, perfdhcp alone on CPU 1 (taskset), the same ladder from ${DHCP_PINNED_FROM:-6000}/s:"
+	echo
+	echo "| server, pinned | 4-way exchanges/s | vs Kea | perfdhcp's CPU at that rate | server CPU µs per exchange at that rate | at $common/s, the highest step both passed |"
+	echo "|---|---|---|---|---|---|"
+	printf "| sealboot | %d | %.2f× | %s cores | %s | %s |\n" "$SBRATE" "$(ratio "$SBRATE" "$KEARATE")" "$sbc" "${SBUS[$SBRATE]:-}" "${SBUS[$common]:-}"
+	printf "| Kea | %d | 1.00× | %s cores | %s | %s |\n" "$KEARATE" "$kc" "${KEAUS[$KEARATE]:-}" "${KEAUS[$common]:-}"
+	echo
+	echo "Where perfdhcp's CPU is close to 1.00 cores at a server's highest step, the client's one core, not the server's, ended the ladder."
+	echo
+fi
 echo "perfdhcp as a relay, 30,000 clients with a Juniper serial in option 60; each server logs at Info, as shipped. perfdhcp runs on the same $(nproc) CPUs as the servers: where the machine is close to 100% busy at a server's highest rate, that rate is the machine's limit (client and server together), not the server's alone."
