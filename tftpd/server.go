@@ -2,16 +2,19 @@ package tftpd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pin/tftp/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 )
 
 // settings are the hot-reloadable parts of Config, swapped atomically.
@@ -111,7 +114,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}()
 	for _, addr := range cfg.Listen {
-		c, err := net.ListenPacket(network(addr), addr)
+		c, err := s.bind(ctx, addr)
 		if err != nil {
 			return err // "listen udp :69: bind: permission denied"
 		}
@@ -164,6 +167,53 @@ func (s *Server) shutdown(servers []*tftp.Server, timeout time.Duration) error {
 
 // network picks udp4 for an IPv4 literal, udp6 for an IPv6 literal, and
 // dual-stack udp otherwise.
+// bind binds addr. An IPv6 address that this host has but cannot bind
+// yet, because it is tentative (duplicate address detection, which lasts
+// for as long as the link has no carrier: a provisioning port whose switch
+// is not up yet), is bound anyway (IPV6_FREEBIND) and serves once it is
+// usable, rather than keeping sealboot from starting. An address this host
+// does not have is an error, as before.
+func (s *Server) bind(ctx context.Context, addr string) (net.PacketConn, error) {
+	c, err := net.ListenPacket(network(addr), addr)
+	if err == nil || !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		return c, err
+	}
+	ua, rerr := net.ResolveUDPAddr(network(addr), addr)
+	if rerr != nil || ua.IP.To4() != nil || !hostHas(ua.IP) {
+		return nil, fmt.Errorf("%w (no interface of this host has that address)", err)
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, ferr := lc.ListenPacket(ctx, network(addr), addr)
+	if ferr != nil {
+		return nil, err
+	}
+	s.log.Warn("tftp: address not usable yet (tentative: duplicate address detection, or the link has no carrier); listening on it, served once it is",
+		zap.String("listen", addr))
+	return c, nil
+}
+
+// hostHas says whether an interface of this host has ip.
+func hostHas(ip net.IP) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 func network(addr string) string {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil || host == "" {
