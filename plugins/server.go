@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/coredhcp/coredhcp/handler"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 
 	"github.com/sealboot/sealboot/plugins/bootstrap"
@@ -124,27 +126,35 @@ func (s *Server) Run(ctx context.Context) error {
 	if pcfg.V6 != nil {
 		h6 = []handler.Handler6{s.plugin.Handle6}
 	}
-	v6addrs, err := listen6(s.cfg.V6.Interfaces)
-	if err != nil {
-		return err
-	}
+	v6addrs := listen6(s.cfg.V6.Interfaces)
 	srv, err := startCoreDHCP(h4, listen(s.cfg.V4.Interfaces, net.IPv4zero, 67), h6, v6addrs)
 	if err != nil {
-		return fmt.Errorf("listen on %v: %w", append(s.cfg.V4.Interfaces, s.cfg.V6.Interfaces...), err)
+		return fmt.Errorf("listen on dhcp.v4.interfaces %v, dhcp.v6.interfaces %v: %w", s.cfg.V4.Interfaces, s.cfg.V6.Interfaces, err)
 	}
-	s.raiseReceiveBuffers()
+	var relays *relayListeners
+	if len(h6) > 0 {
+		relays = newRelayListeners(s.cfg.V6.Interfaces, s.plugin.Handle6, s.log)
+		relays.sync()
+		relays.added = func() { s.raiseReceiveBuffers(true) } // the first ones get theirs below
+		relays.announce = true
+		go relays.run(ctx, 2*time.Second)
+	}
+	s.raiseReceiveBuffers(false)
 	s.captureDeclines(ctx, pcfg)
 	for _, i := range s.cfg.V4.Interfaces {
 		s.log.Info("dhcpv4 listening", zap.String("interface", i), zap.Stringer("server_id", pcfg.V4.ServerID), zap.Stringer("tftp_server", pcfg.V4.TFTPServer))
 	}
-	for _, i := range s.cfg.V6.Interfaces {
-		var on []string
-		for _, a := range v6addrs {
-			if a.Zone == i {
-				on = append(on, a.IP.String())
+	if relays != nil {
+		on := relays.listening()
+		for _, i := range s.cfg.V6.Interfaces {
+			var mine []string
+			for _, a := range on {
+				if strings.HasSuffix(a, "%"+i+"]:547") {
+					mine = append(mine, a)
+				}
 			}
+			s.log.Info("dhcpv6 listening", zap.String("interface", i), zap.Strings("relay_addresses", mine), zap.Stringer("tftp_server", pcfg.V6.TFTPServer))
 		}
-		s.log.Info("dhcpv6 listening", zap.String("interface", i), zap.Strings("addresses", on), zap.Stringer("tftp_server", pcfg.V6.TFTPServer))
 	}
 	close(s.ready)
 	errc := make(chan error, 1)
@@ -179,9 +189,10 @@ func (s *Server) Reload(cfg Config) error {
 }
 
 // raiseReceiveBuffers sets the configured receive buffer on our DHCP
-// sockets, and says in the log what the kernel granted. Failing to is a
-// warning, not a reason not to serve.
-func (s *Server) raiseReceiveBuffers() {
+// sockets, and says in the log what the kernel granted, one line per
+// family. Failing to is a warning, not a reason not to serve. later: a
+// relay listener was added; the granted size is logged at Debug then.
+func (s *Server) raiseReceiveBuffers(later bool) {
 	if s.cfg.ReceiveBuffer <= 0 {
 		return
 	}
@@ -189,7 +200,7 @@ func (s *Server) raiseReceiveBuffers() {
 		name string
 		port int
 		on   bool
-	}{{"dhcpv4", 67, len(s.cfg.V4.Interfaces) > 0}, {"dhcpv6", 547, len(s.cfg.V6.Interfaces) > 0}} {
+	}{{"dhcpv4", 67, len(s.cfg.V4.Interfaces) > 0 && !later}, {"dhcpv6", 547, len(s.cfg.V6.Interfaces) > 0}} {
 		if !fam.on {
 			continue
 		}
@@ -199,13 +210,24 @@ func (s *Server) raiseReceiveBuffers() {
 				zap.String("family", fam.name), zap.Error(err))
 			continue
 		}
-		for _, b := range bufs {
-			if b.forced || b.bytes >= s.cfg.ReceiveBuffer {
-				s.log.Info("dhcp receive buffer", zap.String("family", fam.name), zap.Int("bytes", b.bytes))
-				continue
+		least, capped := 0, false
+		for i, b := range bufs {
+			if i == 0 || b.bytes < least {
+				least = b.bytes
 			}
+			capped = capped || (!b.forced && b.bytes < s.cfg.ReceiveBuffer)
+		}
+		if capped {
 			s.log.Warn("dhcp receive buffer smaller than configured: without CAP_NET_ADMIN it is capped by net.core.rmem_max",
-				zap.String("family", fam.name), zap.Int("bytes", b.bytes), zap.Int("configured", s.cfg.ReceiveBuffer))
+				zap.String("family", fam.name), zap.Int("sockets", len(bufs)), zap.Int("bytes", least), zap.Int("configured", s.cfg.ReceiveBuffer))
+			continue
+		}
+		lvl := zapcore.InfoLevel
+		if later {
+			lvl = zapcore.DebugLevel
+		}
+		if ce := s.log.Check(lvl, "dhcp receive buffer"); ce != nil {
+			ce.Write(zap.String("family", fam.name), zap.Int("sockets", len(bufs)), zap.Int("bytes", least))
 		}
 	}
 }
@@ -262,32 +284,19 @@ func (s *Server) captureDeclines(ctx context.Context, pcfg bootstrap.Config) {
 	}
 }
 
-// listen6 lists DHCPv6 listeners for each interface: the multicast groups
-// clients and relays send to (ff02::1:2 All_DHCP_Relay_Agents_and_Servers,
-// ff05::1:3 All_DHCP_Servers) and each global unicast address, where
-// relays send Relay-forward messages (RFC 8415 section 19.1). Each socket
-// is bound to its own address, so no packet reaches two of them. An
-// address added to the interface later is listened on after a restart.
-func listen6(ifaces []string) ([]net.UDPAddr, error) {
+// listen6 lists the DHCPv6 listeners for each interface's multicast
+// groups, where clients and relays on the link send (ff02::1:2
+// All_DHCP_Relay_Agents_and_Servers, ff05::1:3 All_DHCP_Servers); the
+// interface's own addresses, where relays elsewhere send, are listened on
+// by relayListeners as they become usable. Each socket is bound to its own
+// address, so no packet reaches two of them.
+func listen6(ifaces []string) []net.UDPAddr {
 	var out []net.UDPAddr
 	for _, name := range ifaces {
 		out = append(out, net.UDPAddr{IP: net.ParseIP("ff02::1:2"), Port: 547, Zone: name},
 			net.UDPAddr{IP: net.ParseIP("ff05::1:3"), Port: 547, Zone: name})
-		ifi, err := net.InterfaceByName(name)
-		if err != nil {
-			return nil, fmt.Errorf("dhcp.v6.interfaces: %w", err)
-		}
-		addrs, err := ifi.Addrs()
-		if err != nil {
-			return nil, fmt.Errorf("dhcp.v6.interfaces: %s: %w", name, err)
-		}
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.To4() == nil && n.IP.IsGlobalUnicast() {
-				out = append(out, net.UDPAddr{IP: n.IP, Port: 547, Zone: name})
-			}
-		}
 	}
-	return out, nil
+	return out
 }
 
 // Bindings answers the TFTP server's LookupIP from the v4 or v6 leases.

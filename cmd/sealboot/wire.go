@@ -87,7 +87,12 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		}
 		deps.Bindings = dhcp.Bindings()
 		c.tasks = append(c.tasks, daemon.Task{Name: "dhcp", Component: dhcp})
-		c.listen = append(c.listen, fmt.Sprintf("dhcp %v", append(cfg.DHCP.V4.Interfaces, cfg.DHCP.V6.Interfaces...)))
+		if len(cfg.DHCP.V4.Interfaces) > 0 {
+			c.listen = append(c.listen, fmt.Sprintf("dhcpv4 %v", cfg.DHCP.V4.Interfaces))
+		}
+		if len(cfg.DHCP.V6.Interfaces) > 0 {
+			c.listen = append(c.listen, fmt.Sprintf("dhcpv6 %v", cfg.DHCP.V6.Interfaces))
+		}
 		c.reloads = append(c.reloads, func(cfg *config.Config) error {
 			dcfg, err := dhcpConfig(cfg)
 			if err != nil {

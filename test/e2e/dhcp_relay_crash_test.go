@@ -158,10 +158,15 @@ func TestRelayedDHCPv6GetsRelaySubnet(t *testing.T) {
         dns: [2001:db8:1::53]
 `, inv, up[0].Name)))
 
+	// The relay sends to an address the server's interface gets only now,
+	// while sealboot runs: it is listened on once duplicate address
+	// detection is over, without a restart.
+	run(t, srvNS, false, "ip", "addr", "add", "2001:db8::9/64", "dev", up[0].Name)
+	s.wait("dhcpv6: listening for relays", func(m map[string]any) bool { return m["address"] == "[2001:db8::9%"+up[0].Name+"]:547" })
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	relay := relayNS.Command(ctx, "dhcrelay", "-6", "-d", "-pf", filepath.Join(l.dir, "relay.pid"),
-		"-l", down[0].Name, "-u", "2001:db8::1%"+up[1].Name)
+		"-l", down[0].Name, "-u", "2001:db8::9%"+up[1].Name)
 	var relayOut bytes.Buffer
 	relay.Stdout, relay.Stderr = &relayOut, &relayOut
 	defer func() {

@@ -227,3 +227,38 @@ exit 0
 	}
 	return bound[0][1], bound[1][1]
 }
+
+// TestStartsWhileV6AddressTentative: the provisioning port has no carrier
+// yet (its switch is not up), so the server's IPv6 address stays tentative
+// and cannot be bound. sealboot still starts, and listens on the address
+// for relays (DHCPv6) and for TFTP once the link comes up.
+func TestStartsWhileV6AddressTentative(t *testing.T) {
+	need(t, "curl")
+	l := newLab(t)
+	run(t, l.cli.NS, false, "ip", "link", "set", l.cli.Name, "down")
+	// The lab turns duplicate address detection off; this test needs it.
+	run(t, l.srv.NS, false, "sysctl", "-qw", "net.ipv6.conf."+l.srv.Name+".accept_dad=1")
+	run(t, l.srv.NS, false, "ip", "addr", "del", "2001:db8::1/64", "dev", l.srv.Name)
+	run(t, l.srv.NS, false, "ip", "addr", "add", "2001:db8::1/64", "dev", l.srv.Name)
+	if out := run(t, l.srv.NS, false, "ip", "-6", "addr", "show", "dev", l.srv.Name); !strings.Contains(out, "tentative") {
+		t.Fatalf("the address is usable already; the test needs it tentative:\n%s", out)
+	}
+	s := l.start(l.config(fmt.Sprintf("  v6:\n    interfaces: [%s]\n    pool: 2001:db8::100-2001:db8::1ff\n", l.srv.Name)))
+	relayAddr := "[2001:db8::1%" + l.srv.Name + "]:547"
+	is := func(key, want string) func(map[string]any) bool {
+		return func(m map[string]any) bool { return m[key] == want }
+	}
+	s.wait("dhcpv6: address not usable yet", is("address", relayAddr))
+	s.wait("tftp: address not usable yet", is("listen", "[2001:db8::1]:69"))
+
+	run(t, l.cli.NS, false, "ip", "link", "set", l.cli.Name, "up")
+	run(t, l.cli.NS, false, "ip", "addr", "add", "2001:db8::2/64", "dev", l.cli.Name, "nodad")
+	s.wait("dhcpv6: listening for relays", is("address", relayAddr))
+	// TFTP answers on the address now: a request for a serial that has no
+	// lease is refused, and logged, rather than met with silence.
+	out := run(t, l.cli.NS, true, "curl", "-sS", "-m", "10", "-o", "/dev/null", "tftp://[2001:db8::1]/TENT-0001.enc")
+	f := s.wait("tftp fetch", is("file", "TENT-0001.enc"))
+	if f["outcome"] != "binding_mismatch" || !strings.HasPrefix(f["remote"].(string), "[2001:db8::2]:") {
+		t.Fatalf("fetch over the once-tentative address: %v (curl: %s)", f, out)
+	}
+}
