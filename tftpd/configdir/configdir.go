@@ -4,7 +4,7 @@
 //
 // A file is taken once it has been left alone for the settle delay (an
 // editor's save, a partial scp or a file still being written is never
-// served). Only its size, modification time and inode are kept in memory;
+// served). Only its size, modification and change times and inode are kept in memory;
 // the content is read when a device asks for it, and if the file no longer
 // matches what was settled it is reported as not ready rather than served
 // half-written. Every change is logged as one config.state event: ready,

@@ -339,3 +339,101 @@ func TestDirectoryReplacedByDeploy(t *testing.T) {
 		t.Fatalf("SN2 states %v, want one ready", got)
 	}
 }
+
+// Files that are not configs do not take the place of a serial's config:
+// a stray file named like the serial without the extension, or a config
+// file whose name carries no valid serial.
+func TestStrayFilesDoNotDisplaceConfigs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 10*time.Millisecond, func(dir string) { writeOld(t, filepath.Join(dir, "SN1.cfg"), []byte("real\n")) })
+	h.run()
+	for _, name := range []string{"SN1", "README.txt", "sedXy12ab", "bad name.cfg"} {
+		if err := os.WriteFile(filepath.Join(h.dir, name), []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "bad name.cfg reported invalid", func() bool {
+		return h.logs.FilterField(zap.String("file", "bad name.cfg")).FilterField(zap.String("state", StateInvalid)).Len() == 1
+	})
+	serve := func(when string) {
+		t.Helper()
+		if data, _, err := h.d.Config("SN1"); err != nil || string(data) != "real\n" {
+			t.Fatalf("%s: Config(SN1) = %q, %v", when, data, err)
+		}
+	}
+	serve("with stray files")
+	for _, name := range []string{"SN1", "README.txt", "sedXy12ab", "bad name.cfg"} {
+		if err := os.Remove(filepath.Join(h.dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "bad name.cfg reported removed", func() bool {
+		return h.logs.FilterField(zap.String("file", "bad name.cfg")).FilterField(zap.String("state", StateRemoved)).Len() == 1
+	})
+	serve("after the stray files went")
+	for _, name := range []string{"SN1", "README.txt", "sedXy12ab"} {
+		if n := h.logs.FilterField(zap.String("file", name)).Len(); n != 0 {
+			t.Errorf("%d events for %s, which is not a config file", n, name)
+		}
+	}
+	h.d.mu.RLock()
+	counts := fmt.Sprint(h.d.counts[StateReady], h.d.counts[StateWaitingForCert], h.d.counts[StateInvalid])
+	h.d.mu.RUnlock()
+	if want := fmt.Sprint(0, 1, 0); counts != want {
+		t.Fatalf("gauges ready, waiting, invalid = %s, want %s", counts, want)
+	}
+}
+
+// A device that asks again and again while a new version settles gets it
+// once the settle delay has passed since the last write, however often it
+// asks meanwhile.
+func TestAskingDoesNotPostponeSettling(t *testing.T) {
+	t.Parallel()
+	const settle = 300 * time.Millisecond
+	h := newHarness(t, settle, func(dir string) { writeOld(t, filepath.Join(dir, "SN2.cfg"), []byte("v1\n")) })
+	h.run()
+	if err := os.WriteFile(filepath.Join(h.dir, "SN2.cfg"), []byte("v2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Asking every 5 ms, 60 times within each settle delay: under the old
+	// behaviour each ask put the deadline back and v2 was never taken.
+	eventually(t, "v2 served while the device keeps asking", func() bool {
+		data, _, err := h.d.Config("SN2")
+		return err == nil && string(data) == "v2\n"
+	})
+}
+
+// A config rewritten in place with the same length, keeping its mtime and
+// inode (cp -p from a tree with fixed mtimes) is a new version: its ctime
+// changed. Neither the old content nor the old sum is served.
+func TestSameSizeMtimeAndInodeIsStillNew(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 10*time.Millisecond, func(dir string) { writeOld(t, filepath.Join(dir, "SN3.cfg"), []byte("secret AAAA\n")) })
+	h.run()
+	p := filepath.Join(h.dir, "SN3.cfg")
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.d.Sum("SN3"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0) // same inode
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("secret BBBB\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil { // mtime as before
+		t.Fatal(err)
+	}
+	if sum, err := h.d.Sum("SN3"); err == nil && sum == sha256.Sum256([]byte("secret AAAA\n")) {
+		t.Fatal("the old version's sum after an in-place rewrite")
+	}
+	eventually(t, "the new version served", func() bool {
+		data, _, err := h.d.Config("SN3")
+		return err == nil && string(data) == "secret BBBB\n"
+	})
+}

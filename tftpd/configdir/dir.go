@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,9 +20,11 @@ import (
 // entry is what is known of one config file once it has settled.
 type entry struct {
 	name    string
-	serial  string
+	serial  string // "" when the name carries no valid serial
+	key     string // in Dir.bySerial: the serial, or "/" + name (see keyOf)
 	size    int64
 	mtime   int64 // UnixNano
+	ctime   int64 // UnixNano: a rewrite that keeps size, mtime and inode (cp -p of a same-length file) still changes it
 	ino     uint64
 	problem string                   // why it cannot be served; "" when valid
 	counted string                   // the state this entry is counted under in Dir.counts
@@ -29,7 +32,12 @@ type entry struct {
 }
 
 func (e *entry) same(o *entry) bool {
-	return e.size == o.size && e.mtime == o.mtime && e.ino == o.ino && e.problem == o.problem
+	return e.size == o.size && e.mtime == o.mtime && e.ctime == o.ctime && e.ino == o.ino && e.problem == o.problem
+}
+
+// is says whether st is the version of the file that e describes.
+func (e *entry) is(st *unix.Stat_t) bool {
+	return st.Size == e.size && st.Mtim.Nano() == e.mtime && st.Ctim.Nano() == e.ctime && st.Ino == e.ino
 }
 
 // Dir is the watched configs directory. It is safe for concurrent use.
@@ -113,7 +121,7 @@ func (d *Dir) Sum(serial string) ([32]byte, error) {
 		return [32]byte{}, fmt.Errorf("%w: %s", ErrInvalid, e.problem)
 	}
 	var st unix.Stat_t
-	if err := unix.Stat(filepath.Join(d.cfg.Dir, e.name), &st); err != nil || st.Size != e.size || st.Mtim.Nano() != e.mtime || st.Ino != e.ino {
+	if err := unix.Stat(filepath.Join(d.cfg.Dir, e.name), &st); err != nil || !e.is(&st) {
 		d.changing(e)
 		return [32]byte{}, ErrNotReady
 	}
@@ -143,7 +151,7 @@ func (d *Dir) readSettled(e *entry) ([]byte, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
-	if st.Size != e.size || st.Mtim.Nano() != e.mtime || st.Ino != e.ino {
+	if !e.is(&st) {
 		return nil, ErrNotReady
 	}
 	buf := make([]byte, e.size)
@@ -183,7 +191,7 @@ func (d *Dir) initialScan() error {
 		if e == nil {
 			continue
 		}
-		d.bySerial[e.serial] = e
+		d.bySerial[e.key] = e
 		d.count(e, d.state(e))
 		if e.problem != "" {
 			d.event(StateInvalid, e)
@@ -202,34 +210,57 @@ func (d *Dir) list() ([]string, error) {
 	}
 	var names []string
 	for _, de := range des {
-		if n := de.Name(); !ignored(n) && filepath.Ext(n) != "" && len(n) > len(d.cfg.Extension) && n[len(n)-len(d.cfg.Extension):] == d.cfg.Extension {
-			names = append(names, n)
+		if _, _, ok := d.keyOf(de.Name()); ok {
+			names = append(names, de.Name())
 		}
 	}
 	return names, nil
+}
+
+// keyOf is the key of file name in Dir.bySerial: its serial; or, for a
+// config file whose name carries no valid serial, "/" and the name, which
+// no serial can equal (so it is reported as invalid without taking the
+// place of a real serial's config). ok is false for names that are not
+// config files at all (another extension, editors' temporary files): they
+// are not watched, as at start.
+func (d *Dir) keyOf(name string) (key, serial string, ok bool) {
+	if ignored(name) || len(name) <= len(d.cfg.Extension) || !strings.HasSuffix(name, d.cfg.Extension) {
+		return "", "", false
+	}
+	if serial, err := serialOf(name, d.cfg.Extension); err == nil {
+		return serial, serial, true
+	}
+	return "/" + name, "", true
 }
 
 // inspect stats one file. It returns nil when the file is gone or is not
 // a config, and fresh=true when it changed within the settle delay (since
 // is the time after which a change counts as fresh; zero takes all).
 func (d *Dir) inspect(name string, since time.Time) (e *entry, fresh bool) {
-	serial, err := serialOf(name, d.cfg.Extension)
-	if err != nil {
-		if ignored(name) {
-			return nil, false
-		}
-		return &entry{name: name, serial: name, problem: err.Error()}, false
+	key, serial, ok := d.keyOf(name)
+	if !ok {
+		return nil, false
 	}
 	fi, err := os.Stat(filepath.Join(d.cfg.Dir, name))
+	if serial == "" && (err == nil || !os.IsNotExist(err)) {
+		_, why := serialOf(name, d.cfg.Extension)
+		return &entry{name: name, key: key, problem: why.Error()}, false
+	}
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil, false
 		}
-		return &entry{name: name, serial: serial, problem: "unreadable: " + err.Error()}, false
+		return &entry{name: name, serial: serial, key: key, problem: "unreadable: " + err.Error()}, false
 	}
-	e = &entry{name: name, serial: serial, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	e = &entry{name: name, serial: serial, key: key, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		e.ino = st.Ino
+		e.ctime = time.Unix(st.Ctim.Unix()).UnixNano()
+		// The settle delay runs from the last change of either time: a
+		// copy that keeps the source's mtime (cp -p) is fresh too.
+		if ct := time.Unix(st.Ctim.Unix()); !since.IsZero() && ct.After(since) {
+			return e, true
+		}
 	}
 	if !since.IsZero() && fi.ModTime().After(since) {
 		return e, true

@@ -43,7 +43,12 @@ func (d *Dir) Run(ctx context.Context) error {
 				pending[ev.Name] = time.Now().Add(d.cfg.Settle)
 			}
 		case name := <-d.recheck:
-			pending[name] = time.Now().Add(d.cfg.Settle)
+			// A device asking again while the file settles must not put
+			// the deadline back, or a device that retries faster than
+			// the settle delay is never served the new version.
+			if _, ok := pending[name]; !ok {
+				pending[name] = time.Now().Add(d.cfg.Settle)
+			}
 		case <-timer.C:
 			d.checkDue(pending)
 		}
@@ -129,11 +134,9 @@ func (d *Dir) check(name string) (again bool) {
 	if fresh {
 		return true
 	}
-	serial := name
-	if e != nil {
-		serial = e.serial
-	} else if s, err := serialOf(name, d.cfg.Extension); err == nil {
-		serial = s
+	serial, _, ok := d.keyOf(name) // the key in bySerial
+	if !ok {
+		return false
 	}
 	var state string
 	if e != nil {
