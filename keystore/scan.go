@@ -21,6 +21,7 @@ type fileRec struct {
 	name    string
 	size    int64
 	mtime   time.Time
+	ctime   time.Time // a rewrite that keeps size, mtime and inode (cp -p) still changes it; freshness is by mtime, which cp -p sets back only once the content is written
 	ino     uint64
 	der     []byte
 	fp      Fingerprint
@@ -30,7 +31,15 @@ type fileRec struct {
 }
 
 func (f *fileRec) same(fi os.FileInfo) bool {
-	return f.size == fi.Size() && f.mtime.Equal(fi.ModTime()) && f.ino == inode(fi)
+	return f.size == fi.Size() && f.mtime.Equal(fi.ModTime()) && f.ctime.Equal(ctime(fi)) && f.ino == inode(fi)
+}
+
+// ctime is fi's change time (zero where unknown).
+func ctime(fi os.FileInfo) time.Time {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return time.Unix(st.Ctim.Unix())
+	}
+	return time.Time{}
 }
 
 func inode(fi os.FileInfo) uint64 {
@@ -101,8 +110,8 @@ func (s *Store) unchanged(files map[string]*fileRec) bool {
 
 // fileVersion tells versions of a file apart the way fileRec.same does.
 type fileVersion struct {
-	size, mtime int64
-	ino         uint64
+	size, mtime, ctime int64
+	ino                uint64
 }
 
 // versionOf is path's version; the zero value when it cannot be stat'ed.
@@ -111,7 +120,7 @@ func versionOf(path string) fileVersion {
 	if err != nil {
 		return fileVersion{}
 	}
-	return fileVersion{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ino: inode(fi)}
+	return fileVersion{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ctime: ctime(fi).UnixNano(), ino: inode(fi)}
 }
 
 // readFiles lists the directory and parses new or changed files, reusing
@@ -190,7 +199,7 @@ func (s *Store) parseFile(name string, fi os.FileInfo) *fileRec {
 		r.mtime = time.Now() // compares as changed until it is readable
 		return r
 	}
-	r.size, r.mtime, r.ino = fi.Size(), fi.ModTime(), inode(fi)
+	r.size, r.mtime, r.ctime, r.ino = fi.Size(), fi.ModTime(), ctime(fi), inode(fi)
 	if fi.Size() > 1<<20 {
 		r.problem = "larger than 1 MiB: not a certificate"
 		return r

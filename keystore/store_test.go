@@ -346,3 +346,49 @@ func TestImportRefusesUnusable(t *testing.T) {
 		}
 	}
 }
+
+// A certificate rewritten in place with one of the same length, keeping
+// the file's mtime and inode (cp -p from a tree with fixed mtimes), is
+// still seen: its change time moved.
+func TestSameSizeMtimeAndInodeRewriteSeen(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{})
+	first, second := device(t, "SN5", P256), device(t, "SN5", P256)
+	a, b := first.CertPEM, second.CertPEM
+	for len(a) < len(b) {
+		a = append(a, '\n')
+	}
+	for len(b) < len(a) {
+		b = append(b, '\n')
+	}
+	p := filepath.Join(h.dir, "SN5.crt")
+	stamp := time.Unix(1, 0)
+	put := func(data []byte) {
+		t.Helper()
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644) // same inode
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt(data, 0); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if err := os.Chtimes(p, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(a)
+	h.rescan()
+	if _, fp, ok := h.store.Certificate("SN5"); !ok || fp != SPKIFingerprint(first.Cert).String() {
+		t.Fatalf("SN5: %s %v", fp, ok)
+	}
+	time.Sleep(10 * time.Millisecond) // a later change time, on coarse clocks too
+	put(b)
+	h.rescan()
+	if h.store.HasCertificate("SN5") {
+		t.Fatal("the first key is still used after its file was rewritten with another (pinned) key")
+	}
+	if ref := h.events("refused"); len(ref) != 1 || field(ref[0], "fingerprint") != SPKIFingerprint(second.Cert).String() {
+		t.Fatalf("want the rewrite refused against the pin: %+v", ref)
+	}
+}

@@ -255,12 +255,9 @@ func (d *Dir) inspect(name string, since time.Time) (e *entry, fresh bool) {
 	e = &entry{name: name, serial: serial, key: key, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		e.ino = st.Ino
+		// Freshness stays by mtime: cp -p sets it back only once the
+		// content is written, and tools that backdate files work as before.
 		e.ctime = time.Unix(st.Ctim.Unix()).UnixNano()
-		// The settle delay runs from the last change of either time: a
-		// copy that keeps the source's mtime (cp -p) is fresh too.
-		if ct := time.Unix(st.Ctim.Unix()); !since.IsZero() && ct.After(since) {
-			return e, true
-		}
 	}
 	if !since.IsZero() && fi.ModTime().After(since) {
 		return e, true
