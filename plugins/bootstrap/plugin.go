@@ -156,6 +156,7 @@ type metrics struct {
 	unknown   prometheus.Counter
 	noSubnet  prometheus.Counter
 	declines  prometheus.Counter
+	notForUs  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -181,9 +182,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		noSubnet: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sealboot_dhcp_no_subnet_total", Help: "Relayed requests from a link no configured subnet covers, dropped.",
 		}),
+		notForUs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_other_server_total",
+			Help: "Requests for another server (their server identifier is not ours; for DHCPv6 also those whose type requires one and carries none, or forbids one and carries it), ignored.",
+		}, []string{"family"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown, m.noSubnet, m.declines)
+		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown, m.noSubnet, m.declines, m.notForUs)
 	}
 	return m
 }

@@ -446,3 +446,52 @@ func TestInventoryFile(t *testing.T) {
 		t.Fatal("previous inventory lost")
 	}
 }
+
+// DHCPv6 messages follow RFC 8415 section 16's Server Identifier rules: one
+// for another server, or without the identifier its type requires, or with
+// one its type forbids, gets no answer and no lease.
+func TestDHCPv6ServerIdentifier(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	f := newFixture(t, cfg, nil)
+	duid := &dhcpv6.DUIDEN{EnterpriseNumber: 6527, EnterpriseIdentifier: []byte("NS1234567891")}
+	other := &dhcpv6.DUIDLL{HWType: 1, LinkLayerAddr: net.HardwareAddr{2, 0, 0, 0, 0, 0x99}}
+	ours := cfg.V6.ServerDUID
+	for _, tc := range []struct {
+		mt     dhcpv6.MessageType
+		sid    dhcpv6.DUID // nil: none
+		answer bool
+	}{
+		{dhcpv6.MessageTypeSolicit, nil, true},
+		{dhcpv6.MessageTypeSolicit, ours, false},
+		{dhcpv6.MessageTypeRequest, ours, true},
+		{dhcpv6.MessageTypeRequest, other, false},
+		{dhcpv6.MessageTypeRequest, nil, false},
+		{dhcpv6.MessageTypeRenew, ours, true},
+		{dhcpv6.MessageTypeRenew, other, false},
+		{dhcpv6.MessageTypeRenew, nil, false},
+		{dhcpv6.MessageTypeRebind, nil, true},
+		{dhcpv6.MessageTypeRebind, ours, false},
+		{dhcpv6.MessageTypeRelease, other, false},
+		{dhcpv6.MessageTypeRelease, nil, false},
+		{dhcpv6.MessageTypeConfirm, other, false},
+		{dhcpv6.MessageTypeInformationRequest, nil, true},
+		{dhcpv6.MessageTypeInformationRequest, ours, true},
+		{dhcpv6.MessageTypeInformationRequest, other, false},
+	} {
+		mods := []dhcpv6.Modifier{dhcpv6.WithClientID(duid), dhcpv6.WithIAID([4]byte{0, 0, 0, 7})}
+		if tc.sid != nil {
+			mods = append(mods, dhcpv6.WithServerID(tc.sid))
+		}
+		msg, _ := dhcpv6.NewMessage(mods...)
+		msg.MessageType = tc.mt
+		before := len(f.v6.Leases())
+		out := f.exchange6Req(t, msg)
+		if (out != nil) != tc.answer {
+			t.Errorf("%s with server ID %v: answered %v, want %v", tc.mt, tc.sid, out != nil, tc.answer)
+		}
+		if !tc.answer && len(f.v6.Leases()) != before {
+			t.Errorf("%s with server ID %v: a lease was made for a message that was not for us", tc.mt, tc.sid)
+		}
+	}
+}

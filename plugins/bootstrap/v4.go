@@ -91,6 +91,7 @@ func (p *Plugin) offer4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 // the client chose us; the address is option 50 or ciaddr.
 func (p *Plugin) ack4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 	if sid := req.ServerIdentifier(); sid != nil && !sid.Equal(r.cfg.V4.ServerID.AsSlice()) {
+		p.m.notForUs.WithLabelValues("v4").Inc()
 		return nil // the client accepted another server's offer
 	}
 	ip := addr4(req.RequestedIPAddress())

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/netip"
@@ -26,6 +27,12 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	p.m.packets.WithLabelValues("v6", msg.Type().String()).Inc()
 	duid := msg.Options.ClientID()
 	if duid == nil {
+		return nil, true
+	}
+	if !forUs(msg, cfg.V6.ServerDUID) {
+		p.m.notForUs.WithLabelValues("v6").Inc()
+		p.debug("dhcpv6: discarding a message for another server, or without the Server Identifier its type requires (RFC 8415 section 16)",
+			zap.Stringer("type", msg.Type()), zap.String("duid", duid.String()))
 		return nil, true
 	}
 	relay := linkAddr(req)
@@ -56,6 +63,25 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	}
 	p.options6(out, cfg, sub, id)
 	return out, true
+}
+
+// forUs applies RFC 8415 section 16: a Solicit, Confirm or Rebind names no
+// server (any may answer); a Request, Renew, Decline or Release must name
+// us; an Information-request may name us or none. Anything else is for
+// another server on the link, and answering it would hand out addresses
+// behind that server's back.
+func forUs(msg *dhcpv6.Message, ours dhcpv6.DUID) bool {
+	sid := msg.Options.ServerID()
+	mine := sid != nil && bytes.Equal(sid.ToBytes(), ours.ToBytes())
+	switch msg.Type() {
+	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeConfirm, dhcpv6.MessageTypeRebind:
+		return sid == nil
+	case dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeDecline, dhcpv6.MessageTypeRelease:
+		return mine
+	case dhcpv6.MessageTypeInformationRequest:
+		return sid == nil || mine
+	}
+	return true
 }
 
 // identify6 finds the serial, falling back to what an earlier lease of the
