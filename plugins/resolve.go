@@ -70,7 +70,29 @@ func v6Config(cfg Config) (*bootstrap.V6, error) {
 		ServerDUID: &dhcpv6.DUIDLL{HWType: 1, LinkLayerAddr: ifi.HardwareAddr}, // RFC 8415 11.4
 		Pool:       cfg.V6.Pool, DNS: cfg.V6.DNS, TFTPServer: tftp, BootfileParams: cfg.V6.BootfileParams, LeaseTime: cfg.V6.LeaseTime,
 		Relayed: cfg.V6.Subnets,
+		OnLink:  func(ip netip.Addr) bool { return onLink(cfg.V6.Interfaces, ip) },
 	}, nil
+}
+
+// onLink says whether ip is in a prefix of one of the interfaces' global
+// addresses, as they are now.
+func onLink(ifaces []string, ip netip.Addr) bool {
+	for _, name := range ifaces {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			continue
+		}
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() == nil && n.IP.IsGlobalUnicast() && n.Contains(ip.AsSlice()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // interfaceAddr returns the first address of the interface that ok accepts.

@@ -60,6 +60,9 @@ type V6 struct {
 	BootfileParams []string   // option 60; empty: not sent
 	LeaseTime      time.Duration
 	Relayed        []Subnet6 // chosen by the relay's link-address
+	// OnLink reports whether an address is on one of the interfaces' own
+	// links (their prefixes), for Confirm; nil: the pool is the link.
+	OnLink func(netip.Addr) bool
 }
 
 // Subnet6 is one relayed IPv6 link's pool and options.

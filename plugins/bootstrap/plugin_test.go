@@ -12,6 +12,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/insomniacslk/dhcp/iana"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -493,5 +494,71 @@ func TestDHCPv6ServerIdentifier(t *testing.T) {
 		if !tc.answer && len(f.v6.Leases()) != before {
 			t.Errorf("%s with server ID %v: a lease was made for a message that was not for us", tc.mt, tc.sid)
 		}
+	}
+}
+
+// A renewed address that the pool no longer holds is returned with
+// lifetimes of 0 next to the new one (RFC 8415 18.3.4), so the client
+// drops it now.
+func TestDHCPv6RenewAfterPoolChange(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	f := newFixture(t, cfg, nil)
+	duid := &dhcpv6.DUIDEN{EnterpriseNumber: 6527, EnterpriseIdentifier: []byte("NS1234567892")}
+	sol, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(duid), dhcpv6.WithIAID([4]byte{0, 0, 0, 1}))
+	sol.MessageType = dhcpv6.MessageTypeSolicit
+	req, _ := dhcpv6.NewRequestFromAdvertise(f.exchange6(t, sol))
+	rep := f.exchange6(t, req)
+	old := rep.Options.OneIANA().Options.OneAddress().IPv6Addr
+
+	cfg.V6.Pool, _ = leases.ParsePool("2001:db8::200-2001:db8::2ff")
+	if err := f.p.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	ren, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(duid), dhcpv6.WithServerID(cfg.V6.ServerDUID))
+	ren.MessageType = dhcpv6.MessageTypeRenew
+	ren.AddOption(rep.Options.OneIANA())
+	got := f.exchange6(t, ren).Options.OneIANA().Options.Addresses()
+	lifetimes := map[string]time.Duration{}
+	for _, a := range got {
+		lifetimes[a.IPv6Addr.String()] = a.ValidLifetime
+	}
+	if len(got) != 2 || lifetimes[old.String()] != 0 {
+		t.Fatalf("renew of %s after the pool moved: %v", old, got)
+	}
+	for ip, lt := range lifetimes {
+		if ip != old.String() && (lt != time.Hour || !strings.HasPrefix(ip, "2001:db8::2")) {
+			t.Fatalf("new address %s lifetime %s", ip, lt)
+		}
+	}
+}
+
+// Confirm: an address in a prefix of the server's own link is on link even
+// outside the pool; one elsewhere is not; a Confirm with no address gets
+// no reply (RFC 8415 18.3.3).
+func TestDHCPv6Confirm(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	link := netip.MustParsePrefix("2001:db8::/64")
+	cfg.V6.OnLink = link.Contains
+	f := newFixture(t, cfg, nil)
+	duid := &dhcpv6.DUIDEN{EnterpriseNumber: 6527, EnterpriseIdentifier: []byte("NS1234567893")}
+	confirm := func(addr string) *dhcpv6.Message {
+		msg, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(duid))
+		msg.MessageType = dhcpv6.MessageTypeConfirm
+		if addr != "" {
+			msg.AddOption(&dhcpv6.OptIANA{IaId: [4]byte{0, 0, 0, 1}, Options: dhcpv6.IdentityOptions{Options: dhcpv6.Options{
+				&dhcpv6.OptIAAddress{IPv6Addr: net.ParseIP(addr)}}}})
+		}
+		return f.exchange6Req(t, msg)
+	}
+	for addr, want := range map[string]iana.StatusCode{"2001:db8::25c": iana.StatusSuccess, "2001:db8::150": iana.StatusSuccess, "2001:db8:9::1": iana.StatusNotOnLink} {
+		rep := confirm(addr)
+		if rep == nil || rep.Options.Status() == nil || rep.Options.Status().StatusCode != want {
+			t.Errorf("Confirm %s: %v, want status %s", addr, rep, want)
+		}
+	}
+	if rep := confirm(""); rep != nil {
+		t.Errorf("Confirm with no address answered: %v", rep)
 	}
 }

@@ -53,7 +53,11 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind:
 		p.addresses6(msg, out, sub, id, duid, relay, out.Type() == dhcpv6.MessageTypeAdvertise)
 	case dhcpv6.MessageTypeConfirm: // RFC 8415 18.3.3: are the addresses still on link?
-		out.AddOption(confirmStatus(msg, sub))
+		st := confirmStatus(msg, sub, cfg.V6.OnLink)
+		if st == nil {
+			return nil, true // no addresses: no reply
+		}
+		out.AddOption(st)
 	case dhcpv6.MessageTypeRelease: // RFC 8415 18.3.7
 		p.release6(msg, duid)
 		out.AddOption(&dhcpv6.OptStatusCode{StatusCode: iana.StatusSuccess, StatusMessage: "released"})
@@ -124,11 +128,20 @@ func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, id identity.I
 			p.log.Warn("dhcpv6: no address", zap.String("serial", id.Serial), zap.String("duid", duid.String()), zap.Error(err))
 			continue
 		}
+		addrs := dhcpv6.Options{&dhcpv6.OptIAAddress{IPv6Addr: ip.AsSlice(), PreferredLifetime: v6.LeaseTime, ValidLifetime: v6.LeaseTime}}
+		if mt := msg.Type(); mt == dhcpv6.MessageTypeRenew || mt == dhcpv6.MessageTypeRebind {
+			// An address the client renews but no longer gets (the pool
+			// changed) goes back with lifetimes of 0, so the client stops
+			// using it now rather than when it expires (RFC 8415 18.3.4).
+			for _, a := range ia.Options.Addresses() {
+				if old, _ := netip.AddrFromSlice(a.IPv6Addr); old != ip {
+					addrs = append(addrs, &dhcpv6.OptIAAddress{IPv6Addr: a.IPv6Addr})
+				}
+			}
+		}
 		out.AddOption(&dhcpv6.OptIANA{
 			IaId: ia.IaId, T1: v6.LeaseTime / 2, T2: v6.LeaseTime * 4 / 5,
-			Options: dhcpv6.IdentityOptions{Options: dhcpv6.Options{&dhcpv6.OptIAAddress{
-				IPv6Addr: ip.AsSlice(), PreferredLifetime: v6.LeaseTime, ValidLifetime: v6.LeaseTime,
-			}}},
+			Options: dhcpv6.IdentityOptions{Options: addrs},
 		})
 		name := "dhcp.ack"
 		if advertise {
@@ -167,13 +180,18 @@ func (p *Plugin) release6(msg *dhcpv6.Message, duid dhcpv6.DUID) {
 	}
 }
 
-func confirmStatus(msg *dhcpv6.Message, sub *Subnet6) dhcpv6.Option {
+func confirmStatus(msg *dhcpv6.Message, sub *Subnet6, direct func(netip.Addr) bool) dhcpv6.Option {
+	seen := false
 	for _, ia := range msg.Options.IANA() {
 		for _, a := range ia.Options.Addresses() {
-			if ip, _ := netip.AddrFromSlice(a.IPv6Addr); !sub.onLink(ip) {
+			seen = true
+			if ip, _ := netip.AddrFromSlice(a.IPv6Addr); !sub.onLink(ip, direct) {
 				return &dhcpv6.OptStatusCode{StatusCode: statusCode(4), StatusMessage: "not on link"}
 			}
 		}
+	}
+	if !seen {
+		return nil
 	}
 	return &dhcpv6.OptStatusCode{StatusCode: iana.StatusSuccess, StatusMessage: "on link"}
 }
@@ -230,10 +248,11 @@ func (v *V6) subnetFor(link netip.Addr) *Subnet6 {
 }
 
 // onLink says whether ip belongs to the subnet's link: its network for a
-// relayed subnet, the pool for the interfaces' own.
-func (s *Subnet6) onLink(ip netip.Addr) bool {
+// relayed subnet; for the interfaces' own, their prefixes (direct) or the
+// pool.
+func (s *Subnet6) onLink(ip netip.Addr, direct func(netip.Addr) bool) bool {
 	if s.Network.IsValid() {
 		return s.Network.Contains(ip)
 	}
-	return s.Pool.Contains(ip)
+	return s.Pool.Contains(ip) || direct != nil && direct(ip)
 }
