@@ -207,10 +207,25 @@ func TestInventoryAndRememberedSerial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, testConfig(), inv)
+	cfg := testConfig()
+	f := newFixture(t, cfg, inv)
 	offer := f.exchange4(t, discover())
 	if offer == nil || offer.BootFileName != "FTX1234A0BC.enc" {
 		t.Fatalf("inventory device: %v", offer)
+	}
+	f.exchange4(t, request(offer))
+	// Taken out of the inventory, the device is unknown again: its lease
+	// does not keep the inventory's serial alive.
+	_ = os.WriteFile(path, []byte("# emptied\n"), 0o644)
+	if err := inv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.ServeUnknown = false
+	if err := f.p.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if o := f.exchange4(t, discover()); o != nil {
+		t.Fatalf("device removed from the inventory still served: file %q", o.BootFileName)
 	}
 	// IOS-XE: serial in option 61 on one attempt, cisco-<mac>-<if> on the next.
 	g := newFixture(t, testConfig(), nil)

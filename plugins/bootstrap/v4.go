@@ -67,7 +67,7 @@ func (p *Plugin) Handle4(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 func (p *Plugin) identify4(req *dhcpv4.DHCPv4, client string) identity.Identity {
 	id := identity.FromDHCPv4(req, p.inv)
 	if id.Serial == "" {
-		if l, ok := p.v4.LookupClient(client); ok && l.Serial != "" {
+		if l, ok := p.v4.LookupClient(client); ok && l.Serial != "" && !l.Inventory {
 			id.Serial, id.Source = l.Serial, "earlier request"
 		}
 	}
@@ -98,7 +98,7 @@ func (p *Plugin) ack4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 	if !ip.IsValid() || ip.IsUnspecified() {
 		ip = addr4(req.ClientIPAddr)
 	}
-	l, err := p.v4.Ack(r.sub.Pool, leases.Lease{IP: ip, ClientID: r.client, MAC: req.ClientHWAddr, Serial: r.id.Serial}, r.sub.LeaseTime)
+	l, err := p.v4.Ack(r.sub.Pool, leases.Lease{IP: ip, ClientID: r.client, MAC: req.ClientHWAddr, Serial: r.id.Serial, Inventory: r.id.Source == identity.SourceInventory}, r.sub.LeaseTime)
 	if errors.Is(err, leases.ErrNotAvailable) {
 		return p.nak4(resp, r, ip, err)
 	}

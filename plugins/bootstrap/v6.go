@@ -100,7 +100,7 @@ func (p *Plugin) identify6(req dhcpv6.DHCPv6, msg *dhcpv6.Message, duid dhcpv6.D
 	id := identity.FromDHCPv6(msg, mac, p.inv)
 	if id.Serial == "" {
 		if ia := msg.Options.OneIANA(); ia != nil {
-			if l, ok := p.v6.LookupClient(leases.ClientID6(duid.ToBytes(), ia.IaId)); ok && l.Serial != "" {
+			if l, ok := p.v6.LookupClient(leases.ClientID6(duid.ToBytes(), ia.IaId)); ok && l.Serial != "" && !l.Inventory {
 				id.Serial, id.Source = l.Serial, "earlier request"
 			}
 		}
@@ -120,7 +120,7 @@ func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, id identity.I
 		ip, err := p.v6.Offer(v6.Pool, client, hint)
 		if err == nil && !advertise {
 			var l leases.Lease
-			l, err = p.v6.Ack(v6.Pool, leases.Lease{IP: ip, ClientID: client, MAC: id.MAC, Serial: id.Serial}, v6.LeaseTime)
+			l, err = p.v6.Ack(v6.Pool, leases.Lease{IP: ip, ClientID: client, MAC: id.MAC, Serial: id.Serial, Inventory: id.Source == identity.SourceInventory}, v6.LeaseTime)
 			ip = l.IP
 		}
 		if err != nil {

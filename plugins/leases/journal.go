@@ -246,7 +246,11 @@ func recordAck(l Lease) string {
 	if l.MAC != nil {
 		mac = l.MAC.String()
 	}
-	return fmt.Sprintf("A %s %d %s %s %s", l.IP, l.Expires.Unix(), l.ClientID, dash(mac), dash(l.Serial))
+	rec := fmt.Sprintf("A %s %d %s %s %s", l.IP, l.Expires.Unix(), l.ClientID, dash(mac), dash(l.Serial))
+	if l.Inventory {
+		rec += " inventory"
+	}
+	return rec
 }
 
 func recordRelease(ip netip.Addr, clientID string, at time.Time) string {
@@ -282,13 +286,13 @@ func (s *Store) snapshotLines() []string {
 func (s *Store) apply(line string) error {
 	f := strings.Split(line, " ")
 	switch {
-	case len(f) == 6 && f[0] == "A":
+	case (len(f) == 6 || len(f) == 7 && f[6] == "inventory") && f[0] == "A": // 6: before the source was kept
 		ip, err := netip.ParseAddr(f[1])
 		exp, err2 := strconv.ParseInt(f[2], 10, 64)
 		if err != nil || err2 != nil || f[3] == "" {
 			return fmt.Errorf("bad lease record %q", line)
 		}
-		l := &Lease{IP: ip.Unmap(), Expires: time.Unix(exp, 0), ClientID: f[3], Serial: undash(f[5])}
+		l := &Lease{IP: ip.Unmap(), Expires: time.Unix(exp, 0), ClientID: f[3], Serial: undash(f[5]), Inventory: len(f) == 7}
 		if m := undash(f[4]); m != "" {
 			if l.MAC, err = net.ParseMAC(m); err != nil {
 				return fmt.Errorf("bad MAC in %q", line)

@@ -41,7 +41,12 @@ type Lease struct {
 	ClientID string           // see ClientID4 and ClientID6
 	MAC      net.HardwareAddr // may be nil
 	Serial   string           // device serial, "" when not recognised
-	Expires  time.Time
+	// Inventory: Serial came from the inventory file, which is asked
+	// afresh on every request; a serial seen in a packet is remembered
+	// for requests that lack it, an inventory's is not (a device removed
+	// from the inventory must lose it).
+	Inventory bool
+	Expires   time.Time
 }
 
 // Active reports whether the lease is in force at now.

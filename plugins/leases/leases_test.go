@@ -227,7 +227,7 @@ func TestJournalReplay(t *testing.T) {
 	for i := range 5 {
 		id := ClientID4(mac(i), nil)
 		ip, _ := s.Offer(pool, id, netip.Addr{})
-		if _, err := s.Ack(pool, Lease{IP: ip, ClientID: id, MAC: mac(i), Serial: fmt.Sprintf("SN%d", i)}, time.Hour); err != nil {
+		if _, err := s.Ack(pool, Lease{IP: ip, ClientID: id, MAC: mac(i), Serial: fmt.Sprintf("SN%d", i), Inventory: i == 1}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		ips[id] = ip
@@ -251,6 +251,9 @@ func TestJournalReplay(t *testing.T) {
 		serial, m, ok := s2.LookupIP(ips[id])
 		if !ok || serial != fmt.Sprintf("SN%d", i) || m.String() != mac(i).String() {
 			t.Fatalf("lease %d after replay: %q %v %v", i, serial, m, ok)
+		}
+		if l, _ := s2.LookupClient(id); l.Inventory != (i == 1) {
+			t.Fatalf("lease %d: serial from the inventory = %v after replay", i, l.Inventory)
 		}
 		if back, _ := s2.Offer(pool, id, netip.Addr{}); back != ips[id] {
 			t.Fatalf("client %d got %s after restart, had %s", i, back, ips[id])
@@ -355,7 +358,7 @@ func TestFullDiskKeepsOtherLeases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Ack(pool, Lease{IP: ip, ClientID: id, MAC: mac(i), Serial: fmt.Sprintf("SN%d", i)}, time.Hour); err != nil {
+		if _, err := s.Ack(pool, Lease{IP: ip, ClientID: id, MAC: mac(i), Serial: fmt.Sprintf("SN%d", i), Inventory: i == 1}, time.Hour); err != nil {
 			return err
 		}
 		acked[id] = ip

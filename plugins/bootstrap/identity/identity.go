@@ -17,6 +17,9 @@ import (
 	"strings"
 )
 
+// SourceInventory is Identity.Source for a serial the inventory file gave.
+const SourceInventory = "inventory"
+
 // Identity is who a request says it is.
 type Identity struct {
 	Serial string           // "" when not recognised
@@ -52,7 +55,7 @@ func fromInventory(inv Inventory, mac net.HardwareAddr, id *Identity) bool {
 		return false
 	}
 	if s, ok := inv.SerialForMAC(mac); ok && ValidSerial(s) {
-		id.Serial, id.Source = s, "inventory"
+		id.Serial, id.Source = s, SourceInventory
 		return true
 	}
 	return false
