@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -95,11 +96,15 @@ type server struct {
 	notify daemon.Notifier
 
 	started *config.Config // what the listeners were built from
-	current *config.Config // the last configuration applied
-	comps   *components
+	// listenInFile is tftp.listen as the file had it at start, before any
+	// fallback to a high port.
+	listenInFile []string
+	current      *config.Config // the last configuration applied
+	comps        *components
 }
 
 func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bool) error {
+	s.listenInFile = slices.Clone(cfg.TFTP.Listen)
 	if defaultListen {
 		cfg.TFTP.Listen = s.tftpListenFallback(cfg.TFTP.Listen)
 	}
@@ -204,8 +209,12 @@ func (s *server) reload() {
 			zap.String("event", "config.reload"), zap.String("outcome", "refused"), zap.Error(err))
 		return
 	}
+	changed := restartOnly(s.started, cfg)
+	if !slices.Equal(cfg.TFTP.Listen, s.listenInFile) {
+		changed = append(changed, "tftp.listen")
+	}
 	cfg.TFTP.Listen = s.started.TFTP.Listen // the fallback, if any, stays
-	for _, key := range restartOnly(s.started, cfg) {
+	for _, key := range changed {
 		s.log.Warn("changed setting takes effect at the next restart", zap.String("key", key))
 	}
 	if lvl, err := zap.ParseAtomicLevel(cfg.Log.Level); err == nil {

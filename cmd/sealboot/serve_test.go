@@ -89,6 +89,25 @@ func (d *daemonProc) waitFor(msg string) map[string]any {
 	}
 }
 
+// waitForField waits for a log line with msg whose field key is value.
+func (d *daemonProc) waitForField(msg, key, value string) map[string]any {
+	d.t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	seen := 0
+	for {
+		for ; seen < len(d.lines); seen++ {
+			if m, _ := d.lines[seen]["msg"].(string); strings.Contains(m, msg) && d.lines[seen][key] == value {
+				return d.lines[seen]
+			}
+			if d.lines[seen]["msg"] == "<exited>" {
+				d.t.Fatalf("sealboot exited before logging %q with %s=%s; log:\n%v", msg, key, value, d.lines)
+			}
+		}
+		d.cond.Wait()
+	}
+}
+
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
 	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -168,6 +187,17 @@ func TestServeLifecycle(t *testing.T) {
 	d.waitFor("configuration reloaded")
 	if err := fetch(); err != nil {
 		t.Fatalf("after reload: %v", err)
+	}
+
+	// Settings that need a restart say so, and the running ones stay.
+	moved := strings.Replace(good, fmt.Sprint(port), fmt.Sprint(freeUDPPort(t)), 1)
+	_ = os.WriteFile(cfgFile, []byte(moved+"watch:\n  settle: 2s\nkeystore:\n  settle: 2s\n"), 0o600)
+	_ = d.cmd.Process.Signal(syscall.SIGHUP)
+	for _, key := range []string{"tftp.listen", "watch.settle", "keystore.settle"} {
+		d.waitForField("takes effect at the next restart", "key", key)
+	}
+	if err := fetch(); err != nil {
+		t.Fatalf("after a reload that moves tftp.listen: %v", err)
 	}
 
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
