@@ -41,6 +41,15 @@ func v4Config(cfg Config) (*bootstrap.V4, error) {
 		}
 		sid = a
 	}
+	if ones, bits := cfg.V4.Netmask.Size(); bits == 32 {
+		link := netip.PrefixFrom(sid, ones).Masked()
+		if !link.Contains(cfg.V4.Pool.Start) || !link.Contains(cfg.V4.Pool.End) {
+			return nil, fmt.Errorf("dhcp.v4.pool %s is not on the interface's link, %s (dhcp.v4.server_id %s, dhcp.v4.netmask): its devices could not reach sealboot", cfg.V4.Pool, link, sid)
+		}
+		if r := cfg.V4.Router; r.IsValid() && !link.Contains(r) {
+			return nil, fmt.Errorf("dhcp.v4.router %s is not on the interface's link, %s (dhcp.v4.server_id %s, dhcp.v4.netmask)", r, link, sid)
+		}
+	}
 	tftp := cfg.TFTPServer
 	if !tftp.IsValid() {
 		tftp = sid

@@ -126,6 +126,7 @@ func New(cfg Config, v4, v6 *leases.Store, inv identity.Inventory, log *zap.Logg
 	}
 	p := &Plugin{v4: v4, v6: v6, inv: inv, log: log, m: newMetrics(reg), dedup: &dedup{seen: map[string]seenEvent{}}}
 	p.cfg.Store(&cfg)
+	p.reserve(&cfg)
 	return p, nil
 }
 
@@ -135,7 +136,23 @@ func (p *Plugin) Update(cfg Config) error {
 		return err
 	}
 	p.cfg.Store(&cfg)
+	p.reserve(&cfg)
 	return nil
+}
+
+// reserve keeps the server's own addresses and the routers out of the
+// pools, should a pool include them.
+func (p *Plugin) reserve(cfg *Config) {
+	if cfg.V4 != nil && p.v4 != nil {
+		addrs := []netip.Addr{cfg.V4.ServerID, cfg.V4.TFTPServer}
+		for _, s := range append(cfg.V4.Relayed, derefSubnet(cfg.V4.Direct)...) {
+			addrs = append(addrs, s.Router)
+		}
+		p.v4.SetReserved(addrs...)
+	}
+	if cfg.V6 != nil && p.v6 != nil {
+		p.v6.SetReserved(cfg.V6.TFTPServer)
+	}
 }
 
 // Malformed counts a packet CoreDHCP could not parse.

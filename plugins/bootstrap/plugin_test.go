@@ -577,3 +577,30 @@ func TestDHCPv6Confirm(t *testing.T) {
 		t.Errorf("Confirm with no address answered: %v", rep)
 	}
 }
+
+// A pool that includes the server's own address and the router never
+// hands them out, not even to a client asking for one.
+func TestPoolSkipsServerAndRouter(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.V4.Direct.Pool, _ = leases.ParsePool("192.0.2.1-192.0.2.3")
+	cfg.V4.Direct.Router = netip.MustParseAddr("192.0.2.3")
+	cfg.ServeUnknown = true
+	f := newFixture(t, cfg, nil) // serverID is 192.0.2.1
+	if serverID != netip.MustParseAddr("192.0.2.1") {
+		t.Fatalf("test assumes the server is 192.0.2.1, not %s", serverID)
+	}
+	want := net.IPv4(192, 0, 2, 2)
+	o := f.exchange4(t, discover(dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(192, 0, 2, 1)))))
+	if o == nil || !o.YourIPAddr.Equal(want) {
+		t.Fatalf("offer: %v, want %s", o, want)
+	}
+	if ack := f.exchange4(t, request(o)); ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck {
+		t.Fatalf("ack: %v", ack)
+	}
+	// The only address left is the router's: a second device gets nothing.
+	other := dhcpv4.WithHwAddr(net.HardwareAddr{2, 0, 0, 0, 0, 0x42})
+	if o2 := f.exchange4(t, discover(other)); o2 != nil {
+		t.Fatalf("offered %s although only the server's and the router's addresses are free", o2.YourIPAddr)
+	}
+}

@@ -41,8 +41,23 @@ type Store struct {
 	byClient map[string]*Lease     // current or last lease of a client
 	offers   map[netip.Addr]offer
 	declined map[netip.Addr]time.Time
+	reserved map[netip.Addr]bool // never leased: the server's own addresses, routers
 
 	j *journal
+}
+
+// SetReserved replaces the addresses that are never offered or leased,
+// even inside a pool (the server's address, a router).
+func (s *Store) SetReserved(addrs ...netip.Addr) {
+	m := make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		if a.IsValid() {
+			m[a.Unmap()] = true
+		}
+	}
+	s.mu.Lock()
+	s.reserved = m
+	s.mu.Unlock()
 }
 
 // Open replays the journal at opts.Path, if any, and returns the store.
@@ -139,6 +154,9 @@ func (s *Store) probe(pool Pool, clientID string, now time.Time, allowUsed bool)
 // to another client, not offered to another client. With allowUsed, an
 // expired lease of another client does not count.
 func (s *Store) freeFor(ip netip.Addr, clientID string, now time.Time, allowUsed bool) bool {
+	if s.reserved[ip] {
+		return false
+	}
 	if until, ok := s.declined[ip]; ok && now.Before(until) {
 		return false
 	}

@@ -55,10 +55,19 @@ func (v DHCPv4) validate(p *problems) {
 			p.add(fmt.Sprintf("dhcp.v4.interfaces[%d]", i), "invalid interface name %q", name)
 		}
 	}
+	link := ""
 	if v.ServerID != "" {
-		addr(p, "dhcp.v4.server_id", v.ServerID, 4)
+		// With the server's address known, the pool and router must be
+		// on its link (without it, that is checked at start).
+		if sid, ok := addr(p, "dhcp.v4.server_id", v.ServerID, 4); ok {
+			if m := net.ParseIP(v.Netmask).To4(); m != nil {
+				if ones, bits := net.IPMask(m).Size(); bits == 32 && ones > 0 {
+					link = netip.PrefixFrom(sid, ones).Masked().String()
+				}
+			}
+		}
 	}
-	subnet4(p, "dhcp.v4", Subnet4{Pool: v.Pool, Netmask: v.Netmask, Router: v.Router, DNS: v.DNS, LeaseTime: v.LeaseTime}, "")
+	subnet4(p, "dhcp.v4", Subnet4{Pool: v.Pool, Netmask: v.Netmask, Router: v.Router, DNS: v.DNS, LeaseTime: v.LeaseTime}, link)
 	for i, s := range v.Subnets {
 		key := fmt.Sprintf("dhcp.v4.subnets[%d]", i)
 		if s.LeaseTime == 0 {
@@ -89,7 +98,11 @@ func subnet4(p *problems, key string, s Subnet4, network string) {
 		p.add(key+".netmask", "invalid netmask %q (not a contiguous mask)", s.Netmask)
 	}
 	if s.Router != "" {
-		addr(p, key+".router", s.Router, 4)
+		if r, ok := addr(p, key+".router", s.Router, 4); ok && network != "" {
+			if pfx, err := netip.ParsePrefix(network); err == nil && !pfx.Contains(r) {
+				p.add(key+".router", "%s is not inside network %s", s.Router, network)
+			}
+		}
 	}
 	for i, d := range s.DNS {
 		addr(p, fmt.Sprintf("%s.dns[%d]", key, i), d, 4)
