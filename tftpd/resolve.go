@@ -3,6 +3,7 @@ package tftpd
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -35,6 +36,13 @@ func newResolver(names, fixed []string) (*resolver, error) {
 		}
 		r.patterns = append(r.patterns, pattern{pre, suf})
 	}
+	// The most specific pattern first, whatever the order in the file:
+	// serials may contain '.', so with "{serial}.enc" tried first,
+	// "SN1.cfg.enc" would be serial "SN1.cfg" rather than SN1 of
+	// "{serial}.cfg.enc".
+	slices.SortStableFunc(r.patterns, func(a, b pattern) int {
+		return (len(b.prefix) + len(b.suffix)) - (len(a.prefix) + len(a.suffix))
+	})
 	for _, n := range fixed {
 		r.fixed[n] = true
 	}

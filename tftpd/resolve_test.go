@@ -20,7 +20,7 @@ func TestResolve(t *testing.T) {
 		{"default pattern", "SN123.enc", "SN123", false, nil},
 		{"leading slash", "/SN123.enc", "SN123", false, nil},
 		{"prefix pattern", "conf.JN1234", "JN1234", false, nil},
-		{"first pattern wins", "ABC.cfg.enc", "ABC.cfg", false, nil},
+		{"most specific pattern wins, whatever the order", "ABC.cfg.enc", "ABC", false, nil},
 		{"fixed name", "network-confg", "", true, nil},
 		{"fixed name with slash", "/router-confg", "", true, nil},
 		{"unknown clean name", "pxelinux.0", "", false, errUnknownName},
