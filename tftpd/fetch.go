@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/pin/tftp/v3"
@@ -41,12 +42,16 @@ type fetch struct {
 	fingerprint string
 	cached      bool
 	encrypted   bool
+	// logged is shared with the copy Server.inflight holds during the
+	// transfer: whichever logs first, the handler or a shutdown that
+	// stops waiting for it, logs the one event.
+	logged *atomic.Bool
 }
 
 // handleRead serves one read request; pin/tftp runs it on its own
 // goroutine and sends a returned error to the client as TFTP error 1.
 func (s *Server) handleRead(filename string, rf io.ReaderFrom) error {
-	f := &fetch{start: time.Now(), file: filename, remote: remoteOf(rf)}
+	f := &fetch{start: time.Now(), file: filename, remote: remoteOf(rf), logged: new(atomic.Bool)}
 	req := f.remote.String() + "\x00" + filename
 	if first, done := s.requests.join(req); !first {
 		return s.repeated(f, done)
@@ -71,6 +76,9 @@ func (s *Server) handleRead(filename string, rf io.ReaderFrom) error {
 	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
 		ot.SetSize(int64(len(data)))
 	}
+	snapshot := *f
+	s.inflight.Store(f, &snapshot)
+	defer s.inflight.Delete(f)
 	f.bytes, err = rf.ReadFrom(bytes.NewReader(data))
 	f.blksize = info.blksize
 	f.outcome, f.reason = transferOutcome(err)
@@ -233,6 +241,9 @@ func addrPort(a net.UDPAddr) netip.AddrPort {
 // logFetch writes the tftp.fetch event: Info when served, Error for a
 // server fault, Warn otherwise.
 func (s *Server) logFetch(f *fetch) {
+	if f.logged != nil && !f.logged.CompareAndSwap(false, true) {
+		return
+	}
 	d := time.Since(f.start)
 	s.m.observe(f.outcome, d, f.bytes)
 	level := zapcore.WarnLevel

@@ -54,6 +54,7 @@ type Server struct {
 	slots    slots
 	requests requests
 	blksize  sync.Map // "ip:port" → *transferInfo, filled by the pin/tftp hook
+	inflight sync.Map // *fetch → copy of it taken as its transfer began
 }
 
 // New checks cfg and returns a server; Run starts it.
@@ -161,12 +162,18 @@ func (s *Server) shutdown(servers []*tftp.Server, timeout time.Duration) error {
 	case <-time.After(timeout):
 		s.log.Warn("tftp transfers still running at shutdown; not waiting for them",
 			zap.Int("transfers", s.activeTransfers()), zap.Duration("waited", timeout))
+		// Each still gets its one tftp.fetch event before the process
+		// goes: aborted, by us.
+		s.inflight.Range(func(_, v any) bool {
+			f := v.(*fetch)
+			f.outcome, f.reason = OutcomeAborted, "sealboot stopped before the transfer ended"
+			s.logFetch(f)
+			return true
+		})
 	}
 	return nil
 }
 
-// network picks udp4 for an IPv4 literal, udp6 for an IPv6 literal, and
-// dual-stack udp otherwise.
 // bind binds addr. An IPv6 address that this host has but cannot bind
 // yet, because it is tentative (duplicate address detection, which lasts
 // for as long as the link has no carrier: a provisioning port whose switch
@@ -214,6 +221,8 @@ func hostHas(ip net.IP) bool {
 	return false
 }
 
+// network picks udp4 for an IPv4 literal, udp6 for an IPv6 literal (so
+// "[::]:69" is IPv6 only), and dual-stack udp otherwise (":69").
 func network(addr string) string {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil || host == "" {

@@ -223,8 +223,13 @@ func TestBusyStalledClientAndBoundedShutdown(t *testing.T) {
 	if ev[0]["outcome"] != OutcomeBusy || !strings.HasPrefix(ev[0]["reason"].(string), "per-client limit reached (") {
 		t.Fatalf("first logged event %v, want busy", ev[0])
 	}
-	// Stopping does not wait for the stalled client's retransmissions.
+	// Stopping does not wait for the stalled client's retransmissions, and
+	// its transfer still gets its one event.
 	h.stop()
+	ev = h.waitEvents(3)
+	if ev[2]["outcome"] != OutcomeAborted || ev[2]["file"] != "SNB.enc" || !strings.Contains(ev[2]["reason"].(string), "stopped") {
+		t.Fatalf("the transfer cut short by the stop: %v, want aborted", ev[2])
+	}
 }
 
 // oneSlot starts a server with a single transfer slot, requests waiting up
