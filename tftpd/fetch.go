@@ -281,6 +281,15 @@ func (h hook) OnSuccess(st tftp.TransferStats) { h.record(st) }
 
 func (h hook) OnFailure(st tftp.TransferStats, err error) {
 	if st.RemoteAddr == nil { // a packet that was not a valid request
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "listen" {
+			// Not the packet's fault: no socket for the transfer. A
+			// request to a link-local address on a listener without
+			// a zone ends here (pin/tftp binds fe80::… without it).
+			h.s.log.Warn("tftp: cannot open a socket for a transfer; request dropped (link-local clients are served on a tftp.listen address with its zone, e.g. [fe80::1%eth0]:69)",
+				zap.Error(err))
+			return
+		}
 		h.s.m.malformed.Inc()
 		if ce := h.s.log.Check(zapcore.DebugLevel, "tftp: bad packet"); ce != nil {
 			ce.Write(zap.Error(err))

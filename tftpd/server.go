@@ -129,7 +129,13 @@ func (s *Server) Run(ctx context.Context) error {
 		srv.SetRetries(cfg.Retries)
 		srv.SetHook(hook{s})
 		servers[i] = srv
-		go func() { errc <- srv.Serve(c) }()
+		serve := c
+		if ua, ok := c.LocalAddr().(*net.UDPAddr); ok && ua.Zone != "" {
+			// A link-local address: see zoned.
+			serve = zoned{c}
+			srv.SetBlockSizeNegotiation(false)
+		}
+		go func() { errc <- srv.Serve(serve) }()
 		s.addrsMu.Lock()
 		s.addrs = append(s.addrs, c.LocalAddr())
 		s.addrsMu.Unlock()
@@ -172,6 +178,24 @@ func (s *Server) shutdown(servers []*tftp.Server, timeout time.Duration) error {
 		})
 	}
 	return nil
+}
+
+// zoned serves a link-local listen address ([fe80::1%eth0]:69). pin/tftp
+// cannot: it refuses a listen address with a zone, and binds each
+// transfer's socket to the request's destination address without its zone,
+// which the kernel rejects. Behind this wrapper pin/tftp sees the address
+// without its zone and no *net.UDPConn, so it reads no packet information
+// and binds each transfer to the unspecified address; replies to the
+// client's zoned address then leave from the link-local address of that
+// interface, the one the client asked. Without the interface's MTU,
+// blksize is whatever the client asks (up to 65464), as with
+// SetBlockSizeNegotiation(false).
+type zoned struct{ net.PacketConn }
+
+func (z zoned) LocalAddr() net.Addr {
+	a := *z.PacketConn.LocalAddr().(*net.UDPAddr)
+	a.Zone = ""
+	return &a
 }
 
 // bind binds addr. An IPv6 address that this host has but cannot bind

@@ -4,12 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/sealboot/sealboot/keystore"
+	"github.com/sealboot/sealboot/test/netns"
 )
 
 // TestRealToolsDevice: dhclient + tftp + openssl cms -decrypt against
@@ -92,5 +96,68 @@ func TestDeviceAgainstDnsmasq(t *testing.T) {
 			t.Fatalf("%s from dnsmasq: %+v", c.serial, res)
 		}
 		t.Logf("%s from dnsmasq: %s %d bytes, sha256 %s…", c.serial, res.File, res.Bytes, res.SHA256[:16])
+	}
+}
+
+// TestLinkLocalTFTP: a tftp.listen address with a zone serves link-local
+// clients (curl, tftp-hpa, atftp), and each file opens with openssl to the
+// config.
+func TestLinkLocalTFTP(t *testing.T) {
+	need(t, "curl", "tftp", "atftp", "openssl")
+	l := newLab(t)
+	for _, link := range []*netns.Link{l.srv, l.cli} {
+		if err := link.WaitLinkLocal(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := run(t, l.srv.NS, false, "ip", "-6", "-o", "addr", "show", "dev", l.srv.Name, "scope", "link")
+	m := regexp.MustCompile(`inet6 (fe80::[0-9a-f:]+)/`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no link-local address:\n%s", out)
+	}
+	ll := m[1]
+	state := filepath.Join(l.dir, "state")
+	for _, d := range []string{l.keysDir(), l.configsDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(l.dir, "ll.yaml")
+	_ = os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\nwatch:\n  settle: 50ms\nkeystore:\n  settle: 50ms\ntftp:\n  listen: [\"[%s%%%s]:69\"]\n", state, ll, l.srv.Name)), 0o600)
+	s := l.start(cfg)
+	config := "hostname ll-1\nradius key s3cr3t\n"
+	key := l.provision(t, s, "LL0001", keystore.P256, config, false)
+	expected := filepath.Join(l.dir, "expected.cfg")
+	_ = os.WriteFile(expected, []byte(config), 0o600)
+	server := ll + "%" + l.cli.Name
+	for _, c := range []struct {
+		name string
+		argv []string
+	}{
+		{"curl", []string{"curl", "-sS", "-m", "10", "-o", "OUT", "tftp://[" + ll + "%25" + l.cli.Name + "]/LL0001.enc"}},
+		{"tftp-hpa", []string{"tftp", "-6", "-m", "octet", server, "-c", "get", "LL0001.enc", "OUT"}},
+		{"atftp", []string{"atftp", "--option", "blksize 1428", "-g", "-r", "LL0001.enc", "-l", "OUT", server, "69"}},
+	} {
+		got := filepath.Join(l.dir, c.name+".enc")
+		argv := append([]string(nil), c.argv...)
+		for i := range argv {
+			if argv[i] == "OUT" {
+				argv[i] = got
+			}
+		}
+		run(t, l.cli.NS, false, argv...)
+		plain := run(t, l.cli.NS, false, "openssl", "cms", "-decrypt", "-inform", "PEM", "-in", got, "-inkey", key)
+		if plain != config {
+			t.Fatalf("%s over link-local: decrypted %q", c.name, plain)
+		}
+	}
+	served := 0
+	for _, ev := range s.events("tftp.fetch") {
+		if ev["outcome"] == "served" && strings.HasPrefix(ev["remote"].(string), "[fe80::") {
+			served++
+		}
+	}
+	if served != 3 {
+		t.Fatalf("%d link-local fetches served, want 3", served)
 	}
 }

@@ -160,7 +160,7 @@ func positive(p *problems, key string, d time.Duration) {
 func hostPort(p *problems, key, addr string) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		p.add(key, "invalid address %q (want host:port, e.g. :69 or [::]:69)", addr)
+		p.add(key, "invalid address %q (want host:port, e.g. :69, 192.0.2.1:69 or [2001:db8::1]:69)", addr)
 		return
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
