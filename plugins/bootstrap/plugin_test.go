@@ -266,6 +266,25 @@ func TestRequestEdgeCases(t *testing.T) {
 	if _, _, ok := f.v4.LookupIP(ip); ok {
 		t.Fatal("lease active after RELEASE")
 	}
+	// INIT-REBOOT from a device we have no record of, for an address of
+	// this network: another server's client, so silence (RFC 2131 4.3.2).
+	stranger := net.HardwareAddr{2, 0, 0, 0, 0, 0x77}
+	reboot2, _ := dhcpv4.New(dhcpv4.WithHwAddr(stranger), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), vc,
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(192, 0, 2, 150))))
+	if resp := f.exchange4(t, reboot2); resp != nil {
+		t.Fatalf("answered an INIT-REBOOT from a client with no record: %v", resp)
+	}
+	// The device we know gets its address back, and a renewing client's
+	// ACK carries its ciaddr (RFC 2131 table 3).
+	back, _ := dhcpv4.New(dhcpv4.WithHwAddr(devMAC), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), vc,
+		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ack.YourIPAddr)))
+	if a := f.exchange4(t, back); a == nil || a.MessageType() != dhcpv4.MessageTypeAck || !a.YourIPAddr.Equal(ack.YourIPAddr) {
+		t.Fatalf("INIT-REBOOT of a known device: %v", a)
+	}
+	renew, _ := dhcpv4.New(dhcpv4.WithHwAddr(devMAC), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), vc, dhcpv4.WithClientIP(ack.YourIPAddr))
+	if a := f.exchange4(t, renew); a == nil || !a.ClientIPAddr.Equal(ack.YourIPAddr) {
+		t.Fatalf("renewal ACK without the client's ciaddr: %v", a)
+	}
 }
 
 func TestRelayedRequestGetsRelaySubnet(t *testing.T) {

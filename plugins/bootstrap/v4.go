@@ -55,10 +55,21 @@ func (p *Plugin) Handle4(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 		_ = p.v4.Release(r.client, addr4(req.ClientIPAddr))
 		return nil, true
 	case dhcpv4.MessageTypeInform: // RFC 2131 4.3.5: options, no lease
+		resp.ClientIPAddr = req.ClientIPAddr
 		p.fill4(resp, r, 0)
 		return resp, true
 	}
 	return nil, true
+}
+
+// onNetwork says whether ip belongs to the request's network: the relayed
+// subnet's, or for the direct one server_id's under the netmask.
+func (r *request4) onNetwork(ip netip.Addr) bool {
+	if r.sub.Network.IsValid() {
+		return r.sub.Network.Contains(ip)
+	}
+	ones, bits := r.sub.Netmask.Size()
+	return bits == 32 && netip.PrefixFrom(r.cfg.V4.ServerID, ones).Masked().Contains(ip)
 }
 
 // identify4 finds the serial; when the request carries none this time
@@ -78,7 +89,7 @@ func (p *Plugin) offer4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 	ip, err := p.v4.Offer(r.sub.Pool, r.client, addr4(req.RequestedIPAddress()))
 	if err != nil {
 		p.m.exhausted.Inc()
-		p.log.Warn("dhcpv4: no address to offer", zap.String("pool", r.sub.Pool.String()), zap.Stringer("mac", req.ClientHWAddr), zap.Error(err))
+		p.log.Warn("dhcpv4: no address to offer", zap.String("pool", r.sub.Pool.String()), zap.String("serial", r.id.Serial), zap.Stringer("mac", req.ClientHWAddr), zap.Error(err))
 		return nil
 	}
 	resp.YourIPAddr = ip.AsSlice()
@@ -95,9 +106,23 @@ func (p *Plugin) ack4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 		return nil // the client accepted another server's offer
 	}
 	ip := addr4(req.RequestedIPAddress())
-	if !ip.IsValid() || ip.IsUnspecified() {
-		ip = addr4(req.ClientIPAddr)
+	ciaddr := addr4(req.ClientIPAddr)
+	if ip.IsValid() && !ip.IsUnspecified() && (!ciaddr.IsValid() || ciaddr.IsUnspecified()) && req.ServerIdentifier() == nil {
+		// INIT-REBOOT. A client we have no record of, asking for an
+		// address that is right for its network, is another server's
+		// (RFC 2131 4.3.2: remain silent); one on the wrong network is
+		// told so below.
+		if _, known := p.v4.LookupClient(r.client); !known && r.onNetwork(ip) {
+			p.m.notForUs.WithLabelValues("v4").Inc()
+			p.debug("dhcpv4: INIT-REBOOT from a client we have no record of; silent (RFC 2131 4.3.2)",
+				zap.Stringer("mac", req.ClientHWAddr), zap.Stringer("ip", ip))
+			return nil
+		}
 	}
+	if !ip.IsValid() || ip.IsUnspecified() {
+		ip = ciaddr
+	}
+	resp.ClientIPAddr = req.ClientIPAddr // RFC 2131 table 3: ciaddr from the REQUEST
 	l, err := p.v4.Ack(r.sub.Pool, leases.Lease{IP: ip, ClientID: r.client, MAC: req.ClientHWAddr, Serial: r.id.Serial, Inventory: r.id.Source == identity.SourceInventory}, r.sub.LeaseTime)
 	if errors.Is(err, leases.ErrNotAvailable) {
 		return p.nak4(resp, r, ip, err)
