@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -223,7 +224,17 @@ func transferOutcome(err error) (outcome, reason string) {
 	case errors.As(err, &ne) && ne.Timeout():
 		return OutcomeTimeout, "client stopped acknowledging"
 	}
-	return OutcomeAborted, err.Error()
+	// The text may carry the client's own error message: no NULs or
+	// control bytes in the log.
+	return OutcomeAborted, strings.Map(func(r rune) rune {
+		switch {
+		case r == 0:
+			return -1
+		case r < 0x20 || r == 0x7f:
+			return '?'
+		}
+		return r
+	}, err.Error())
 }
 
 func remoteOf(rf io.ReaderFrom) netip.AddrPort {

@@ -308,6 +308,9 @@ func TestFullServerQueuesThenServes(t *testing.T) {
 	outcomes := map[any]int{}
 	for _, e := range h.waitEvents(2) {
 		outcomes[e["outcome"]]++
+		if e["outcome"] == OutcomeAborted && (!strings.HasSuffix(e["reason"].(string), "error: bye") || strings.ContainsRune(e["reason"].(string), 0)) {
+			t.Errorf("aborted reason %q: want the client's message, without its NUL", e["reason"])
+		}
 	}
 	if outcomes[OutcomeServed] != 1 || outcomes[OutcomeAborted] != 1 {
 		t.Fatalf("outcomes %v, want one served and one aborted", outcomes)
