@@ -12,7 +12,7 @@ import (
 func cmdCheck(_ context.Context, args []string, std stdio) int {
 	fs := newFlags("check", "validate a configuration file (strictly: unknown keys are errors) and exit 0 if it is valid, 1 if not",
 		"  sealboot check --config /etc/sealboot/sealboot.yaml\n  SEALBOOT_TFTP_LISTEN=:6969 sealboot check --config sealboot.yaml",
-		std.err)
+		std)
 	file := fs.StringP("config", "c", "", "configuration file (YAML); without it the built-in defaults are checked")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code

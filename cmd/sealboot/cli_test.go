@@ -139,9 +139,9 @@ func TestHelpOnEverySubcommand(t *testing.T) {
 	for _, c := range commands() {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			code, _, e := runCLI(t, nil, c.name, "--help")
-			if code != 0 || !strings.Contains(e, "Examples:") || !strings.Contains(e, "sealboot "+c.name) {
-				t.Fatalf("%s --help: exit %d\n%s", c.name, code, e)
+			code, o, e := runCLI(t, nil, c.name, "--help")
+			if code != 0 || !strings.Contains(o, "Examples:") || !strings.Contains(o, "sealboot "+c.name) || e != "" {
+				t.Fatalf("%s --help: exit %d, want the help on standard output as sealboot --help does\nstdout:\n%s\nstderr:\n%s", c.name, code, o, e)
 			}
 		})
 	}

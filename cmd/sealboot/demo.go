@@ -26,7 +26,7 @@ tacacs-server key t4c4cs
 
 func cmdDemo(ctx context.Context, args []string, std stdio) int {
 	fs := newFlags("demo", "build a throwaway lab (two network namespaces, needs root), run sealboot serve in one and boot an emulated RFC 8886 device in the other, printing the events; everything is removed at the end, and on Ctrl-C",
-		"  sudo sealboot demo\n  sudo go run ./cmd/sealboot demo", std.err)
+		"  sudo sealboot demo\n  sudo go run ./cmd/sealboot demo", std)
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}

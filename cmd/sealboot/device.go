@@ -32,7 +32,7 @@ func cmdDevice(ctx context.Context, args []string, std stdio) int {
 			return deviceBoot(ctx, args[1:], std)
 		}
 	}
-	fs := newFlags("device", "emulate an RFC 8886 device: `keygen` makes its factory key and certificate (CN = serial), `boot` runs its first boot (DHCP, TFTP, decrypt, retry)", deviceExamples, std.err)
+	fs := newFlags("device", "emulate an RFC 8886 device: `keygen` makes its factory key and certificate (CN = serial), `boot` runs its first boot (DHCP, TFTP, decrypt, retry)", deviceExamples, std)
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -41,7 +41,7 @@ func cmdDevice(ctx context.Context, args []string, std stdio) int {
 }
 
 func deviceKeygen(args []string, std stdio) int {
-	fs := newFlags("device keygen", "make a device's key pair and self-signed certificate (RFC 8886 3.1, Appendix A.1): DIR/SN.key (0600) and DIR/SN.crt", deviceExamples, std.err)
+	fs := newFlags("device keygen", "make a device's key pair and self-signed certificate (RFC 8886 3.1, Appendix A.1): DIR/SN.key (0600) and DIR/SN.crt", deviceExamples, std)
 	serial := fs.String("serial", "", "device serial number (certificate CN)")
 	kt := fs.String("type", "p256", fmt.Sprintf("key type: %v", keystore.KeyTypes))
 	out := fs.String("out", ".", "directory for the key and certificate")
@@ -111,7 +111,7 @@ func writeIdentity(id *keystore.DeviceIdentity, serial, keysDir, certsDir string
 }
 
 func deviceBoot(ctx context.Context, args []string, std stdio) int {
-	fs := newFlags("device boot", "boot an emulated device: DHCP on --iface presenting the serial the vendor's way, TFTP fetch from the leased address, decrypt with its key, retry on RFC 8886's schedule; prints one JSON result line and exits 0 only when a config was installed", deviceExamples, std.err)
+	fs := newFlags("device boot", "boot an emulated device: DHCP on --iface presenting the serial the vendor's way, TFTP fetch from the leased address, decrypt with its key, retry on RFC 8886's schedule; prints one JSON result line and exits 0 only when a config was installed", deviceExamples, std)
 	serial := fs.String("serial", "", "device serial")
 	keyPath := fs.String("key", "", "device private key (PEM)")
 	iface := fs.String("iface", "", "interface to boot on")

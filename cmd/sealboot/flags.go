@@ -3,19 +3,19 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/spf13/pflag"
 )
 
 // newFlags returns a flag set for a subcommand whose --help prints what the
-// command does, its flags, and the examples.
-func newFlags(name, summary, examples string, w io.Writer) *pflag.FlagSet {
+// command does, its flags, and the examples, to standard output (as
+// `sealboot --help` does); usage errors go to standard error.
+func newFlags(name, summary, examples string, std stdio) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.SetOutput(w)
+	fs.SetOutput(std.err)
 	fs.SortFlags = false
 	fs.Usage = func() {
-		fmt.Fprintf(w, "sealboot %s: %s\n\nFlags:\n%s\nExamples:\n%s\n", name, summary, fs.FlagUsages(), examples)
+		fmt.Fprintf(std.out, "sealboot %s: %s\n\nFlags:\n%s\nExamples:\n%s\n", name, summary, fs.FlagUsages(), examples)
 	}
 	return fs
 }

@@ -29,7 +29,7 @@ type keysOpts struct {
 }
 
 func cmdKeys(ctx context.Context, args []string, std stdio) int {
-	fs := newFlags("keys", "manage the device certificate keystore: import, list, show, remove, fetch (keys are pinned by SHA-256 of the public key, RFC 8886 section 3)", keysExamples, std.err)
+	fs := newFlags("keys", "manage the device certificate keystore: import, list, show, remove, fetch (keys are pinned by SHA-256 of the public key, RFC 8886 section 3)", keysExamples, std)
 	var o keysOpts
 	fs.StringVar(&o.dir, "dir", "", "keystore directory (keys_dir); required")
 	fs.StringVar(&o.serial, "serial", "", "import: serial to file the certificate under, instead of its subject's")

@@ -12,7 +12,7 @@ const openExamples = `  sealboot open --key SN123.key --in SN123.enc --out SN123
   tftp 192.0.2.1 -c get SN123.enc && sealboot open --key SN123.key < SN123.enc`
 
 func cmdOpen(_ context.Context, args []string, std stdio) int {
-	fs := newFlags("open", "decrypt a sealed file (PEM, DER, BER or S/MIME, as sealboot or openssl wrote it) with a device private key", openExamples, std.err)
+	fs := newFlags("open", "decrypt a sealed file (PEM, DER, BER or S/MIME, as sealboot or openssl wrote it) with a device private key", openExamples, std)
 	keyPath := fs.String("key", "", "device private key, unencrypted PEM (PKCS#8, PKCS#1 or SEC 1); required")
 	in := fs.String("in", "", "sealed file (default: standard input)")
 	out := fs.String("out", "", "where to write the plaintext, mode 0600 (default: standard output)")

@@ -14,7 +14,7 @@ const sealExamples = `  sealboot seal --cert SN123.crt --in SN123.cfg --out SN12
   sealboot seal --cert SN123.crt --in SN123.cfg --der --out SN123.enc`
 
 func cmdSeal(_ context.Context, args []string, std stdio) int {
-	fs := newFlags("seal", "encrypt a file to a device certificate (CMS EnvelopedData, RFC 8886 section 4.1); opens with `openssl cms -decrypt`", sealExamples, std.err)
+	fs := newFlags("seal", "encrypt a file to a device certificate (CMS EnvelopedData, RFC 8886 section 4.1); opens with `openssl cms -decrypt`", sealExamples, std)
 	certPath := fs.String("cert", "", "device certificate (PEM or DER); required")
 	in := fs.String("in", "", "file to encrypt (default: standard input)")
 	out := fs.String("out", "", "where to write the sealed file (default: standard output)")

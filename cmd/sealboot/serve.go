@@ -29,7 +29,7 @@ const serveExamples = `  sealboot serve                                  # built
 const fallbackTFTPListen = ":6969"
 
 func cmdServe(ctx context.Context, args []string, std stdio) int {
-	fs := newFlags("serve", "run the DHCP and TFTP bootstrap server until SIGINT or SIGTERM; SIGHUP reloads", serveExamples, std.err)
+	fs := newFlags("serve", "run the DHCP and TFTP bootstrap server until SIGINT or SIGTERM; SIGHUP reloads", serveExamples, std)
 	file := fs.StringP("config", "c", "", "configuration file (YAML); without it the built-in defaults are used")
 	keys := serveFlags(fs)
 	if code := parseFlags(fs, args); code >= 0 {

@@ -12,7 +12,7 @@ var version = "dev"
 
 func cmdVersion(_ context.Context, args []string, std stdio) int {
 	fs := newFlags("version", "print the version of sealboot and of the libraries it embeds",
-		"  sealboot version", std.err)
+		"  sealboot version", std)
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
