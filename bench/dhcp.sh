@@ -98,44 +98,36 @@ KEACPU=$(cpu kea sbkC sbk1 "$KEAPID")
 # ladder FROM TO: the rate ladder, both servers at each step (alternating
 # which goes first); a server's result is the highest step it passed with
 # under 1% drops, and it leaves the ladder after two failed steps in a row.
-# Sets SBRATE and KEARATE, and for each: perfdhcp's cores and the machine's
-# busy % at that rate (SBSAT, KEASAT); and the server's CPU µs per exchange
-# at each step it passed (SBUS[rate], KEAUS[rate]).
-declare -A SBUS KEAUS
+# Keyed by sb and kea, it sets RATE (the highest step passed), SAT
+# (perfdhcp's cores and the machine's busy % at that step) and US[who:rate]
+# (the server's CPU µs per exchange at each step passed).
+declare -A NAME=([sb]=sealboot [kea]=kea) NS=([sb]=sbpC [kea]=sbkC) IF=([sb]=sbp1 [kea]=sbk1) RATE SAT US
 ladder() {
-	local r who d achieved client machine c0 c1 sbfail=0 keafail=0 step=0
-	SBRATE=0 KEARATE=0 SBSAT="0 0" KEASAT="0 0" SBUS=() KEAUS=()
+	local r who d achieved client machine c0 c1 step=0
+	local -A fail=([sb]=0 [kea]=0)
+	RATE=([sb]=0 [kea]=0) SAT=([sb]="0 0" [kea]="0 0") US=()
 	for ((r = $1; r <= $2; r += ${DHCP_STEP:-1000})); do
-		[ "$sbfail" -ge 2 ] && [ "$keafail" -ge 2 ] && break
+		((fail[sb] >= 2 && fail[kea] >= 2)) && break
 		order="sb kea"
 		((step++ % 2)) && order="kea sb"
 		for who in $order; do
-			if [ "$who" = sb ]; then
-				[ "$sbfail" -ge 2 ] && continue
-				c0=$(cpu_ms "$SBPID")
-				read -r d achieved client machine < <(perf sbpC sbp1 "$r" "$PERIOD")
-				c1=$(cpu_ms "$SBPID")
-				echo "  sealboot at $r/s: drops $d%, achieved $achieved/s, perfdhcp $client cores, machine $machine% busy, server $(echo "scale=2; ($c1 - $c0) / ($PERIOD * 1000)" | bc) cores" >&2
-				if (($(echo "$d < 1" | bc))); then
-					SBRATE=$r sbfail=0 SBSAT="$client $machine" SBUS[$r]=$(echo "scale=1; ($c1 - $c0) * 1000 / ($achieved * $PERIOD)" | bc)
-				else sbfail=$((sbfail + 1)); fi
+			((fail[$who] >= 2)) && continue
+			c0=$(cpu_ms "${PID[$who]}")
+			read -r d achieved client machine < <(perf "${NS[$who]}" "${IF[$who]}" "$r" "$PERIOD")
+			c1=$(cpu_ms "${PID[$who]}")
+			echo "  ${NAME[$who]} at $r/s: drops $d%, achieved $achieved/s, perfdhcp $client cores, machine $machine% busy, server $(echo "scale=2; ($c1 - $c0) / ($PERIOD * 1000)" | bc) cores" >&2
+			if (($(echo "$d < 1" | bc))); then
+				RATE[$who]=$r fail[$who]=0 SAT[$who]="$client $machine"
+				US[$who:$r]=$(echo "scale=1; ($c1 - $c0) * 1000 / ($achieved * $PERIOD)" | bc)
 			else
-				[ "$keafail" -ge 2 ] && continue
-				c0=$(cpu_ms "$KEAPID")
-				read -r d achieved client machine < <(perf sbkC sbk1 "$r" "$PERIOD")
-				c1=$(cpu_ms "$KEAPID")
-				echo "  kea at $r/s: drops $d%, achieved $achieved/s, perfdhcp $client cores, machine $machine% busy, server $(echo "scale=2; ($c1 - $c0) / ($PERIOD * 1000)" | bc) cores" >&2
-				if (($(echo "$d < 1" | bc))); then
-					KEARATE=$r keafail=0 KEASAT="$client $machine" KEAUS[$r]=$(echo "scale=1; ($c1 - $c0) * 1000 / ($achieved * $PERIOD)" | bc)
-				else keafail=$((keafail + 1)); fi
+				fail[$who]=$((fail[$who] + 1))
 			fi
 		done
 	done
 }
+declare -A PID=([sb]=$SBPID [kea]=$KEAPID)
 ladder "${DHCP_FROM:-2000}" "${DHCP_TO:-20000}"
-read -r sbc sbm <<<"$SBSAT"
-read -r kc km <<<"$KEASAT"
-OPEN=("$SBRATE" "$KEARATE" "$sbc" "$sbm" "$kc" "$km")
+OPEN=("${RATE[sb]}" "${RATE[kea]}" ${SAT[sb]} ${SAT[kea]})
 
 # The same ladder with each server alone on CPU 0 and perfdhcp alone on
 # CPU 1: the servers no longer compete with the client for a CPU, so this
@@ -161,15 +153,16 @@ printf "| sealboot (durable leases: journal write before each ACK) | %d | %.2f×
 printf "| Kea %s (memfile, persist on, defaults) | %d | 1.00× | %s cores, %s%% | %.1f | 1.00× |\n" "$(kea-dhcp4 -v)" "$okea" "$okc" "$okm" "$KEACPU"
 echo
 if ((PINNED)); then
-	read -r sbc _ <<<"$SBSAT"
-	read -r kc _ <<<"$KEASAT"
+	SBRATE=${RATE[sb]} KEARATE=${RATE[kea]}
+	read -r sbc _ <<<"${SAT[sb]}"
+	read -r kc _ <<<"${SAT[kea]}"
 	common=$((SBRATE < KEARATE ? SBRATE : KEARATE))
 	echo "Each server alone on CPU 0, perfdhcp alone on CPU 1 (taskset), the same ladder from ${DHCP_PINNED_FROM:-6000}/s:"
 	echo
 	echo "| server, pinned | 4-way exchanges/s | vs Kea | perfdhcp's CPU at that rate | server CPU µs per exchange at that rate | at $common/s, the highest step both passed |"
 	echo "|---|---|---|---|---|---|"
-	printf "| sealboot | %d | %.2f× | %s cores | %s | %s |\n" "$SBRATE" "$(ratio "$SBRATE" "$KEARATE")" "$sbc" "${SBUS[$SBRATE]:-}" "${SBUS[$common]:-}"
-	printf "| Kea | %d | 1.00× | %s cores | %s | %s |\n" "$KEARATE" "$kc" "${KEAUS[$KEARATE]:-}" "${KEAUS[$common]:-}"
+	printf "| sealboot | %d | %.2f× | %s cores | %s | %s |\n" "$SBRATE" "$(ratio "$SBRATE" "$KEARATE")" "$sbc" "${US[sb:$SBRATE]:-}" "${US[sb:$common]:-}"
+	printf "| Kea | %d | 1.00× | %s cores | %s | %s |\n" "$KEARATE" "$kc" "${US[kea:$KEARATE]:-}" "${US[kea:$common]:-}"
 	echo
 	echo "Where perfdhcp's CPU is close to 1.00 cores at a server's highest step, the client's one core, not the server's, ended the ladder."
 	echo

@@ -43,24 +43,12 @@ func newRelayListeners(ifaces []string, h handler.Handler6, log *zap.Logger) *re
 }
 
 // addresses lists the global addresses of the interfaces, "addr%zone"
-// keyed. An interface that is gone has none.
+// keyed.
 func (r *relayListeners) addresses() map[string]net.UDPAddr {
 	out := map[string]net.UDPAddr{}
-	for _, name := range r.ifaces {
-		ifi, err := net.InterfaceByName(name)
-		if err != nil {
-			continue
-		}
-		addrs, err := ifi.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.To4() == nil && n.IP.IsGlobalUnicast() {
-				u := net.UDPAddr{IP: n.IP, Port: 547, Zone: name}
-				out[u.String()] = u
-			}
-		}
+	for _, a := range globalAddrs6(r.ifaces) {
+		u := net.UDPAddr{IP: a.net.IP, Port: 547, Zone: a.iface}
+		out[u.String()] = u
 	}
 	return out
 }

@@ -86,6 +86,24 @@ func v6Config(cfg Config) (*bootstrap.V6, error) {
 // onLink says whether ip is in a prefix of one of the interfaces' global
 // addresses, as they are now.
 func onLink(ifaces []string, ip netip.Addr) bool {
+	for _, a := range globalAddrs6(ifaces) {
+		if a.net.Contains(ip.AsSlice()) {
+			return true
+		}
+	}
+	return false
+}
+
+// ifaceAddr6 is a global IPv6 address of an interface.
+type ifaceAddr6 struct {
+	iface string
+	net   *net.IPNet
+}
+
+// globalAddrs6 lists the interfaces' global IPv6 addresses (ULAs too);
+// an interface that is gone has none.
+func globalAddrs6(ifaces []string) []ifaceAddr6 {
+	var out []ifaceAddr6
 	for _, name := range ifaces {
 		ifi, err := net.InterfaceByName(name)
 		if err != nil {
@@ -96,12 +114,12 @@ func onLink(ifaces []string, ip netip.Addr) bool {
 			continue
 		}
 		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.To4() == nil && n.IP.IsGlobalUnicast() && n.Contains(ip.AsSlice()) {
-				return true
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() == nil && n.IP.IsGlobalUnicast() {
+				out = append(out, ifaceAddr6{name, n})
 			}
 		}
 	}
-	return false
+	return out
 }
 
 // interfaceAddr returns the first address of the interface that ok accepts.

@@ -73,35 +73,28 @@ func (d *daemonProc) read(r io.Reader) {
 // waitFor waits for a log line whose msg contains msg and returns it.
 func (d *daemonProc) waitFor(msg string) map[string]any {
 	d.t.Helper()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	seen := 0
-	for {
-		for ; seen < len(d.lines); seen++ {
-			if m, _ := d.lines[seen]["msg"].(string); strings.Contains(m, msg) {
-				return d.lines[seen]
-			}
-			if d.lines[seen]["msg"] == "<exited>" {
-				d.t.Fatalf("sealboot exited before logging %q; log:\n%v", msg, d.lines)
-			}
-		}
-		d.cond.Wait()
-	}
+	return d.waitMatch(msg, func(map[string]any) bool { return true })
 }
 
 // waitForField waits for a log line with msg whose field key is value.
 func (d *daemonProc) waitForField(msg, key, value string) map[string]any {
+	d.t.Helper()
+	return d.waitMatch(msg, func(m map[string]any) bool { return m[key] == value })
+}
+
+// waitMatch waits for the first log line with msg for which match holds.
+func (d *daemonProc) waitMatch(msg string, match func(map[string]any) bool) map[string]any {
 	d.t.Helper()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	seen := 0
 	for {
 		for ; seen < len(d.lines); seen++ {
-			if m, _ := d.lines[seen]["msg"].(string); strings.Contains(m, msg) && d.lines[seen][key] == value {
+			if m, _ := d.lines[seen]["msg"].(string); strings.Contains(m, msg) && match(d.lines[seen]) {
 				return d.lines[seen]
 			}
 			if d.lines[seen]["msg"] == "<exited>" {
-				d.t.Fatalf("sealboot exited before logging %q with %s=%s; log:\n%v", msg, key, value, d.lines)
+				d.t.Fatalf("sealboot exited before logging %q; log:\n%v", msg, d.lines)
 			}
 		}
 		d.cond.Wait()
