@@ -44,7 +44,7 @@ func (s *Store) swap(files map[string]*fileRec, res resolution) {
 	for name, p := range res.problems {
 		issues[name] = p.state + "|" + p.reason + "|" + p.fp.String()
 	}
-	s.issues = issues
+	s.issues, s.problems = issues, res.problems
 	s.mu.Unlock()
 	s.metrics.certs.Set(float64(len(next)))
 	if first { // one line for the whole directory, then one per problem

@@ -67,8 +67,9 @@ type Store struct {
 	// that resolve left nothing to retry; guarded by scanMu.
 	resolvedPins fileVersion
 	resolvedOK   bool
-	issues       map[string]string // file → last problem logged, to log each once
-	scanned      bool              // the first scan is summarised, not logged per file
+	issues       map[string]string  // file → last problem logged, to log each once
+	problems     map[string]problem // file → why it gives no certificate
+	scanned      bool               // the first scan is summarised, not logged per file
 }
 
 // Open scans opts.Dir and returns the store. A missing directory is an
@@ -156,6 +157,27 @@ func (s *Store) List() []Entry {
 	}
 	s.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Serial < out[j].Serial })
+	return out
+}
+
+// Problem is a file in the keys directory that gives no usable
+// certificate, and why.
+type Problem struct {
+	File   string `json:"file"`
+	Serial string `json:"serial,omitempty"` // when the file names one
+	State  string `json:"state"`            // refused, duplicate, invalid
+	Reason string `json:"reason"`
+}
+
+// Problems lists the files that give no usable certificate, by file name.
+func (s *Store) Problems() []Problem {
+	s.mu.RLock()
+	out := make([]Problem, 0, len(s.problems))
+	for name, p := range s.problems {
+		out = append(out, Problem{File: name, Serial: p.serial, State: p.state, Reason: p.reason})
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
 	return out
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sealboot/sealboot/keystore"
 )
@@ -109,24 +110,40 @@ func TestKeysCLI(t *testing.T) {
 	dir, ks := t.TempDir(), t.TempDir()
 	_, cert := writeDevice(t, dir, "SN-K", keystore.P256)
 	_, other := writeDevice(t, filepath.Join(dir), "SN-K2", keystore.RSA2048)
+	_, rekeyed := writeDevice(t, t.TempDir(), "SN-K", keystore.P256) // another key for SN-K
+	dropRekeyed := func() {
+		data, _ := os.ReadFile(rekeyed)
+		if err := os.WriteFile(filepath.Join(ks, "SN-K-new.crt"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Minute)
+		_ = os.Chtimes(filepath.Join(ks, "SN-K-new.crt"), old, old)
+	}
 	steps := []struct {
+		before func()
+
 		args []string
 		code int
 		want string
 	}{
-		{[]string{"keys", "--dir", ks, "import", cert}, 0, "imported SN-K P-256"},
-		{[]string{"keys", "--dir", ks, "list"}, 0, "SN-K  "},
-		{[]string{"keys", "--dir", ks, "import", other, "--serial", "SN-K"}, 1, "is pinned to key"},
-		{[]string{"keys", "--dir", ks, "import", other, "--serial", "SN-K", "--replace"}, 0, "imported SN-K RSA-2048"},
-		{[]string{"keys", "--dir", ks, "show", "SN-K", "--json"}, 0, `"key_type": "RSA-2048"`},
-		{[]string{"keys", "--dir", ks, "fetch", "SN-X", "--url", "http://certs.example/{serial}"}, 1, "must use https"},
-		{[]string{"keys", "--dir", ks, "remove", "SN-K"}, 0, ""},
-		{[]string{"keys", "--dir", ks, "show", "SN-K"}, 1, "no certificate for serial SN-K"},
-		{[]string{"keys", "--dir", ks, "frobnicate"}, exitUsage, `unknown action "frobnicate"`},
-		{[]string{"keys", "list"}, exitUsage, "--dir and an action"},
-		{[]string{"keys", "--dir", filepath.Join(ks, "missing"), "list"}, 1, "keys directory"},
+		{nil, []string{"keys", "--dir", ks, "import", cert}, 0, "imported SN-K P-256"},
+		{nil, []string{"keys", "--dir", ks, "list"}, 0, "SN-K  "},
+		// A file whose key is not SN-K's pinned one is listed as refused.
+		{dropRekeyed, []string{"keys", "--dir", ks, "list"}, 0, "SN-K-new.crt  refused  SN-K"},
+		{nil, []string{"keys", "--dir", ks, "import", other, "--serial", "SN-K"}, 1, "is pinned to key"},
+		{nil, []string{"keys", "--dir", ks, "import", other, "--serial", "SN-K", "--replace"}, 0, "imported SN-K RSA-2048"},
+		{nil, []string{"keys", "--dir", ks, "show", "SN-K", "--json"}, 0, `"key_type": "RSA-2048"`},
+		{nil, []string{"keys", "--dir", ks, "fetch", "SN-X", "--url", "http://certs.example/{serial}"}, 1, "must use https"},
+		{nil, []string{"keys", "--dir", ks, "remove", "SN-K"}, 0, ""},
+		{nil, []string{"keys", "--dir", ks, "show", "SN-K"}, 1, "no usable certificate for serial SN-K"},
+		{nil, []string{"keys", "--dir", ks, "frobnicate"}, exitUsage, `unknown action "frobnicate"`},
+		{nil, []string{"keys", "list"}, exitUsage, "--dir and an action"},
+		{nil, []string{"keys", "--dir", filepath.Join(ks, "missing"), "list"}, 1, "keys directory"},
 	}
 	for _, s := range steps {
+		if s.before != nil {
+			s.before()
+		}
 		code, out, e := runCLI(t, nil, s.args...)
 		if code != s.code || !strings.Contains(out+e, s.want) {
 			t.Fatalf("%v: exit %d\nstdout %s\nstderr %s\nwant %d and %q", s.args, code, out, e, s.code, s.want)

@@ -121,6 +121,15 @@ func keysList(st *keystore.Store, o keysOpts, std stdio) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Serial, e.KeyType, e.Fingerprint, e.File)
 	}
 	_ = tw.Flush()
+	if probs := st.Problems(); len(probs) > 0 {
+		fmt.Fprintf(std.out, "\n%d file(s) give no certificate:\n", len(probs))
+		tw = tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "FILE\tSTATE\tSERIAL\tREASON")
+		for _, p := range probs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.File, p.State, p.Serial, p.Reason)
+		}
+		_ = tw.Flush()
+	}
 	return exitOK
 }
 
@@ -131,7 +140,12 @@ func keysShow(st *keystore.Store, args []string, o keysOpts, std stdio) int {
 	}
 	e, ok := st.Lookup(args[0])
 	if !ok {
-		fmt.Fprintf(std.err, "sealboot keys show: no certificate for serial %s\n", args[0])
+		fmt.Fprintf(std.err, "sealboot keys show: no usable certificate for serial %s\n", args[0])
+		for _, p := range st.Problems() {
+			if p.Serial == args[0] {
+				fmt.Fprintf(std.err, "  %s: %s: %s\n", p.File, p.State, p.Reason)
+			}
+		}
 		return exitFailure
 	}
 	cert, _, _ := st.Certificate(e.Serial)
