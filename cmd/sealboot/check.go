@@ -43,8 +43,11 @@ func cmdCheck(_ context.Context, args []string, std stdio) int {
 // an interface that does not exist here.
 func hostWarnings(cfg *config.Config) []string {
 	var out []string
+	if d := tftpShutdown(cfg); d < cfg.TFTP.ShutdownTimeout {
+		out = append(out, fmt.Sprintf("tftp.shutdown_timeout: %s is cut to %s, within shutdown_timeout (%s)", cfg.TFTP.ShutdownTimeout, d, cfg.ShutdownTimeout))
+	}
 	if !cfg.DHCP.Enabled {
-		return nil
+		return out
 	}
 	for key, names := range map[string][]string{"dhcp.v4.interfaces": cfg.DHCP.V4.Interfaces, "dhcp.v6.interfaces": cfg.DHCP.V6.Interfaces} {
 		for _, n := range names {

@@ -156,9 +156,11 @@ func TestHelpOnEverySubcommand(t *testing.T) {
 	for _, c := range commands() {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			code, o, e := runCLI(t, nil, c.name, "--help")
-			if code != 0 || !strings.Contains(o, "Examples:") || !strings.Contains(o, "sealboot "+c.name) || e != "" {
-				t.Fatalf("%s --help: exit %d, want the help on standard output as sealboot --help does\nstdout:\n%s\nstderr:\n%s", c.name, code, o, e)
+			for _, args := range [][]string{{c.name, "--help"}, {"help", c.name}} {
+				code, o, e := runCLI(t, nil, args...)
+				if code != 0 || !strings.Contains(o, "Examples:") || !strings.Contains(o, "sealboot "+c.name) || e != "" {
+					t.Fatalf("%v: exit %d, want the help on standard output as sealboot --help does\nstdout:\n%s\nstderr:\n%s", args, code, o, e)
+				}
 			}
 		})
 	}

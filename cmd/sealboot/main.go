@@ -60,7 +60,13 @@ func run(args []string, std stdio) int {
 	}
 	name := args[0]
 	switch name {
-	case "-h", "--help", "help":
+	case "help":
+		if len(args) > 1 { // sealboot help serve: serve's own help
+			return run([]string{args[1], "--help"}, std)
+		}
+		usage(std.out)
+		return exitOK
+	case "-h", "--help":
 		usage(std.out)
 		return exitOK
 	case "-v", "--version":

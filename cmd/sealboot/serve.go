@@ -111,6 +111,10 @@ func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bo
 	if err := prepareDirs(cfg, s.log); err != nil {
 		return err
 	}
+	if d := tftpShutdown(cfg); d < cfg.TFTP.ShutdownTimeout {
+		s.log.Warn("tftp.shutdown_timeout is cut to fit within shutdown_timeout, which bounds the whole stop",
+			zap.Duration("tftp.shutdown_timeout", cfg.TFTP.ShutdownTimeout), zap.Duration("shutdown_timeout", cfg.ShutdownTimeout), zap.Duration("used", d))
+	}
 	comps, err := buildComponents(cfg, s.log)
 	if err != nil {
 		return err

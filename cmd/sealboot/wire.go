@@ -119,6 +119,15 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 	return c, nil
 }
 
+// tftpShutdown is how long a stop waits for TFTP transfers: at most
+// tftp.shutdown_timeout, and within shutdown_timeout, which bounds the
+// whole stop, so that a stalled client still gets its tftp.fetch event and
+// the stop stays clean (shutdown_timeout: 3s with the default 5s for TFTP
+// waits 2.4s).
+func tftpShutdown(cfg *config.Config) time.Duration {
+	return min(cfg.TFTP.ShutdownTimeout, cfg.ShutdownTimeout*4/5)
+}
+
 // tftpConfig maps the configuration file onto the TFTP server's settings.
 func tftpConfig(cfg *config.Config) tftpd.Config {
 	t := cfg.TFTP
@@ -127,7 +136,7 @@ func tftpConfig(cfg *config.Config) tftpd.Config {
 		AllowPlaintext: t.AllowPlaintext, PlaintextSerials: t.PlaintextSerials,
 		MaxTransfers: t.MaxTransfers, MaxPerClient: t.MaxPerClient, QueueWait: queueWait(t.QueueWait),
 		Timeout: t.Timeout, Retries: t.Retries,
-		ShutdownTimeout: t.ShutdownTimeout, CacheSize: int64(t.CacheSize),
+		ShutdownTimeout: tftpShutdown(cfg), CacheSize: int64(t.CacheSize),
 		Seal: cms.Options{
 			Cipher: cms.Cipher(cfg.Seal.Cipher), OAEP: cfg.Seal.OAEP, KDF: cms.KDF(cfg.Seal.KDF),
 			DER: cfg.Seal.Format == "der", AllowSmallRSA: cfg.Seal.AllowSmallRSA,

@@ -36,9 +36,6 @@ func (c *Config) validateTop(p *problems) {
 		}
 	}
 	positive(p, "shutdown_timeout", c.ShutdownTimeout)
-	if c.TFTP.ShutdownTimeout > 0 && c.TFTP.ShutdownTimeout >= c.ShutdownTimeout {
-		p.add("tftp.shutdown_timeout", "%s must be shorter than shutdown_timeout (%s), which bounds the whole stop", c.TFTP.ShutdownTimeout, c.ShutdownTimeout)
-	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		p.add("log.level", "invalid level %q (want debug, info, warn or error)", c.Log.Level)
 	}
