@@ -47,6 +47,22 @@ type fetch struct {
 	// transfer: whichever logs first, the handler or a shutdown that
 	// stops waiting for it, logs the one event.
 	logged *atomic.Bool
+	sent   *progress // while the transfer runs
+}
+
+// progress counts what pin/tftp has read of a transfer's bytes, and the
+// size of its first read, which is the block size it negotiated: for the
+// event of a transfer cut short by a stop.
+type progress struct {
+	r       io.Reader
+	n, size atomic.Int64
+}
+
+func (p *progress) Read(b []byte) (int, error) {
+	p.size.CompareAndSwap(0, int64(len(b)))
+	n, err := p.r.Read(b)
+	p.n.Add(int64(n))
+	return n, err
 }
 
 // handleRead serves one read request; pin/tftp runs it on its own
@@ -77,10 +93,11 @@ func (s *Server) handleRead(filename string, rf io.ReaderFrom) error {
 	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
 		ot.SetSize(int64(len(data)))
 	}
+	f.sent = &progress{r: bytes.NewReader(data)}
 	snapshot := *f
 	s.inflight.Store(f, &snapshot)
 	defer s.inflight.Delete(f)
-	f.bytes, err = rf.ReadFrom(bytes.NewReader(data))
+	f.bytes, err = rf.ReadFrom(f.sent)
 	f.blksize = info.blksize
 	f.outcome, f.reason = transferOutcome(err)
 	return nil // pin/tftp has already told the client

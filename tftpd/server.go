@@ -173,6 +173,7 @@ func (s *Server) shutdown(servers []*tftp.Server, timeout time.Duration) error {
 		s.inflight.Range(func(_, v any) bool {
 			f := v.(*fetch)
 			f.outcome, f.reason = OutcomeAborted, "sealboot stopped before the transfer ended"
+			f.bytes, f.blksize = f.sent.n.Load(), int(f.sent.size.Load())
 			s.logFetch(f)
 			return true
 		})

@@ -227,7 +227,8 @@ func TestBusyStalledClientAndBoundedShutdown(t *testing.T) {
 	// its transfer still gets its one event.
 	h.stop()
 	ev = h.waitEvents(3)
-	if ev[2]["outcome"] != OutcomeAborted || ev[2]["file"] != "SNB.enc" || !strings.Contains(ev[2]["reason"].(string), "stopped") {
+	if ev[2]["outcome"] != OutcomeAborted || ev[2]["file"] != "SNB.enc" || !strings.Contains(ev[2]["reason"].(string), "stopped") ||
+		ev[2]["blksize"] != int64(512) || ev[2]["bytes"].(int64) < 512 {
 		t.Fatalf("the transfer cut short by the stop: %v, want aborted", ev[2])
 	}
 }
