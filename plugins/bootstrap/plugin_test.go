@@ -194,8 +194,14 @@ func TestUnknownClients(t *testing.T) {
 	if offer == nil || offer.YourIPAddr.IsUnspecified() {
 		t.Fatal("serve_unknown: no address offered")
 	}
-	if offer.BootFileName != "" || offer.Options.Has(dhcpv4.OptionBootfileName) || offer.Options.Has(dhcpv4.OptionTFTPServerAddress) || !offer.ServerIPAddr.IsUnspecified() {
+	if offer.BootFileName != "" || offer.Options.Has(dhcpv4.OptionBootfileName) || offer.Options.Has(dhcpv4.OptionTFTPServerAddress) || offer.Options.Has(dhcpv4.OptionTFTPServerName) {
 		t.Fatalf("unknown client got boot options: %v", offer.Summary())
+	}
+	// siaddr is our own address: CoreDHCP takes it as the IP source of a
+	// reply it sends as a raw frame (no broadcast flag), which came from
+	// 0.0.0.0 when it was unset.
+	if !offer.ServerIPAddr.Equal(serverID.AsSlice()) {
+		t.Fatalf("unknown client's siaddr %s, want ours, %s", offer.ServerIPAddr, serverID)
 	}
 }
 
@@ -255,6 +261,11 @@ func TestRequestEdgeCases(t *testing.T) {
 	nak := f.exchange4(t, reboot)
 	if nak == nil || nak.MessageType() != dhcpv4.MessageTypeNak || !nak.YourIPAddr.IsUnspecified() {
 		t.Fatalf("want NAK, got %v", nak)
+	}
+	// Renewing an address outside the pool: NAK, with ciaddr 0 (RFC 2131 table 3).
+	stale, _ := dhcpv4.New(dhcpv4.WithHwAddr(devMAC), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), vc, dhcpv4.WithClientIP(net.IPv4(198, 51, 100, 7)))
+	if nak := f.exchange4(t, stale); nak == nil || nak.MessageType() != dhcpv4.MessageTypeNak || !nak.ClientIPAddr.IsUnspecified() {
+		t.Fatalf("want a NAK with ciaddr 0, got %v", nak)
 	}
 	// Release frees the lease.
 	ack := f.exchange4(t, request(offer, vc))

@@ -142,6 +142,7 @@ func (p *Plugin) nak4(resp *dhcpv4.DHCPv4, r *request4, ip netip.Addr, err error
 	p.log.Info("dhcpv4: NAK", zap.String("event", "dhcp.nak"), zap.String("serial", r.id.Serial),
 		zap.Stringer("mac", r.id.MAC), zap.Stringer("ip", ip), zap.Error(err))
 	resp.YourIPAddr = net.IPv4zero
+	resp.ClientIPAddr = net.IPv4zero // RFC 2131 table 3: 0 in a DHCPNAK
 	resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeNak))
 	resp.UpdateOption(dhcpv4.OptServerIdentifier(r.cfg.V4.ServerID.AsSlice()))
 	return resp
@@ -166,6 +167,11 @@ func (p *Plugin) fill4(resp *dhcpv4.DHCPv4, r *request4, lease time.Duration) st
 		resp.UpdateOption(dhcpv4.OptRenewTimeValue(lease / 2))
 		resp.UpdateOption(dhcpv4.OptRebindingTimeValue(lease * 7 / 8))
 	}
+	// siaddr is our own address unless a device is told of a TFTP server:
+	// CoreDHCP sends a unicast reply to a client that has no address yet
+	// (no broadcast flag) as a raw frame with siaddr as its IP source, so
+	// without it an unknown client's OFFER came from 0.0.0.0.
+	resp.ServerIPAddr = v4.ServerID.AsSlice()
 	if r.id.Serial == "" {
 		return ""
 	}
