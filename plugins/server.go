@@ -169,6 +169,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
+// Check says whether Reload would accept cfg, without applying it.
+func (s *Server) Check(cfg Config) error {
+	_, err := s.pluginConfig(cfg)
+	return err
+}
+
 // Reload applies a new configuration's options, bootfile, serve_unknown
 // and inventory; interfaces and pools' journals change on restart.
 func (s *Server) Reload(cfg Config) error {

@@ -213,6 +213,11 @@ func (s *server) reload() {
 			zap.String("event", "config.reload"), zap.String("outcome", "refused"), zap.Error(err))
 		return
 	}
+	if err := s.comps.check(cfg); err != nil {
+		s.log.Error("reload refused: the new configuration is invalid; the running one keeps serving",
+			zap.String("event", "config.reload"), zap.String("outcome", "refused"), zap.Error(err))
+		return
+	}
 	changed := restartOnly(s.started, cfg)
 	if !slices.Equal(cfg.TFTP.Listen, s.listenInFile) {
 		changed = append(changed, "tftp.listen")

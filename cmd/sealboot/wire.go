@@ -27,6 +27,19 @@ type components struct {
 	listen  []string
 	reg     *prometheus.Registry
 	reloads []func(*config.Config) error
+	// checks run before any reload is applied: what only a component can
+	// tell is wrong (a pool off the interface's link), so that such a file
+	// is refused as a whole rather than half applied.
+	checks []func(*config.Config) error
+}
+
+// check runs every component's check of a new configuration.
+func (c *components) check(cfg *config.Config) error {
+	var errs []error
+	for _, chk := range c.checks {
+		errs = append(errs, chk(cfg))
+	}
+	return errors.Join(errs...)
 }
 
 func (c *components) names() []string {
@@ -99,6 +112,13 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 				return err
 			}
 			return dhcp.Reload(dcfg)
+		})
+		c.checks = append(c.checks, func(cfg *config.Config) error {
+			dcfg, err := dhcpConfig(cfg)
+			if err != nil {
+				return err
+			}
+			return dhcp.Check(dcfg)
 		})
 	}
 	tftp, err := tftpd.New(tftpConfig(cfg), deps, log.Named("tftpd"), c.reg)

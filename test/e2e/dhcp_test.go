@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sealboot/sealboot/test/netns"
@@ -260,5 +261,26 @@ func TestStartsWhileV6AddressTentative(t *testing.T) {
 	f := s.wait("tftp fetch", is("file", "TENT-0001.enc"))
 	if f["outcome"] != "binding_mismatch" || !strings.HasPrefix(f["remote"].(string), "[2001:db8::2]:") {
 		t.Fatalf("fetch over the once-tentative address: %v (curl: %s)", f, out)
+	}
+}
+
+// TestReloadRefusesPoolOffLink: a reload whose DHCPv4 pool is not on the
+// interface's link is refused as a whole (nothing of it applied), and the
+// running pool keeps serving.
+func TestReloadRefusesPoolOffLink(t *testing.T) {
+	need(t, "busybox")
+	l := newLab(t)
+	bad := l.config("  serve_unknown: true\n")
+	s := l.start(bad)
+	data, _ := os.ReadFile(bad)
+	_ = os.WriteFile(bad, []byte(strings.Replace(string(data), "pool: 192.0.2.100-192.0.2.199", "pool: 10.0.0.1-10.0.0.5", 1)), 0o600)
+	_ = s.cmd.Process.Signal(syscall.SIGHUP)
+	ev := s.wait("reload refused", nil)
+	if ev["outcome"] != "refused" || !strings.Contains(fmt.Sprint(ev["error"]), "not on the interface's link") {
+		t.Fatalf("reload event %v", ev)
+	}
+	out := run(t, l.cli.NS, false, "busybox", "udhcpc", "-i", l.cli.Name, "-n", "-q", "-t", "3", "-T", "1", "-A", "1", "-s", "/bin/true")
+	if !strings.Contains(out, "lease of 192.0.2.1") {
+		t.Fatalf("after the refused reload, not served from the running pool:\n%s", out)
 	}
 }
