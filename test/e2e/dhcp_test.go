@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -220,7 +221,12 @@ exit 0
 `), 0o755)
 	pid := filepath.Join(dir, name+".pid")
 	run(t, ns, false, "dhclient", "-6", "-1", "-sf", script, "-lf", filepath.Join(dir, name+".leases"), "-pf", pid, dev)
-	t.Cleanup(func() { run(t, ns, true, "dhclient", "-6", "-x", "-pf", pid) })
+	t.Cleanup(func() {
+		run(t, ns, true, "dhclient", "-6", "-x", "-pf", pid)
+		// After the Decline, dhclient's daemon is not always the pid
+		// in its pid file: stop whatever still runs this script.
+		_ = exec.Command("pkill", "-f", script).Run()
+	})
 	data, _ := os.ReadFile(out)
 	bound := regexp.MustCompile(`(?m)^BOUND6 (\S+)$`).FindAllStringSubmatch(string(data), -1)
 	if len(bound) != 2 || bound[0][1] == bound[1][1] {
