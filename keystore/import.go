@@ -78,8 +78,16 @@ func (s *Store) removeOtherFiles(serial, keep string) {
 	if r, ok := s.serial[serial]; ok && r.entry.File != keep {
 		stale = append(stale, r.entry.File)
 	}
+	// Another serial's certificate may carry this subject (imported with
+	// --serial): it is that serial's file, not ours to delete.
+	inUse := map[string]bool{}
+	for other, r := range s.serial {
+		if other != serial {
+			inUse[r.entry.File] = true
+		}
+	}
 	for name, f := range s.files {
-		if f.subject == serial && name != keep {
+		if f.subject == serial && name != keep && !inUse[name] {
 			stale = append(stale, name)
 		}
 	}
@@ -155,9 +163,19 @@ func fetchURL(template, serial string) (string, error) {
 }
 
 func (s *Store) download(ctx context.Context, u string) ([]byte, error) {
-	client := s.opts.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: s.opts.FetchTimeout}
+	base := s.opts.HTTPClient
+	if base == nil {
+		base = &http.Client{Timeout: s.opts.FetchTimeout}
+	}
+	client := *base
+	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "https" {
+			return fmt.Errorf("redirect to %s refused: certificates are fetched over https only (RFC 8886 section 4.2)", req.URL.Redacted())
+		}
+		if len(via) >= 5 {
+			return errors.New("more than 5 redirects")
+		}
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.FetchTimeout)
 	defer cancel()

@@ -392,3 +392,27 @@ func TestSameSizeMtimeAndInodeRewriteSeen(t *testing.T) {
 		t.Fatalf("want the rewrite refused against the pin: %+v", ref)
 	}
 }
+
+// A certificate filed under another serial (imported with an explicit
+// serial) is that serial's: importing or removing the serial its subject
+// names leaves it alone.
+func TestOtherSerialsFilesKept(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{})
+	a1, a2 := device(t, "AAA", P256), device(t, "AAA", P256) // two devices whose subject says AAA
+	if _, err := h.store.Import(a1.CertPEM, "BBB", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Import(a2.CertPEM, "", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, fp, ok := h.store.Certificate("BBB"); !ok || fp != SPKIFingerprint(a1.Cert).String() {
+		t.Fatalf("BBB lost its certificate when AAA was imported: %v %s", ok, fp)
+	}
+	if err := h.store.Remove("AAA"); err != nil {
+		t.Fatal(err)
+	}
+	if !h.store.HasCertificate("BBB") {
+		t.Fatal("removing AAA deleted BBB's certificate")
+	}
+}

@@ -76,6 +76,11 @@ func TestFetch(t *testing.T) {
 		_, _ = w.Write([]byte(strings.Repeat("A", 100<<10)))
 	})
 	mux.HandleFunc("/certs/SN-SLOW.pem", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	plain := httptest.NewServer(mux) // what a redirect must not lead to
+	t.Cleanup(plain.Close)
+	mux.HandleFunc("/certs/SN-DOWNGRADE.pem", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+"/certs/SN-F.pem", http.StatusFound)
+	})
 	srv := httptest.NewTLSServer(mux)
 	t.Cleanup(srv.Close)
 	tests := []struct {
@@ -87,6 +92,7 @@ func TestFetch(t *testing.T) {
 		{"too big", srv.URL + "/certs/{serial}.pem", "SN-BIG", "exceeds the 65536-byte limit"},
 		{"timeout", srv.URL + "/certs/{serial}.pem", "SN-SLOW", "deadline exceeded"},
 		{"plain http", strings.Replace(srv.URL, "https", "http", 1) + "/certs/{serial}.pem", "SN-F", "must use https"},
+		{"redirect to plain http", srv.URL + "/certs/{serial}.pem", "SN-DOWNGRADE", "fetched over https only"},
 		{"no placeholder", srv.URL + "/certs/x.pem", "SN-F", "has no {serial}"},
 		{"bad serial", srv.URL + "/certs/{serial}.pem", "../x", `invalid serial "../x"`},
 	}
