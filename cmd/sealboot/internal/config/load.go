@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"time"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -55,6 +56,7 @@ func Load(src Source) (*Config, error) {
 	cfg := &Config{}
 	if err := v.UnmarshalExact(cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		mapstructure.TextUnmarshallerHookFunc(),
+		numberToDuration,
 		mapstructure.StringToTimeDurationHookFunc(),
 		mapstructure.StringToSliceHookFunc(","),
 	))); err != nil {
@@ -136,6 +138,24 @@ func applyFlags(v *viper.Viper, flags map[string]*pflag.Flag) {
 		}
 		v.Set(key, f.Value.String())
 	}
+}
+
+// numberToDuration refuses a bare number for a duration: YAML's
+// "timeout: 5" would otherwise be 5 nanoseconds, which passes every check
+// and times out every transfer. 0 is fine in any unit.
+func numberToDuration(from, to reflect.Type, data any) (any, error) {
+	if d := reflect.TypeOf(time.Duration(0)); to != d || from == d {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		if reflect.ValueOf(data).IsZero() {
+			return time.Duration(0), nil
+		}
+		return nil, fmt.Errorf("%v has no unit (write e.g. %vs, %vms or %vm)", data, data, data, data)
+	}
+	return data, nil
 }
 
 // decodeErrors rewrites mapstructure's errors as "key: problem" lines.
