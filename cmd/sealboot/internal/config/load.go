@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
