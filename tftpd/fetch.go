@@ -79,6 +79,7 @@ func (s *Server) handleRead(filename string, rf io.ReaderFrom) error {
 	peer := f.remote.Addr().String()
 	if ok, why := s.acquire(peer, st.cfg); !ok {
 		f.outcome, f.reason = OutcomeBusy, why
+		f.serial, _, _ = st.resolver.resolve(f.file) // which device was turned away, for the event
 		return errClientBusy
 	}
 	defer s.release(peer)

@@ -220,7 +220,7 @@ func TestBusyStalledClientAndBoundedShutdown(t *testing.T) {
 		t.Fatalf("another client: %v", err)
 	}
 	ev := h.waitEvents(2)
-	if ev[0]["outcome"] != OutcomeBusy || !strings.HasPrefix(ev[0]["reason"].(string), "per-client limit reached (") {
+	if ev[0]["outcome"] != OutcomeBusy || ev[0]["serial"] != "SNB" || !strings.HasPrefix(ev[0]["reason"].(string), "per-client limit reached (") {
 		t.Fatalf("first logged event %v, want busy", ev[0])
 	}
 	// Stopping does not wait for the stalled client's retransmissions, and
