@@ -63,6 +63,18 @@ func ParseCertificate(data []byte) (*x509.Certificate, error) {
 				break
 			}
 		}
+		// A bundle (the device's certificate with a chain, or several
+		// devices') is refused rather than silently cut to its first
+		// certificate, which may not be the device's.
+		for more := rest; ; {
+			var block *pem.Block
+			if block, more = pem.Decode(more); block == nil {
+				break
+			}
+			if block.Type == "CERTIFICATE" {
+				return nil, fmt.Errorf("%w: the PEM data holds more than one certificate; give the device's certificate alone", ErrNotCertificate)
+			}
+		}
 	}
 	cert, err := x509.ParseCertificate(data)
 	if err != nil {

@@ -339,6 +339,10 @@ func TestImportRefusesUnusable(t *testing.T) {
 	if _, err := h.store.Import(device(t, "SNX", P256).CertPEM, "a/b", false); err == nil {
 		t.Fatal("traversal serial override accepted")
 	}
+	bundle := append(device(t, "SNY", P256).CertPEM, device(t, "SNZ", P256).CertPEM...)
+	if _, err := h.store.Import(bundle, "", false); !errors.Is(err, ErrNotCertificate) || !strings.Contains(err.Error(), "more than one certificate") {
+		t.Fatalf("a two-certificate bundle: %v, want it refused", err)
+	}
 	entries, _ := os.ReadDir(h.dir)
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Name(), ".sealboot-pins") {
