@@ -25,6 +25,7 @@ const keysExamples = `  sealboot keys --dir /var/lib/sealboot/keys import SN123.
 type keysOpts struct {
 	dir, serial, url string
 	replace, json    bool
+	allowSmallRSA    bool
 	timeout          time.Duration
 }
 
@@ -37,6 +38,7 @@ func cmdKeys(ctx context.Context, args []string, std stdio) int {
 	fs.BoolVar(&o.json, "json", false, "list, show: JSON output")
 	fs.StringVar(&o.url, "url", "", "fetch: vendor directory URL template with {serial} (https)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "fetch: timeout per certificate")
+	fs.BoolVar(&o.allowSmallRSA, "allow-small-rsa", false, "accept RSA keys under 2048 bits, as seal.allow_small_rsa lets the server use them")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -48,7 +50,7 @@ func cmdKeys(ctx context.Context, args []string, std stdio) int {
 	readOnly := action == "list" || action == "show"
 	// A one-shot command reads the directory as it is now: nothing waits
 	// for files to settle (one still being written shows as invalid).
-	st, err := keystore.Open(keystore.Options{Dir: o.dir, ReadOnly: readOnly, Settle: time.Nanosecond, FetchURL: o.url, FetchTimeout: o.timeout}, zap.NewNop(), nil)
+	st, err := keystore.Open(keystore.Options{Dir: o.dir, ReadOnly: readOnly, Settle: time.Nanosecond, FetchURL: o.url, FetchTimeout: o.timeout, AllowSmallRSA: o.allowSmallRSA}, zap.NewNop(), nil)
 	if err != nil {
 		fmt.Fprintf(std.err, "sealboot keys: %v\n", err)
 		return exitFailure
