@@ -26,8 +26,12 @@ type fileRec struct {
 	der     []byte
 	fp      Fingerprint
 	subject string // serial from the subject; "" when unusable
-	keyType string
-	problem string // why the file gives no usable certificate
+	// subjectProblem: why the subject names no serial. The certificate is
+	// still usable when its key is pinned to a serial (imported with
+	// --serial); otherwise that is its problem.
+	subjectProblem string
+	keyType        string
+	problem        string // why the file gives no usable certificate
 }
 
 func (f *fileRec) same(fi os.FileInfo) bool {
@@ -220,7 +224,7 @@ func (s *Store) parseFile(name string, fi os.FileInfo) *fileRec {
 		return r
 	}
 	if r.subject, err = SubjectSerial(cert); err != nil {
-		r.problem = err.Error()
+		r.subjectProblem = err.Error()
 	}
 	return r
 }
@@ -284,6 +288,10 @@ func resolve(files map[string]*fileRec, p *pins) resolution {
 		}
 		serial, ok := p.byFP[f.fp]
 		if !ok {
+			if f.subjectProblem != "" {
+				res.problems[f.name] = problem{state: "invalid", reason: f.subjectProblem, fp: f.fp}
+				continue
+			}
 			serial = f.subject
 		}
 		groups[serial] = append(groups[serial], f)

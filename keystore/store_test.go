@@ -420,3 +420,25 @@ func TestOtherSerialsFilesKept(t *testing.T) {
 		t.Fatal("removing AAA deleted BBB's certificate")
 	}
 }
+
+// A certificate whose subject names no valid serial is usable once it is
+// imported under an explicit serial, as the refusal message advises.
+func TestImportWithSerialFixesUnusableSubject(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{})
+	cert := certWithSubject(t, pkix.Name{CommonName: "SN 123"})
+	if _, err := h.store.Import(cert, "", false); err == nil {
+		t.Fatal("a subject with a space accepted as a serial")
+	}
+	if _, err := h.store.Import(cert, "SPACEFIX", false); err != nil {
+		t.Fatal(err)
+	}
+	h.rescan()
+	if !h.store.HasCertificate("SPACEFIX") {
+		t.Fatalf("imported with --serial, yet not usable: %v", h.store.Problems())
+	}
+	st2, err := Open(Options{Dir: h.dir, ReadOnly: true, Settle: time.Nanosecond}, zap.NewNop(), nil)
+	if err != nil || !st2.HasCertificate("SPACEFIX") {
+		t.Fatalf("lost on reopening: %v %v", err, st2.Problems())
+	}
+}
