@@ -24,7 +24,7 @@ import (
 // configuration file, with addresses parsed).
 type Config struct {
 	StateDir     string     // lease journals live here
-	Bootfile     string     // template, {serial} and {mac}
+	Bootfile     string     // template with {serial}
 	TFTPServer   netip.Addr // handed out over DHCPv4; zero: V4.ServerID
 	Inventory    string     // file; empty: none
 	ServeUnknown bool

@@ -26,7 +26,7 @@ import (
 
 // Config is what the plugin hands out; it can be replaced while running.
 type Config struct {
-	Bootfile     string // template; {serial} and {mac} are replaced
+	Bootfile     string // template; {serial} is replaced
 	ServeUnknown bool   // lease addresses (without boot options) to unrecognised clients
 	V4           *V4    // nil: no DHCPv4
 	V6           *V6    // nil: no DHCPv6
@@ -158,14 +158,11 @@ func (p *Plugin) reserve(cfg *Config) {
 // Malformed counts a packet CoreDHCP could not parse.
 func (p *Plugin) Malformed() { p.m.malformed.Inc() }
 
-// bootfile renders the template for a device.
+// bootfile renders the template for a device. Only {serial}: the TFTP
+// server resolves names by serial, so a name with anything else in it
+// could not be served (the configuration check refuses it).
 func bootfile(tmpl string, id identity.Identity) string {
-	// {mac} first, from the template only: a serial is never re-expanded.
-	out := tmpl
-	if strings.Contains(out, "{mac}") {
-		out = strings.ReplaceAll(out, "{mac}", strings.ReplaceAll(id.MAC.String(), ":", "-"))
-	}
-	return strings.ReplaceAll(out, "{serial}", id.Serial)
+	return strings.ReplaceAll(tmpl, "{serial}", id.Serial)
 }
 
 type metrics struct {

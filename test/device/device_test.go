@@ -67,6 +67,7 @@ func TestVendorPresentation6(t *testing.T) {
 		vcString string
 	}{
 		{VendorNokia, "DUID-EN{EnterpriseNumber=6527 EnterpriseIdentifier=SN123}", ""},
+		{VendorCiscoNXOS, "DUID-EN{EnterpriseNumber=9 EnterpriseIdentifier=SN123", ""},
 		{VendorJuniper, "DUID-LL", "Juniper-mx204-SN123"},
 		{VendorArista, "DUID-LL", "Arista;DCS-7050SX3-48YC8;11.01;SN123"},
 		{VendorPlain, "DUID-LL", ""},

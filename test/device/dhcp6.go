@@ -17,6 +17,7 @@ const (
 	enterpriseJuniper = 2636
 	enterpriseArista  = 30065
 	enterpriseNokia   = 6527
+	enterpriseCisco   = 9
 )
 
 // dhcp6 is Solicit/Advertise/Request/Reply (or a rapid-commit Reply) from
@@ -55,7 +56,8 @@ func (cfg *Config) dhcp6(ctx context.Context) (*dhcpLease, error) {
 }
 
 // modifiers6 sets a stable DUID and presents the serial: DUID-EN for
-// Nokia, the vendor class (option 16) for Juniper and Arista.
+// Nokia and Cisco (enterprise 9, the serial and a NUL, as Cisco's own
+// examples show it), the vendor class (option 16) for Juniper and Arista.
 func (cfg *Config) modifiers6() []dhcpv6.Modifier {
 	model := cfg.Model
 	if model == "" {
@@ -71,6 +73,8 @@ func (cfg *Config) modifiers6() []dhcpv6.Modifier {
 	switch cfg.Vendor {
 	case VendorNokia:
 		duid = &dhcpv6.DUIDEN{EnterpriseNumber: enterpriseNokia, EnterpriseIdentifier: []byte(cfg.Serial)}
+	case VendorCiscoNXOS, VendorCiscoXE:
+		duid = &dhcpv6.DUIDEN{EnterpriseNumber: enterpriseCisco, EnterpriseIdentifier: append([]byte(cfg.Serial), 0)}
 	case VendorJuniper:
 		mods = append(mods, vendorClass(enterpriseJuniper, "Juniper-"+model+"-"+cfg.Serial))
 	case VendorArista:

@@ -83,6 +83,7 @@ func TestDeviceHappyPath(t *testing.T) {
 		{"JPEP256", device.VendorArista, keystore.P256, false},
 		{"NSRSA2048", device.VendorNokia, keystore.RSA2048, true},
 		{"NSP256", device.VendorNokia, keystore.P256, true},
+		{"FOCP256", device.VendorCiscoNXOS, keystore.P256, true}, // DUID-EN, enterprise 9, with Cisco's trailing NUL
 	} {
 		config := fmt.Sprintf("hostname %s\nradius-server key s3cr3t-%s\n", tc.serial, tc.serial)
 		key := l.provision(t, s, tc.serial, tc.kt, config, false)

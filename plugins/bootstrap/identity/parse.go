@@ -2,6 +2,7 @@ package identity
 
 import (
 	"net"
+	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv6"
@@ -74,6 +75,11 @@ func FromDHCPv6(msg *dhcpv6.Message, mac net.HardwareAddr, inv Inventory) Identi
 				id.Serial, id.Vendor, id.Source = string(data), "arista", "option 16"
 				return id
 			}
+			// Cisco IOS-XR puts "SN:<serial>;PID:<model>" in option 16 too.
+			if serial, model := snPID(data); vc.EnterpriseNumber == enterpriseCisco && ValidSerial(serial) && serial != "0" {
+				id.Serial, id.Vendor, id.Model, id.Source = serial, "cisco", model, "option 16"
+				return id
+			}
 		}
 	}
 	for _, vo := range msg.Options.VendorOpts() {
@@ -84,8 +90,9 @@ func FromDHCPv6(msg *dhcpv6.Message, mac net.HardwareAddr, inv Inventory) Identi
 			}
 		}
 	}
-	if en, ok := duid.(*dhcpv6.DUIDEN); ok && ValidSerial(string(en.EnterpriseIdentifier)) {
-		id.Serial, id.Source = string(en.EnterpriseIdentifier), "duid-en"
+	// Cisco's documented DUID-EN identifiers end in a NUL ("FOC1947R143\0").
+	if en, ok := duid.(*dhcpv6.DUIDEN); ok && ValidSerial(strings.TrimRight(string(en.EnterpriseIdentifier), "\x00")) {
+		id.Serial, id.Source = strings.TrimRight(string(en.EnterpriseIdentifier), "\x00"), "duid-en"
 		switch en.EnterpriseNumber {
 		case enterpriseNokia:
 			id.Vendor = "nokia"
