@@ -47,6 +47,10 @@ func ValidSerial(s string) bool { return validSerial.MatchString(s) && s != "." 
 // ErrNotCertificate means the data holds no certificate.
 var ErrNotCertificate = errors.New("no certificate found")
 
+// ErrSeveralCertificates is a PEM bundle given where one device's
+// certificate is expected.
+var ErrSeveralCertificates = errors.New("the PEM data holds more than one certificate; give the device's certificate alone")
+
 // ParseCertificate reads one certificate in PEM (the first CERTIFICATE
 // block) or DER.
 func ParseCertificate(data []byte) (*x509.Certificate, error) {
@@ -72,7 +76,7 @@ func ParseCertificate(data []byte) (*x509.Certificate, error) {
 				break
 			}
 			if block.Type == "CERTIFICATE" {
-				return nil, fmt.Errorf("%w: the PEM data holds more than one certificate; give the device's certificate alone", ErrNotCertificate)
+				return nil, ErrSeveralCertificates
 			}
 		}
 	}

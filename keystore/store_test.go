@@ -340,7 +340,7 @@ func TestImportRefusesUnusable(t *testing.T) {
 		t.Fatal("traversal serial override accepted")
 	}
 	bundle := append(device(t, "SNY", P256).CertPEM, device(t, "SNZ", P256).CertPEM...)
-	if _, err := h.store.Import(bundle, "", false); !errors.Is(err, ErrNotCertificate) || !strings.Contains(err.Error(), "more than one certificate") {
+	if _, err := h.store.Import(bundle, "", false); !errors.Is(err, ErrSeveralCertificates) {
 		t.Fatalf("a two-certificate bundle: %v, want it refused", err)
 	}
 	entries, _ := os.ReadDir(h.dir)
