@@ -137,7 +137,12 @@ func (s *Server) Run(ctx context.Context) error {
 		relays.sync()
 		relays.added = func() { s.raiseReceiveBuffers(true) } // the first ones get theirs below
 		relays.announce = true
-		go relays.run(ctx, 2*time.Second)
+		// Stopped, and done with the lease stores, before Run returns
+		// and they are closed.
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { relays.run(rctx, 2*time.Second); close(done) }()
+		defer func() { cancel(); <-done }()
 	}
 	s.raiseReceiveBuffers(false)
 	s.captureDeclines(ctx, pcfg)
