@@ -38,13 +38,9 @@ func (s *Store) swap(files map[string]*fileRec, res resolution) {
 	s.mu.Lock()
 	first := !s.scanned
 	s.scanned = true
-	prev, prevIssues := s.serial, s.issues
+	prev, prevProblems := s.serial, s.problems
 	s.serial, s.files = next, files
-	issues := make(map[string]string, len(res.problems))
-	for name, p := range res.problems {
-		issues[name] = p.state + "|" + p.reason + "|" + p.fp.String()
-	}
-	s.issues, s.problems = issues, res.problems
+	s.problems = res.problems
 	s.mu.Unlock()
 	s.metrics.certs.Set(float64(len(next)))
 	if first { // one line for the whole directory, then one per problem
@@ -75,7 +71,7 @@ func (s *Store) swap(files map[string]*fileRec, res resolution) {
 		}
 	}
 	for name, p := range res.problems {
-		if prevIssues[name] != issues[name] {
+		if old, ok := prevProblems[name]; !ok || old != p {
 			s.problemEvent(name, p)
 		}
 	}

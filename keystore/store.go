@@ -67,8 +67,7 @@ type Store struct {
 	// that resolve left nothing to retry; guarded by scanMu.
 	resolvedPins fileVersion
 	resolvedOK   bool
-	issues       map[string]string  // file → last problem logged, to log each once
-	problems     map[string]problem // file → why it gives no certificate
+	problems     map[string]problem // file → why it gives no certificate; each logged once
 	scanned      bool               // the first scan is summarised, not logged per file
 }
 
@@ -91,7 +90,7 @@ func Open(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Store, err
 	}
 	s := &Store{
 		opts: opts, log: log, ready: make(chan struct{}),
-		serial: map[string]*record{}, files: map[string]*fileRec{}, issues: map[string]string{},
+		serial: map[string]*record{}, files: map[string]*fileRec{}, problems: map[string]problem{},
 		metrics: newMetrics(reg),
 	}
 	if _, err := s.rescan(); err != nil {

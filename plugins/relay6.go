@@ -34,12 +34,18 @@ type relayListeners struct {
 	announce bool
 
 	mu      sync.Mutex
-	open    map[string]*server.Servers // "addr%zone"
-	waiting map[string]bool            // could not be bound; logged once
+	open    map[string]relayListener // by "[addr%zone]:547"
+	waiting map[string]bool          // could not be bound; logged once
+}
+
+// relayListener is one address's listener.
+type relayListener struct {
+	srv  *server.Servers
+	addr net.UDPAddr
 }
 
 func newRelayListeners(ifaces []string, h handler.Handler6, log *zap.Logger) *relayListeners {
-	return &relayListeners{ifaces: ifaces, h: h, log: log, open: map[string]*server.Servers{}, waiting: map[string]bool{}}
+	return &relayListeners{ifaces: ifaces, h: h, log: log, open: map[string]relayListener{}, waiting: map[string]bool{}}
 }
 
 // addresses lists the global addresses of the interfaces, "addr%zone"
@@ -59,9 +65,9 @@ func (r *relayListeners) sync() {
 	want := r.addresses()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for key, srv := range r.open {
+	for key, l := range r.open {
 		if _, ok := want[key]; !ok {
-			srv.Close()
+			l.srv.Close()
 			delete(r.open, key)
 			r.log.Info("dhcpv6: address removed; no longer listening for relays on it", zap.String("address", key))
 		}
@@ -73,7 +79,7 @@ func (r *relayListeners) sync() {
 	}
 	var opened bool
 	for key, a := range want {
-		if r.open[key] != nil {
+		if _, ok := r.open[key]; ok {
 			continue
 		}
 		srv, err := startCoreDHCP(nil, nil, []handler.Handler6{r.h}, []net.UDPAddr{a})
@@ -90,7 +96,7 @@ func (r *relayListeners) sync() {
 			}
 			continue
 		}
-		r.open[key] = srv
+		r.open[key] = relayListener{srv: srv, addr: a}
 		opened = true
 		if r.announce || r.waiting[key] {
 			r.log.Info("dhcpv6: listening for relays", zap.String("address", key))
@@ -109,19 +115,21 @@ func (r *relayListeners) watch(key string, srv *server.Servers) {
 	err := srv.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.open[key] == srv {
+	if r.open[key].srv == srv {
 		delete(r.open, key)
 		r.log.Warn("dhcpv6: relay listener stopped; reopening", zap.String("address", key), zap.Error(err))
 	}
 }
 
-// listening lists the addresses listened on now, sorted.
-func (r *relayListeners) listening() []string {
+// listening lists the addresses of iface listened on now, sorted.
+func (r *relayListeners) listening(iface string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]string, 0, len(r.open))
-	for key := range r.open {
-		out = append(out, key)
+	out := []string{}
+	for _, l := range r.open {
+		if l.addr.Zone == iface {
+			out = append(out, l.addr.IP.String())
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -136,8 +144,8 @@ func (r *relayListeners) run(ctx context.Context, interval time.Duration) {
 		select {
 		case <-ctx.Done():
 			r.mu.Lock()
-			for key, srv := range r.open {
-				srv.Close()
+			for key, l := range r.open {
+				l.srv.Close()
 				delete(r.open, key)
 			}
 			r.mu.Unlock()

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/coredhcp/coredhcp/handler"
@@ -150,15 +149,8 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Info("dhcpv4 listening", zap.String("interface", i), zap.Stringer("server_id", pcfg.V4.ServerID), zap.Stringer("tftp_server", pcfg.V4.TFTPServer))
 	}
 	if relays != nil {
-		on := relays.listening()
 		for _, i := range s.cfg.V6.Interfaces {
-			var mine []string
-			for _, a := range on {
-				if strings.HasSuffix(a, "%"+i+"]:547") {
-					mine = append(mine, a)
-				}
-			}
-			s.log.Info("dhcpv6 listening", zap.String("interface", i), zap.Strings("relay_addresses", mine), zap.Stringer("tftp_server", pcfg.V6.TFTPServer))
+			s.log.Info("dhcpv6 listening", zap.String("interface", i), zap.Strings("relay_addresses", relays.listening(i)), zap.Stringer("tftp_server", pcfg.V6.TFTPServer))
 		}
 	}
 	close(s.ready)

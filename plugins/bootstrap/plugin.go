@@ -82,7 +82,7 @@ func (c *Config) Validate() error {
 		if !c.V4.ServerID.Is4() || !c.V4.TFTPServer.Is4() {
 			return fmt.Errorf("dhcp.v4.server_id: an IPv4 address is needed")
 		}
-		for _, s := range append(c.V4.Relayed, derefSubnet(c.V4.Direct)...) {
+		for _, s := range c.V4.subnets() {
 			if s.LeaseTime <= 0 || len(s.Netmask) != net.IPv4len {
 				return fmt.Errorf("dhcp.v4: subnet %s needs a netmask and a lease time", s.Pool)
 			}
@@ -101,11 +101,14 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func derefSubnet(s *Subnet) []Subnet {
-	if s == nil {
-		return nil
+// subnets lists every subnet, relayed and direct, in a slice of its own
+// (appending to Relayed could write into the configuration's array).
+func (v *V4) subnets() []Subnet {
+	out := append(make([]Subnet, 0, len(v.Relayed)+1), v.Relayed...)
+	if v.Direct != nil {
+		out = append(out, *v.Direct)
 	}
-	return []Subnet{*s}
+	return out
 }
 
 // Plugin holds the handlers' state; its methods are the CoreDHCP handlers.
@@ -145,7 +148,7 @@ func (p *Plugin) Update(cfg Config) error {
 func (p *Plugin) reserve(cfg *Config) {
 	if cfg.V4 != nil && p.v4 != nil {
 		addrs := []netip.Addr{cfg.V4.ServerID, cfg.V4.TFTPServer}
-		for _, s := range append(cfg.V4.Relayed, derefSubnet(cfg.V4.Direct)...) {
+		for _, s := range cfg.V4.subnets() {
 			addrs = append(addrs, s.Router)
 		}
 		p.v4.SetReserved(addrs...)

@@ -210,7 +210,7 @@ func (d *Dir) list() ([]string, error) {
 	}
 	var names []string
 	for _, de := range des {
-		if _, _, ok := d.keyOf(de.Name()); ok {
+		if _, _, _, ok := d.keyOf(de.Name()); ok {
 			names = append(names, de.Name())
 		}
 	}
@@ -219,32 +219,32 @@ func (d *Dir) list() ([]string, error) {
 
 // keyOf is the key of file name in Dir.bySerial: its serial; or, for a
 // config file whose name carries no valid serial, "/" and the name, which
-// no serial can equal (so it is reported as invalid without taking the
-// place of a real serial's config). ok is false for names that are not
-// config files at all (another extension, editors' temporary files): they
-// are not watched, as at start.
-func (d *Dir) keyOf(name string) (key, serial string, ok bool) {
+// no serial can equal (so it is reported as invalid, with bad saying why,
+// without taking the place of a real serial's config). ok is false for
+// names that are not config files at all (another extension, editors'
+// temporary files): they are not watched, as at start.
+func (d *Dir) keyOf(name string) (key, serial string, bad error, ok bool) {
 	if ignored(name) || len(name) <= len(d.cfg.Extension) || !strings.HasSuffix(name, d.cfg.Extension) {
-		return "", "", false
+		return "", "", nil, false
 	}
-	if serial, err := serialOf(name, d.cfg.Extension); err == nil {
-		return serial, serial, true
+	serial, bad = serialOf(name, d.cfg.Extension)
+	if bad != nil {
+		return "/" + name, "", bad, true
 	}
-	return "/" + name, "", true
+	return serial, serial, nil, true
 }
 
 // inspect stats one file. It returns nil when the file is gone or is not
 // a config, and fresh=true when it changed within the settle delay (since
 // is the time after which a change counts as fresh; zero takes all).
 func (d *Dir) inspect(name string, since time.Time) (e *entry, fresh bool) {
-	key, serial, ok := d.keyOf(name)
+	key, serial, bad, ok := d.keyOf(name)
 	if !ok {
 		return nil, false
 	}
 	fi, err := os.Stat(filepath.Join(d.cfg.Dir, name))
-	if serial == "" && (err == nil || !os.IsNotExist(err)) {
-		_, why := serialOf(name, d.cfg.Extension)
-		return &entry{name: name, key: key, problem: why.Error()}, false
+	if bad != nil && (err == nil || !os.IsNotExist(err)) {
+		return &entry{name: name, key: key, problem: bad.Error()}, false
 	}
 	if err != nil {
 		if os.IsNotExist(err) {

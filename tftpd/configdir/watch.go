@@ -134,7 +134,7 @@ func (d *Dir) check(name string) (again bool) {
 	if fresh {
 		return true
 	}
-	serial, _, ok := d.keyOf(name) // the key in bySerial
+	serial, _, _, ok := d.keyOf(name) // the key in bySerial
 	if !ok {
 		return false
 	}

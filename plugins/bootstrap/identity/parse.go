@@ -91,13 +91,15 @@ func FromDHCPv6(msg *dhcpv6.Message, mac net.HardwareAddr, inv Inventory) Identi
 		}
 	}
 	// Cisco's documented DUID-EN identifiers end in a NUL ("FOC1947R143\0").
-	if en, ok := duid.(*dhcpv6.DUIDEN); ok && ValidSerial(strings.TrimRight(string(en.EnterpriseIdentifier), "\x00")) {
-		id.Serial, id.Source = strings.TrimRight(string(en.EnterpriseIdentifier), "\x00"), "duid-en"
-		switch en.EnterpriseNumber {
-		case enterpriseNokia:
-			id.Vendor = "nokia"
-		case enterpriseCisco:
-			id.Vendor = "cisco"
+	if en, ok := duid.(*dhcpv6.DUIDEN); ok {
+		if serial := strings.TrimRight(string(en.EnterpriseIdentifier), "\x00"); ValidSerial(serial) {
+			id.Serial, id.Source = serial, "duid-en"
+			switch en.EnterpriseNumber {
+			case enterpriseNokia:
+				id.Vendor = "nokia"
+			case enterpriseCisco:
+				id.Vendor = "cisco"
+			}
 		}
 	}
 	return id
