@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sealboot/sealboot/keystore"
+	"github.com/sealboot/sealboot/tftpd/fetch"
 )
 
 // BenchmarkFetchWarm is one 64 KiB config (sealed: about 89 KB of PEM)
@@ -20,7 +21,7 @@ import (
 func BenchmarkFetchWarm(b *testing.B) {
 	id := device(b, "SNB", keystore.P256)
 	configs := &fakeConfigs{m: map[string][]byte{"SNB": bytes.Repeat([]byte("interface ge-0/0/0 description x\n"), 1986)}, e: map[string]error{}}
-	srv, err := New(Config{Listen: []string{"127.0.0.1:0"}, MaxPerClient: 64}, Deps{Configs: configs, Certificates: fakeCerts{"SNB": id}}, zap.NewNop(), nil)
+	srv, err := New(Config{Listen: []string{"127.0.0.1:0"}, MaxPerClient: 64}, newFetcher(b, fetch.Config{}, fetch.Deps{Configs: configs, Certificates: fakeCerts{"SNB": id}}, zap.NewNop()), zap.NewNop(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sealboot/sealboot/keystore"
+	"github.com/sealboot/sealboot/tftpd/fetch"
 )
 
 // fakes for the three dependencies.
@@ -87,6 +88,7 @@ func (f fakeBindings) LookupIP(ip netip.Addr) (string, net.HardwareAddr, bool) {
 type harness struct {
 	t       *testing.T
 	srv     *Server
+	core    *fetch.Core
 	logs    *observer.ObservedLogs
 	configs *fakeConfigs
 	certs   fakeCerts
@@ -104,7 +106,17 @@ func device(t testing.TB, serial string, kt keystore.KeyType) *keystore.DeviceId
 	return id
 }
 
-func start(t *testing.T, cfg Config, certs fakeCerts, bindings Bindings) *harness {
+// newFetcher builds the fetch core a server serves from.
+func newFetcher(t testing.TB, cfg fetch.Config, deps fetch.Deps, log *zap.Logger) *fetch.Transport {
+	t.Helper()
+	core, err := fetch.New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return core.Transport("tftp", log, nil)
+}
+
+func start(t *testing.T, cfg Config, fcfg fetch.Config, certs fakeCerts, bindings fetch.Bindings) *harness {
 	t.Helper()
 	if cfg.Listen == nil {
 		cfg.Listen = []string{"127.0.0.1:0", "[::1]:0"}
@@ -112,12 +124,17 @@ func start(t *testing.T, cfg Config, certs fakeCerts, bindings Bindings) *harnes
 	h := &harness{t: t, certs: certs, configs: &fakeConfigs{m: map[string][]byte{}, e: map[string]error{}}}
 	core, logs := observer.New(zap.DebugLevel)
 	h.logs = logs
-	deps := Deps{Configs: h.configs, Certificates: certs}
+	deps := fetch.Deps{Configs: h.configs, Certificates: certs}
 	if bindings != nil {
 		deps.Bindings = bindings
 	}
 	h.reg = prometheus.NewRegistry()
-	srv, err := New(cfg, deps, zap.New(core), h.reg)
+	fc, err := fetch.New(fcfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.core = fc
+	srv, err := New(cfg, fc.Transport("tftp", zap.New(core), h.reg), zap.New(core), h.reg)
 	if err != nil {
 		t.Fatal(err)
 	}

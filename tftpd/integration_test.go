@@ -13,6 +13,7 @@ import (
 	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/keystore/cms"
 	"github.com/sealboot/sealboot/tftpd/configdir"
+	"github.com/sealboot/sealboot/tftpd/fetch"
 )
 
 // TestWithKeystoreAndConfigDir runs the server on the real keystore and
@@ -41,7 +42,7 @@ func TestWithKeystoreAndConfigDir(t *testing.T) {
 	defer cancel()
 	go func() { _ = cd.Run(ctx) }()
 	<-cd.Ready()
-	srv, err := New(Config{Listen: []string{"127.0.0.1:0"}}, Deps{Configs: cd, Certificates: ks}, zap.NewNop(), nil)
+	srv, err := New(Config{Listen: []string{"127.0.0.1:0"}}, newFetcher(t, fetch.Config{}, fetch.Deps{Configs: cd, Certificates: ks}, zap.NewNop()), zap.NewNop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

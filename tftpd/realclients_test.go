@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sealboot/sealboot/keystore"
+	"github.com/sealboot/sealboot/tftpd/fetch"
 )
 
 // client fetches file from a server at host:port into out with a real
@@ -45,7 +46,7 @@ func TestRealClients(t *testing.T) {
 		t.Skip("openssl not installed (Debian package openssl)")
 	}
 	rsa, ec := device(t, "SNRSA", keystore.RSA2048), device(t, "SNEC", keystore.P256)
-	h := start(t, Config{}, fakeCerts{"SNRSA": rsa, "SNEC": ec}, nil)
+	h := start(t, Config{}, fetch.Config{}, fakeCerts{"SNRSA": rsa, "SNEC": ec}, nil)
 	h.configs.set("SNRSA", sampleConfig)
 	h.configs.set("SNEC", sampleConfig)
 	dir := t.TempDir()
@@ -76,7 +77,7 @@ func TestRealClients(t *testing.T) {
 		}
 	}
 	for _, e := range h.events() {
-		if e["outcome"] != OutcomeServed {
+		if e["outcome"] != fetch.OutcomeServed {
 			t.Errorf("event %v", e)
 		}
 	}
@@ -89,7 +90,7 @@ func TestRealClientRefusals(t *testing.T) {
 	if _, err := exec.LookPath("tftp"); err != nil {
 		t.Skip("tftp not installed (Debian package tftp-hpa)")
 	}
-	h := start(t, Config{}, fakeCerts{}, nil)
+	h := start(t, Config{}, fetch.Config{}, fakeCerts{}, nil)
 	host, port, _ := net.SplitHostPort(h.addr("udp4"))
 	dir := t.TempDir()
 	src := filepath.Join(dir, "evil.enc")
@@ -98,9 +99,9 @@ func TestRealClientRefusals(t *testing.T) {
 		args    []string
 		outcome string
 	}{
-		{[]string{"-c", "get", "../../etc/passwd", filepath.Join(dir, "p")}, OutcomeDeniedName},
-		{[]string{"-c", "get", "UNKNOWN.enc", filepath.Join(dir, "u")}, OutcomeNotFound},
-		{[]string{"-c", "put", src, "SN1.enc"}, OutcomeWriteRefused},
+		{[]string{"-c", "get", "../../etc/passwd", filepath.Join(dir, "p")}, fetch.OutcomeDeniedName},
+		{[]string{"-c", "get", "UNKNOWN.enc", filepath.Join(dir, "u")}, fetch.OutcomeNotFound},
+		{[]string{"-c", "put", src, "SN1.enc"}, fetch.OutcomeWriteRefused},
 	}
 	for _, r := range runs {
 		cmd := exec.Command("tftp", append([]string{"-m", "binary", host, port}, r.args...)...)

@@ -15,37 +15,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/sealboot/sealboot/tftpd/fetch"
 )
-
-// settings are the hot-reloadable parts of Config, swapped atomically.
-type settings struct {
-	cfg       Config
-	resolver  *resolver
-	plaintext map[string]bool
-	sealKey   string // the seal options, as part of cache keys
-}
-
-func newSettings(cfg Config) (*settings, error) {
-	r, err := newResolver(cfg.Names, cfg.FixedNames)
-	if err != nil {
-		return nil, err
-	}
-	pt := map[string]bool{}
-	for _, s := range cfg.PlaintextSerials {
-		pt[s] = true
-	}
-	o := cfg.Seal
-	key := fmt.Sprintf("%s|%v|%s|%v|%v", o.Cipher, o.OAEP, o.KDF, o.DER, o.AllowSmallRSA)
-	return &settings{cfg: cfg, resolver: r, plaintext: pt, sealKey: key}, nil
-}
 
 // Server is the TFTP server.
 type Server struct {
-	deps    Deps
+	fetch   Fetcher
 	log     *zap.Logger
 	m       *metrics
-	set     atomic.Pointer[settings]
-	cache   *cache
+	cfg     atomic.Pointer[Config]
 	listen  []string
 	ready   chan struct{}
 	addrsMu sync.Mutex
@@ -54,43 +33,27 @@ type Server struct {
 	slots    slots
 	requests requests
 	blksize  sync.Map // "ip:port" → *transferInfo, filled by the pin/tftp hook
-	inflight sync.Map // *fetch → copy of it taken as its transfer began
+	inflight sync.Map // *transfer → copy of it taken as its transfer began
 }
 
-// New checks cfg and returns a server; Run starts it.
-func New(cfg Config, deps Deps, log *zap.Logger, reg prometheus.Registerer) (*Server, error) {
+// New returns a server that serves what f prepares; Run starts it.
+func New(cfg Config, f Fetcher, log *zap.Logger, reg prometheus.Registerer) (*Server, error) {
+	if f == nil {
+		return nil, fmt.Errorf("tftpd: a fetcher is required")
+	}
 	cfg = cfg.withDefaults()
-	st, err := newSettings(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if deps.Configs == nil || deps.Certificates == nil {
-		return nil, fmt.Errorf("tftpd: configs and certificates are required")
-	}
-	if cfg.BindingCheck && deps.Bindings == nil {
-		return nil, fmt.Errorf("tftp.binding_check needs the DHCP server's bindings")
-	}
-	s := &Server{deps: deps, log: log, cache: newCache(cfg.CacheSize),
-		listen: cfg.Listen, ready: make(chan struct{})}
+	s := &Server{fetch: f, log: log, listen: cfg.Listen, ready: make(chan struct{})}
 	s.slots.perPeer, s.requests.m = map[string]int{}, map[string]*request{}
 	s.m = newMetrics(reg, &s.slots)
-	s.set.Store(st)
+	s.cfg.Store(&cfg)
 	return s, nil
 }
 
-// Update applies a new configuration's names, policy, limits and seal
-// options at once (SIGHUP). Listen addresses change only on restart.
+// Update applies a new configuration's limits and timeouts (SIGHUP).
+// Listen addresses change only on restart.
 func (s *Server) Update(cfg Config) error {
 	cfg = cfg.withDefaults()
-	st, err := newSettings(cfg)
-	if err != nil {
-		return err
-	}
-	if cfg.BindingCheck && s.deps.Bindings == nil {
-		return fmt.Errorf("tftp.binding_check needs the DHCP server's bindings")
-	}
-	s.set.Store(st)
-	s.cache.setLimit(cfg.CacheSize)
+	s.cfg.Store(&cfg)
 	return nil
 }
 
@@ -107,7 +70,7 @@ func (s *Server) Addrs() []net.Addr {
 // Run binds every listen address, serves until ctx is done, then waits at
 // most ShutdownTimeout for transfers in progress.
 func (s *Server) Run(ctx context.Context) error {
-	cfg := s.set.Load().cfg
+	cfg := *s.cfg.Load()
 	var conns []net.PacketConn
 	defer func() {
 		for _, c := range conns {
@@ -171,10 +134,10 @@ func (s *Server) shutdown(servers []*tftp.Server, timeout time.Duration) error {
 		// Each still gets its one tftp.fetch event before the process
 		// goes: aborted, by us.
 		s.inflight.Range(func(_, v any) bool {
-			f := v.(*fetch)
-			f.outcome, f.reason = OutcomeAborted, "sealboot stopped before the transfer ended"
-			f.bytes, f.blksize = f.sent.n.Load(), int(f.sent.size.Load())
-			s.logFetch(f)
+			t := v.(*transfer)
+			t.Refuse(fetch.OutcomeAborted, "sealboot stopped before the transfer ended")
+			t.Bytes, t.Blksize = t.sent.n.Load(), int(t.sent.size.Load())
+			s.fetch.Finish(t.Attempt)
 			return true
 		})
 	}
@@ -264,7 +227,7 @@ func network(addr string) string {
 
 // acquire takes a transfer slot for peer, waiting in line up to
 // cfg.QueueWait when all are taken; otherwise it says why not.
-func (s *Server) acquire(peer string, cfg Config) (ok bool, why string) {
+func (s *Server) acquire(peer string, cfg *Config) (ok bool, why string) {
 	r := s.slots.acquire(peer, cfg.MaxTransfers, cfg.MaxPerClient, cfg.QueueWait)
 	if r == admitted {
 		return true, ""
@@ -277,7 +240,7 @@ func (s *Server) acquire(peer string, cfg Config) (ok bool, why string) {
 }
 
 func (s *Server) release(peer string) {
-	s.slots.release(peer, s.set.Load().cfg.MaxTransfers)
+	s.slots.release(peer, s.cfg.Load().MaxTransfers)
 }
 
 func (s *Server) activeTransfers() int {

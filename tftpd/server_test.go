@@ -15,6 +15,7 @@ import (
 
 	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/keystore/cms"
+	"github.com/sealboot/sealboot/tftpd/fetch"
 )
 
 var sampleConfig = []byte("hostname pe1\nradius-server key s3cr3t\n" + strings.Repeat("interface ge-0/0/1 description x\n", 200))
@@ -47,7 +48,7 @@ func get(t *testing.T, addr, name string, blksize int) ([]byte, error) {
 func TestServeSealedOverIPv4AndIPv6(t *testing.T) {
 	t.Parallel()
 	rsa, ec := device(t, "SNRSA", keystore.RSA2048), device(t, "SNEC", keystore.P256)
-	h := start(t, Config{}, fakeCerts{"SNRSA": rsa, "SNEC": ec}, nil)
+	h := start(t, Config{}, fetch.Config{}, fakeCerts{"SNRSA": rsa, "SNEC": ec}, nil)
 	h.configs.set("SNRSA", sampleConfig)
 	h.configs.set("SNEC", sampleConfig)
 	n := 0
@@ -73,7 +74,7 @@ func TestServeSealedOverIPv4AndIPv6(t *testing.T) {
 	for i, e := range ev {
 		// pin/tftp clamps blksize to the interface MTU and falls back to 512
 		// when it cannot read the interface: the event reports what was used.
-		if e["outcome"] != OutcomeServed || e["level"] != "info" || (e["blksize"] != int64(1468) && e["blksize"] != int64(512)) || e["fingerprint"] == "" {
+		if e["outcome"] != fetch.OutcomeServed || e["level"] != "info" || (e["blksize"] != int64(1468) && e["blksize"] != int64(512)) || e["fingerprint"] == "" {
 			t.Errorf("event %d: %v", i, e)
 		}
 		serial := e["serial"].(string)
@@ -93,25 +94,25 @@ func TestRefusals(t *testing.T) {
 	mac, _ := net.ParseMAC("02:00:00:00:00:01")
 	// 127.0.0.1 is leased to SN1; ::1 has no lease.
 	bindings := fakeBindings{netip.MustParseAddr("127.0.0.1"): {serial: "SN1", mac: mac}}
-	h := start(t, Config{BindingCheck: true, FixedNames: []string{"network-confg"}}, fakeCerts{"SN1": id, "SN2": other}, bindings)
+	h := start(t, Config{}, fetch.Config{BindingCheck: true, FixedNames: []string{"network-confg"}}, fakeCerts{"SN1": id, "SN2": other}, bindings)
 	h.configs.set("SN1", sampleConfig)
 	h.configs.set("SN2", sampleConfig)
 	h.configs.set("NOCERT", sampleConfig)
 	tests := []struct {
 		name, fam, file, outcome, serial string
 	}{
-		{"binding ok", "udp4", "SN1.enc", OutcomeServed, "SN1"},
-		{"fixed name through binding", "udp4", "network-confg", OutcomeServed, "SN1"},
-		{"other serial's file", "udp4", "SN2.enc", OutcomeBindingMismatch, "SN2"},
-		{"no lease at all", "udp6", "SN1.enc", OutcomeBindingMismatch, "SN1"},
-		{"fixed name without binding", "udp6", "network-confg", OutcomeNotFound, ""},
-		{"traversal", "udp4", "../../etc/passwd", OutcomeDeniedName, ""},
-		{"absolute", "udp4", "/etc/shadow", OutcomeDeniedName, ""},
-		{"unknown name", "udp4", "pxelinux.0", OutcomeNotFound, ""},
+		{"binding ok", "udp4", "SN1.enc", fetch.OutcomeServed, "SN1"},
+		{"fixed name through binding", "udp4", "network-confg", fetch.OutcomeServed, "SN1"},
+		{"other serial's file", "udp4", "SN2.enc", fetch.OutcomeBindingMismatch, "SN2"},
+		{"no lease at all", "udp6", "SN1.enc", fetch.OutcomeBindingMismatch, "SN1"},
+		{"fixed name without binding", "udp6", "network-confg", fetch.OutcomeNotFound, ""},
+		{"traversal", "udp4", "../../etc/passwd", fetch.OutcomeDeniedName, ""},
+		{"absolute", "udp4", "/etc/shadow", fetch.OutcomeDeniedName, ""},
+		{"unknown name", "udp4", "pxelinux.0", fetch.OutcomeNotFound, ""},
 	}
 	for _, tt := range tests {
 		data, err := get(t, h.addr(tt.fam), tt.file, 0)
-		if (tt.outcome == OutcomeServed) != (err == nil) {
+		if (tt.outcome == fetch.OutcomeServed) != (err == nil) {
 			t.Fatalf("%s: err %v", tt.name, err)
 		}
 		if err != nil && !strings.Contains(err.Error(), "file not found") {
@@ -134,10 +135,10 @@ func TestRefusals(t *testing.T) {
 		if e["outcome"] != tt.outcome || e["serial"] != tt.serial || e["file"] != tt.file {
 			t.Errorf("%s: event %v", tt.name, e)
 		}
-		if tt.fam == "udp4" && tt.outcome != OutcomeDeniedName && tt.outcome != OutcomeNotFound && e["mac"] != mac.String() {
+		if tt.fam == "udp4" && tt.outcome != fetch.OutcomeDeniedName && tt.outcome != fetch.OutcomeNotFound && e["mac"] != mac.String() {
 			t.Errorf("%s: mac %v", tt.name, e["mac"])
 		}
-		if want := map[bool]string{true: "info", false: "warn"}[tt.outcome == OutcomeServed]; e["level"] != want {
+		if want := map[bool]string{true: "info", false: "warn"}[tt.outcome == fetch.OutcomeServed]; e["level"] != want {
 			t.Errorf("%s: level %v", tt.name, e["level"])
 		}
 	}
@@ -146,7 +147,7 @@ func TestRefusals(t *testing.T) {
 func TestPlaintextPolicy(t *testing.T) {
 	t.Parallel()
 	id := device(t, "SNC", keystore.P256)
-	h := start(t, Config{PlaintextSerials: []string{"LAB1"}}, fakeCerts{"SNC": id}, nil)
+	h := start(t, Config{}, fetch.Config{PlaintextSerials: []string{"LAB1"}}, fakeCerts{"SNC": id}, nil)
 	for _, s := range []string{"LAB1", "LAB2", "SNC"} {
 		h.configs.set(s, sampleConfig)
 	}
@@ -168,7 +169,7 @@ func TestPlaintextPolicy(t *testing.T) {
 		t.Fatal("missing config served")
 	}
 	ev := byFile(h.waitEvents(5))
-	for file, w := range map[string]string{"LAB1.enc": OutcomeServed, "LAB2.enc": OutcomeNoCertificate, "SNC.enc": OutcomeServed, "CHANGING.enc": OutcomeNotFound, "NONE.enc": OutcomeNotFound} {
+	for file, w := range map[string]string{"LAB1.enc": fetch.OutcomeServed, "LAB2.enc": fetch.OutcomeNoCertificate, "SNC.enc": fetch.OutcomeServed, "CHANGING.enc": fetch.OutcomeNotFound, "NONE.enc": fetch.OutcomeNotFound} {
 		if ev[file]["outcome"] != w {
 			t.Errorf("%s: %v, want %s", file, ev[file], w)
 		}
@@ -203,8 +204,7 @@ func rrq(t *testing.T, addr, name string) *net.UDPConn {
 func TestBusyStalledClientAndBoundedShutdown(t *testing.T) {
 	t.Parallel()
 	id := device(t, "SNB", keystore.P256)
-	h := start(t, Config{MaxPerClient: 1, MaxTransfers: 2, Timeout: time.Minute, Retries: 3, ShutdownTimeout: 50 * time.Millisecond},
-		fakeCerts{"SNB": id}, nil)
+	h := start(t, Config{MaxPerClient: 1, MaxTransfers: 2, Timeout: time.Minute, Retries: 3, ShutdownTimeout: 50 * time.Millisecond}, fetch.Config{}, fakeCerts{"SNB": id}, nil)
 	h.configs.set("SNB", sampleConfig)
 	// A client that asks and never acknowledges holds its slot.
 	stalled := rrq(t, h.addr("udp4"), "SNB.enc")
@@ -220,14 +220,14 @@ func TestBusyStalledClientAndBoundedShutdown(t *testing.T) {
 		t.Fatalf("another client: %v", err)
 	}
 	ev := h.waitEvents(2)
-	if ev[0]["outcome"] != OutcomeBusy || ev[0]["serial"] != "SNB" || !strings.HasPrefix(ev[0]["reason"].(string), "per-client limit reached (") {
+	if ev[0]["outcome"] != fetch.OutcomeBusy || ev[0]["serial"] != "SNB" || !strings.HasPrefix(ev[0]["reason"].(string), "per-client limit reached (") {
 		t.Fatalf("first logged event %v, want busy", ev[0])
 	}
 	// Stopping does not wait for the stalled client's retransmissions, and
 	// its transfer still gets its one event.
 	h.stop()
 	ev = h.waitEvents(3)
-	if ev[2]["outcome"] != OutcomeAborted || ev[2]["file"] != "SNB.enc" || !strings.Contains(ev[2]["reason"].(string), "stopped") ||
+	if ev[2]["outcome"] != fetch.OutcomeAborted || ev[2]["file"] != "SNB.enc" || !strings.Contains(ev[2]["reason"].(string), "stopped") ||
 		ev[2]["blksize"] != int64(512) || ev[2]["bytes"].(int64) < 512 {
 		t.Fatalf("the transfer cut short by the stop: %v, want aborted", ev[2])
 	}
@@ -238,8 +238,7 @@ func TestBusyStalledClientAndBoundedShutdown(t *testing.T) {
 func oneSlot(t *testing.T, serial string, queueWait time.Duration) (*harness, *keystore.DeviceIdentity) {
 	t.Helper()
 	id := device(t, serial, keystore.P256)
-	h := start(t, Config{MaxTransfers: 1, QueueWait: queueWait, Timeout: time.Minute, ShutdownTimeout: 50 * time.Millisecond},
-		fakeCerts{serial: id}, nil)
+	h := start(t, Config{MaxTransfers: 1, QueueWait: queueWait, Timeout: time.Minute, ShutdownTimeout: 50 * time.Millisecond}, fetch.Config{}, fakeCerts{serial: id}, nil)
 	h.configs.set(serial, sampleConfig)
 	return h, id
 }
@@ -309,11 +308,11 @@ func TestFullServerQueuesThenServes(t *testing.T) {
 	outcomes := map[any]int{}
 	for _, e := range h.waitEvents(2) {
 		outcomes[e["outcome"]]++
-		if e["outcome"] == OutcomeAborted && (!strings.HasSuffix(e["reason"].(string), "error: bye") || strings.ContainsRune(e["reason"].(string), 0)) {
+		if e["outcome"] == fetch.OutcomeAborted && (!strings.HasSuffix(e["reason"].(string), "error: bye") || strings.ContainsRune(e["reason"].(string), 0)) {
 			t.Errorf("aborted reason %q: want the client's message, without its NUL", e["reason"])
 		}
 	}
-	if outcomes[OutcomeServed] != 1 || outcomes[OutcomeAborted] != 1 {
+	if outcomes[fetch.OutcomeServed] != 1 || outcomes[fetch.OutcomeAborted] != 1 {
 		t.Fatalf("outcomes %v, want one served and one aborted", outcomes)
 	}
 }
@@ -380,7 +379,7 @@ func TestRetransmittedRequestWhileWaiting(t *testing.T) {
 	for _, e := range h.waitEvents(2) {
 		outcomes[e["outcome"]]++
 	}
-	if len(h.events()) != 2 || outcomes[OutcomeServed] != 1 || outcomes[OutcomeAborted] != 1 {
+	if len(h.events()) != 2 || outcomes[fetch.OutcomeServed] != 1 || outcomes[fetch.OutcomeAborted] != 1 {
 		t.Fatalf("events %v, want the holder's and one served", h.events())
 	}
 }
@@ -393,7 +392,7 @@ func TestFullServerRefusesAfterQueueWait(t *testing.T) {
 		t.Fatalf("request while full: %v, want busy", err)
 	}
 	ev := h.waitEvents(1)
-	if ev[0]["outcome"] != OutcomeBusy || !strings.Contains(ev[0]["reason"].(string), "waited up to 20ms") {
+	if ev[0]["outcome"] != fetch.OutcomeBusy || !strings.Contains(ev[0]["reason"].(string), "waited up to 20ms") {
 		t.Fatalf("event %v, want busy after waiting", ev[0])
 	}
 	if active, waiting, _ := h.srv.slots.counts(""); active != 1 || waiting != 0 {
@@ -403,7 +402,7 @@ func TestFullServerRefusesAfterQueueWait(t *testing.T) {
 
 func TestWriteRefused(t *testing.T) {
 	t.Parallel()
-	h := start(t, Config{}, fakeCerts{}, nil)
+	h := start(t, Config{}, fetch.Config{}, fakeCerts{}, nil)
 	c, _ := tftp.NewClient(h.addr("udp4"))
 	c.SetTimeout(2 * time.Second)
 	rf, err := c.Send("SN1.enc", "octet")
@@ -414,7 +413,7 @@ func TestWriteRefused(t *testing.T) {
 		t.Fatalf("write: %v", err)
 	}
 	ev := h.waitEvents(1)
-	if ev[0]["outcome"] != OutcomeWriteRefused || ev[0]["remote"] == "invalid AddrPort" {
+	if ev[0]["outcome"] != fetch.OutcomeWriteRefused || ev[0]["remote"] == "invalid AddrPort" {
 		t.Fatalf("event %v", ev[0])
 	}
 }
@@ -423,7 +422,7 @@ func TestWriteRefused(t *testing.T) {
 func TestOneEventPerRequest(t *testing.T) {
 	t.Parallel()
 	id := device(t, "SN1", keystore.P256)
-	h := start(t, Config{}, fakeCerts{"SN1": id}, nil)
+	h := start(t, Config{}, fetch.Config{}, fakeCerts{"SN1": id}, nil)
 	h.configs.set("SN1", sampleConfig)
 	names := []string{"SN1.enc", "SN1.enc", "nope.enc", "../x", "SN9.enc", "pxe.0"}
 	for _, n := range names {
@@ -443,12 +442,12 @@ func TestOneEventPerRequest(t *testing.T) {
 func TestUpdateAppliesNewNames(t *testing.T) {
 	t.Parallel()
 	id := device(t, "SNU", keystore.P256)
-	h := start(t, Config{}, fakeCerts{"SNU": id}, nil)
+	h := start(t, Config{}, fetch.Config{}, fakeCerts{"SNU": id}, nil)
 	h.configs.set("SNU", sampleConfig)
 	if _, err := get(t, h.addr("udp4"), "conf.SNU", 0); err == nil {
 		t.Fatal("served a name before its pattern was configured")
 	}
-	if err := h.srv.Update(Config{Names: []string{"conf.{serial}"}, Seal: cms.Options{Cipher: cms.AES128GCM}}); err != nil {
+	if err := h.core.Update(fetch.Config{Names: []string{"conf.{serial}"}, Seal: cms.Options{Cipher: cms.AES128GCM}}); err != nil {
 		t.Fatal(err)
 	}
 	data, err := get(t, h.addr("udp4"), "conf.SNU", 0)
@@ -458,7 +457,7 @@ func TestUpdateAppliesNewNames(t *testing.T) {
 	if plain, err := cms.Open(id.Key, data); err != nil || !bytes.Equal(plain, sampleConfig) {
 		t.Fatalf("open: %v", err)
 	}
-	if err := h.srv.Update(Config{Names: []string{"nope"}}); err == nil {
+	if err := h.core.Update(fetch.Config{Names: []string{"nope"}}); err == nil {
 		t.Fatal("pattern without {serial} accepted")
 	}
 }
@@ -470,7 +469,7 @@ func TestListenErrorNamesAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	srv, err := New(Config{Listen: []string{busy.LocalAddr().String()}}, Deps{Configs: &fakeConfigs{}, Certificates: fakeCerts{}}, nopLogger(), nil)
+	srv, err := New(Config{Listen: []string{busy.LocalAddr().String()}}, newFetcher(t, fetch.Config{}, fetch.Deps{Configs: &fakeConfigs{}, Certificates: fakeCerts{}}, nopLogger()), nopLogger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

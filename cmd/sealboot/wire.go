@@ -18,6 +18,7 @@ import (
 	"github.com/sealboot/sealboot/plugins"
 	"github.com/sealboot/sealboot/tftpd"
 	"github.com/sealboot/sealboot/tftpd/configdir"
+	"github.com/sealboot/sealboot/tftpd/fetch"
 )
 
 // components are the parts of a running server, built from one
@@ -84,7 +85,7 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configs: %w", err)
 	}
-	deps := tftpd.Deps{Configs: configs, Certificates: keys}
+	deps := fetch.Deps{Configs: configs, Certificates: keys}
 	c.tasks = append(c.tasks,
 		daemon.Task{Name: "keystore", Component: keys},
 		daemon.Task{Name: "configs", Component: configs},
@@ -121,7 +122,12 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 			return dhcp.Check(dcfg)
 		})
 	}
-	tftp, err := tftpd.New(tftpConfig(cfg), deps, log.Named("tftpd"), c.reg)
+	core, err := fetch.New(fetchConfig(cfg), deps)
+	if err != nil {
+		return nil, fmt.Errorf("tftp: %w", err)
+	}
+	c.checks = append(c.checks, func(cfg *config.Config) error { return core.Check(fetchConfig(cfg)) })
+	tftp, err := tftpd.New(tftpConfig(cfg), core.Transport("tftp", log.Named("tftpd"), c.reg), log.Named("tftpd"), c.reg)
 	if err != nil {
 		return nil, fmt.Errorf("tftp: %w", err)
 	}
@@ -130,6 +136,7 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 	c.reloads = append(c.reloads,
 		func(*config.Config) error { return keys.Rescan() },
 		func(*config.Config) error { return configs.Rescan() },
+		func(cfg *config.Config) error { return core.Update(fetchConfig(cfg)) },
 		func(cfg *config.Config) error { return tftp.Update(tftpConfig(cfg)) },
 	)
 	if cfg.Metrics.Listen != "" {
@@ -152,11 +159,19 @@ func tftpShutdown(cfg *config.Config) time.Duration {
 func tftpConfig(cfg *config.Config) tftpd.Config {
 	t := cfg.TFTP
 	return tftpd.Config{
-		Listen: t.Listen, Names: t.Names, FixedNames: t.FixedNames, BindingCheck: *t.BindingCheck,
-		AllowPlaintext: t.AllowPlaintext, PlaintextSerials: t.PlaintextSerials,
+		Listen:       t.Listen,
 		MaxTransfers: t.MaxTransfers, MaxPerClient: t.MaxPerClient, QueueWait: queueWait(t.QueueWait),
-		Timeout: t.Timeout, Retries: t.Retries,
-		ShutdownTimeout: tftpShutdown(cfg), CacheSize: int64(t.CacheSize),
+		Timeout: t.Timeout, Retries: t.Retries, ShutdownTimeout: tftpShutdown(cfg),
+	}
+}
+
+// fetchConfig maps the configuration file onto the fetch policy every
+// transport shares: names, binding check, plaintext policy, cache, sealing.
+func fetchConfig(cfg *config.Config) fetch.Config {
+	t := cfg.TFTP
+	return fetch.Config{
+		Names: t.Names, FixedNames: t.FixedNames, BindingCheck: *t.BindingCheck,
+		AllowPlaintext: t.AllowPlaintext, PlaintextSerials: t.PlaintextSerials, CacheSize: int64(t.CacheSize),
 		Seal: cms.Options{
 			Cipher: cms.Cipher(cfg.Seal.Cipher), OAEP: cfg.Seal.OAEP, KDF: cms.KDF(cfg.Seal.KDF),
 			DER: cfg.Seal.Format == "der", AllowSmallRSA: cfg.Seal.AllowSmallRSA,

@@ -1,4 +1,4 @@
-package tftpd
+package fetch
 
 import (
 	"container/list"
