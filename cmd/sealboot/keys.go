@@ -56,9 +56,10 @@ func newKeysImportCmd(o *keysOpts, std stdio) *cobra.Command {
 		Use:   "import FILE...",
 		Short: "Import device certificates, filed under their subject's serial",
 		Long: `Import checks device certificates (PEM or DER) and files each under the
-serial its subject names (serialNumber, else CN), or under --serial. A serial
-already pinned to another key is refused unless --replace is given (RFC 8886
-section 5.2 key replacement).`,
+serial its subject names (serialNumber, else CN), or under --serial. A
+certificate whose key conflicts with a pin (another key pinned for the
+serial, or this key pinned to another serial) is refused unless --replace is
+given (RFC 8886 section 5.2 key replacement).`,
 		Example: `  sealboot keys --dir /var/lib/sealboot/keys import SN123.crt
   sealboot keys --dir /var/lib/sealboot/keys import vendor-export.pem --serial SN123
   sealboot keys --dir /var/lib/sealboot/keys import SN123-rma.crt --replace   # RFC 8886 5.2 key replacement`,
