@@ -162,6 +162,8 @@ func tftpConfig(cfg *config.Config) tftpd.Config {
 		Listen:       t.Listen,
 		MaxTransfers: t.MaxTransfers, MaxPerClient: t.MaxPerClient, QueueWait: queueWait(t.QueueWait),
 		Timeout: t.Timeout, Retries: t.Retries, ShutdownTimeout: tftpShutdown(cfg),
+		MinRate: int64(t.MinRate), MinRateAfter: t.MinRateAfter, MaxTransferTime: t.MaxTransferTime,
+		ReceiveBuffer: int(t.ReceiveBuffer),
 	}
 }
 
@@ -205,6 +207,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"dhcp.inventory", old.DHCP.Inventory, cur.DHCP.Inventory},
 		{"dhcp.enabled", old.DHCP.Enabled, cur.DHCP.Enabled},
 		{"dhcp.receive_buffer", old.DHCP.ReceiveBuffer, cur.DHCP.ReceiveBuffer},
+		{"tftp.receive_buffer", old.TFTP.ReceiveBuffer, cur.TFTP.ReceiveBuffer},
 		{"dhcp.v4.interfaces", old.DHCP.V4.Interfaces, cur.DHCP.V4.Interfaces},
 		{"dhcp.v6.interfaces", old.DHCP.V6.Interfaces, cur.DHCP.V6.Interfaces},
 	} {

@@ -82,6 +82,13 @@ type TFTP struct {
 	Retries          int           `mapstructure:"retries"`
 	ShutdownTimeout  time.Duration `mapstructure:"shutdown_timeout"`
 	CacheSize        ByteSize      `mapstructure:"cache_size"`
+	// A transfer is cut off once it has run MaxTransferTime, or once
+	// MinRateAfter has passed and it has averaged under MinRate bytes/s.
+	MinRate         ByteSize      `mapstructure:"min_rate"`
+	MinRateAfter    time.Duration `mapstructure:"min_rate_after"`
+	MaxTransferTime time.Duration `mapstructure:"max_transfer_time"`
+	// ReceiveBuffer is the listening sockets' receive buffer; 0: the kernel's.
+	ReceiveBuffer ByteSize `mapstructure:"receive_buffer"`
 }
 
 // DHCP configures the embedded DHCP server.
@@ -164,6 +171,10 @@ func Default() Config {
 			Retries:          5,
 			ShutdownTimeout:  5 * time.Second,
 			CacheSize:        64 * MiB,
+			MinRate:          1 * KiB,
+			MinRateAfter:     15 * time.Second,
+			MaxTransferTime:  5 * time.Minute,
+			ReceiveBuffer:    4 * MiB,
 		},
 		DHCP: DHCP{
 			Bootfile:      "{serial}.enc",
