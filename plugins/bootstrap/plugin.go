@@ -4,7 +4,10 @@
 // server checks), and tells it where its config is: for DHCPv4 siaddr, the
 // BOOTP file field, options 66, 67 and 150 and, for Juniper, option 43;
 // for DHCPv6 options 59 and 60. A recognised device gets its boot options
-// even before its config or certificate exists (RFC 8886 section 4.3).
+// even before its config or certificate exists (RFC 8886 section 4.3). A
+// boot profile (profile.go) that matches a device changes them: a URL to
+// the HTTP server instead of a TFTP name, an OS image for Juniper, extra
+// options (options.go).
 package bootstrap
 
 import (
