@@ -310,3 +310,16 @@ func TestProfileValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileLongURL: a URL that does not fit the 128-byte BOOTP file field
+// leaves it empty; option 67 carries it whole.
+func TestProfileLongURL(t *testing.T) {
+	t.Parallel()
+	cfg := profileConfig()
+	cfg.Bootfile = "{serial}." + strings.Repeat("x", 100) + ".enc"
+	f := newFixture(t, cfg, nil)
+	offer := f.exchange4(t, discover(dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Juniper-mx204-JN11F4C4DAFA"))))
+	if want := "http://192.0.2.1:8080/JN11F4C4DAFA." + strings.Repeat("x", 100) + ".enc"; offer.BootFileName != "" || offer.BootFileNameOption() != want {
+		t.Fatalf("file %q, option 67 %q", offer.BootFileName, offer.BootFileNameOption())
+	}
+}
