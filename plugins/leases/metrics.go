@@ -27,5 +27,15 @@ func registerMetrics(reg prometheus.Registerer, s *Store) {
 			defer s.j.mu.Unlock()
 			return float64(s.j.syncs)
 		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_lease_journal_sync_failures_total", Help: "fsyncs of the lease journal that failed.", ConstLabels: labels,
+		}, func() float64 {
+			if s.j == nil {
+				return 0
+			}
+			s.j.mu.Lock()
+			defer s.j.mu.Unlock()
+			return float64(s.j.syncFailures)
+		}),
 	)
 }
