@@ -80,6 +80,11 @@ func coreDHCPMessage(text string) (msg string, malformed bool) {
 	return text, false
 }
 
+// discardFormatter formats nothing.
+type discardFormatter struct{}
+
+func (discardFormatter) Format(*logrus.Entry) ([]byte, error) { return nil, nil }
+
 // bridgeLogs sends CoreDHCP's log to log (its own output is silenced) and
 // returns a function that removes the bridge.
 func bridgeLogs(log *zap.Logger, malformed func()) (remove func()) {
@@ -87,6 +92,10 @@ func bridgeLogs(log *zap.Logger, malformed func()) (remove func()) {
 	defer registryMu.Unlock()
 	l := logger.GetLogger("sealboot").Logger
 	l.SetOutput(io.Discard)
+	// Its output goes nowhere: do not format it either. logrus formats
+	// under its one mutex, which a flood of packets (one goroutine each)
+	// queues behind.
+	l.SetFormatter(discardFormatter{})
 	l.SetLevel(logrus.DebugLevel)
 	b := &logBridge{log: log.WithOptions(zap.WithCaller(false)), malformed: malformed}
 	l.AddHook(b)
