@@ -212,7 +212,7 @@ func (p *Plugin) taken(r leases.Reservation, serial string, who zap.Field) {
 		p.plog.Info("dhcp: pool full; offer of a device with no certificate or config given to a known device",
 			zap.String("serial", serial), who, zap.Stringer("ip", r.IP), zap.String("taken_from", r.Taken), zap.String("taken_serial", r.TakenSerial))
 	default:
-		p.debug("dhcp: pool full; offer to an unknown device past its short hold given to another",
+		p.debug("dhcp: pool full; an offer past its short hold given to another client",
 			zap.String("serial", serial), who, zap.Stringer("ip", r.IP), zap.String("taken_from", r.Taken))
 	}
 }

@@ -43,7 +43,7 @@ func registerMetrics(reg prometheus.Registerer, s *Store) {
 		}, func() float64 { return float64(s.preempted.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "sealboot_dhcp_offers_reclaimed_total", ConstLabels: labels,
-			Help: "Offers to unknown devices given to another client after the short hold, the pool having nothing free.",
+			Help: "Offers given to another client after the short hold, the pool having nothing free.",
 		}, func() float64 { return float64(s.reclaimed.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "sealboot_dhcp_offers_serial_limit_total", ConstLabels: labels,

@@ -20,7 +20,10 @@ import (
 //     Options.PressureTTL goes to the next client that asks: under
 //     pressure offers of unknown devices are held that long, not OfferTTL;
 //   - a known device that finds nothing free takes the oldest offer of an
-//     unknown device, however young. An acknowledged lease is never taken.
+//     unknown device, however young; with none, the oldest offer of another
+//     known device older than PressureTTL (serials are no secret: someone
+//     sending known serials must not hold the pool with them either). An
+//     acknowledged lease is never taken.
 //   - at most Options.MaxOffers offers are held at once (memory, for huge
 //     DHCPv6 pools); past that the pool counts as having nothing free.
 
@@ -37,8 +40,8 @@ type Reservation struct {
 	IP netip.Addr
 	// Taken is the client whose offer this one replaced ("" when the
 	// address was free), TakenSerial its serial; Preempted says a known
-	// device took it, otherwise it had outlived PressureTTL with nothing
-	// free in the pool.
+	// device took an unknown one's offer, otherwise the offer had outlived
+	// PressureTTL with nothing free in the pool.
 	Taken, TakenSerial string
 	Preempted          bool
 }
@@ -136,21 +139,39 @@ func (s *Store) Reserve(pool Pool, req OfferRequest) (Reservation, error) {
 	return Reservation{}, fmt.Errorf("%w: %s", ErrPoolExhausted, pool)
 }
 
-// takeOffer gives req an address offered to an unknown device: the oldest
-// such offer if req is known, or if it has outlived PressureTTL.
+// takeOffer gives req an address offered to another client when the pool
+// has nothing free: to a known device, the oldest offer of an unknown one
+// (preempted), else the oldest of a known one past PressureTTL; to an
+// unknown device, the oldest of an unknown one past PressureTTL.
 func (s *Store) takeOffer(pool Pool, req OfferRequest, now time.Time) (Reservation, bool) {
 	po := s.pools[pool]
 	if po == nil {
 		return Reservation{}, false
 	}
-	q := &po[class(false)]
+	if req.Known {
+		if r, ok := s.takeOldest(pool, &po[class(false)], req, now, 0); ok {
+			s.preempted.Add(1)
+			r.Preempted = true
+			return r, true
+		}
+	}
+	r, ok := s.takeOldest(pool, &po[class(req.Known)], req, now, s.opts.PressureTTL)
+	if ok {
+		s.reclaimed.Add(1)
+	}
+	return r, ok
+}
+
+// takeOldest gives req the address of the oldest offer in q, if at least
+// minAge old.
+func (s *Store) takeOldest(pool Pool, q *offerQueue, req OfferRequest, now time.Time, minAge time.Duration) (Reservation, bool) {
 	for !q.empty() {
 		e := q.peek()
 		if s.offers[e.ip] != e.o {
 			q.pop()
 			continue
 		}
-		if !req.Known && now.Sub(e.o.at) < s.opts.PressureTTL {
+		if now.Sub(e.o.at) < minAge {
 			return Reservation{}, false
 		}
 		s.removeOffer(e.ip)
@@ -158,12 +179,7 @@ func (s *Store) takeOffer(pool Pool, req OfferRequest, now time.Time) (Reservati
 			continue // declined or reserved since it was offered
 		}
 		r := s.reserve(pool, e.ip, req, now)
-		r.Taken, r.TakenSerial, r.Preempted = e.o.client, e.o.serial, req.Known
-		if req.Known {
-			s.preempted.Add(1)
-		} else {
-			s.reclaimed.Add(1)
-		}
+		r.Taken, r.TakenSerial = e.o.client, e.o.serial
 		return r, true
 	}
 	return Reservation{}, false

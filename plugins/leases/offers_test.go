@@ -168,8 +168,22 @@ func TestUnknownOffersHeldShortWhenFull(t *testing.T) {
 	c.add(20 * time.Second)
 	for i := range 4 {
 		if r, err := s.Reserve(pool, OfferRequest{ClientID: fmt.Sprint("more", i)}); err == nil && r.IP == k.IP {
-			t.Fatalf("a known device's offer was taken after %s", 20*time.Second)
+			t.Fatalf("a known device's offer was taken by an unknown one after %s", 20*time.Second)
 		}
+	}
+	// Another known device, with no unknown offer left to take, takes the
+	// oldest known offer past PressureTTL: known serials are no secret.
+	for i := range 3 {
+		if _, err := s.Reserve(pool, OfferRequest{ClientID: fmt.Sprint("k", i), Serial: fmt.Sprint("SNK", i), Known: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err = s.Reserve(pool, OfferRequest{ClientID: "k9", Serial: "SNK9", Known: true})
+	if err != nil || r.IP != k.IP || r.Preempted || r.Taken != "known" {
+		t.Fatalf("a known device with only known offers left: %+v %v, want the oldest, %s", r, err, k.IP)
+	}
+	if _, err := s.Reserve(pool, OfferRequest{ClientID: "k10", Serial: "SNK10", Known: true}); !errors.Is(err, ErrPoolExhausted) {
+		t.Fatalf("known offers younger than PressureTTL were taken: %v", err)
 	}
 }
 
