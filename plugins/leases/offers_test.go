@@ -20,7 +20,7 @@ func newOfferStore(t *testing.T, c *clock, opts Options) *Store {
 	return s
 }
 
-// fill offers every address of pool to unknown clients with made-up
+// fillPool offers every address of pool to unknown clients with made-up
 // serials, as a DISCOVER flood does.
 func fillPool(t *testing.T, s *Store, pool Pool, prefix string) []netip.Addr {
 	t.Helper()
