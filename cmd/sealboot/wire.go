@@ -19,6 +19,8 @@ import (
 	"github.com/sealboot/sealboot/tftpd"
 	"github.com/sealboot/sealboot/tftpd/configdir"
 	"github.com/sealboot/sealboot/tftpd/fetch"
+	"github.com/sealboot/sealboot/tftpd/httpd"
+	"github.com/sealboot/sealboot/tftpd/images"
 )
 
 // components are the parts of a running server, built from one
@@ -139,11 +141,57 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		func(cfg *config.Config) error { return core.Update(fetchConfig(cfg)) },
 		func(cfg *config.Config) error { return tftp.Update(tftpConfig(cfg)) },
 	)
+	if len(cfg.HTTP.Listen) > 0 {
+		if err := c.addHTTP(cfg, core, log); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Metrics.Listen != "" {
 		c.tasks = append(c.tasks, daemon.Task{Name: "metrics", Component: newMetricsServer(cfg.Metrics.Listen, cfg.Metrics.PProf, c.reg, log.Named("metrics"))})
 		c.listen = append(c.listen, "metrics "+cfg.Metrics.Listen)
 	}
 	return c, nil
+}
+
+// addHTTP builds the images directory and the HTTP server over the same
+// fetch core as TFTP.
+func (c *components) addHTTP(cfg *config.Config, core *fetch.Core, log *zap.Logger) error {
+	imgs, err := images.New(images.Config{Dir: cfg.ImagesDir, Settle: cfg.Watch.Settle}, log.Named("images"), c.reg)
+	if err != nil {
+		return fmt.Errorf("images: %w", err)
+	}
+	srv, err := httpd.New(httpConfig(cfg), core.Transport("http", log.Named("httpd"), c.reg), imgs, log.Named("httpd"), c.reg)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	c.tasks = append(c.tasks,
+		daemon.Task{Name: "images", Component: imgs},
+		daemon.Task{Name: "http", Component: srv},
+	)
+	scheme := "http "
+	if srv.TLS() {
+		scheme = "https "
+	}
+	c.listen = append(c.listen, scheme+strings.Join(cfg.HTTP.Listen, ","))
+	c.checks = append(c.checks, func(cfg *config.Config) error { return srv.Check(httpConfig(cfg)) })
+	c.reloads = append(c.reloads,
+		func(*config.Config) error { return imgs.Rescan() },
+		func(cfg *config.Config) error { return srv.Update(httpConfig(cfg)) },
+	)
+	return nil
+}
+
+// httpConfig maps the configuration file onto the HTTP server's settings.
+// A stop waits for requests within shutdown_timeout, as TFTP's does.
+func httpConfig(cfg *config.Config) httpd.Config {
+	h := cfg.HTTP
+	return httpd.Config{
+		Listen: h.Listen, TLSCert: h.TLSCert, TLSKey: h.TLSKey,
+		HeaderTimeout: h.HeaderTimeout, IdleTimeout: h.IdleTimeout,
+		TransferGrace: h.TransferGrace, MinRate: int64(h.MinRate),
+		MaxRequests: h.MaxRequests, MaxPerClient: h.MaxPerClient, RetryAfter: h.RetryAfter,
+		ShutdownTimeout: cfg.ShutdownTimeout * 4 / 5,
+	}
 }
 
 // tftpShutdown is how long a stop waits for TFTP transfers: at most
@@ -191,6 +239,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"state_dir", old.StateDir, cur.StateDir},
 		{"keys_dir", old.KeysDir, cur.KeysDir},
 		{"configs_dir", old.ConfigsDir, cur.ConfigsDir},
+		{"images_dir", old.ImagesDir, cur.ImagesDir},
 		{"log.format", old.Log.Format, cur.Log.Format},
 		{"metrics.listen", old.Metrics.Listen, cur.Metrics.Listen},
 		{"watch.extension", old.Watch.Extension, cur.Watch.Extension},
@@ -202,6 +251,11 @@ func restartOnly(old, cur *config.Config) []string {
 		{"keystore.fetch_max_size", old.Keystore.FetchMaxSize, cur.Keystore.FetchMaxSize},
 		// The TFTP server takes it at once, the keystore at restart.
 		{"seal.allow_small_rsa", old.Seal.AllowSmallRSA, cur.Seal.AllowSmallRSA},
+		{"http.listen", old.HTTP.Listen, cur.HTTP.Listen},
+		{"http.header_timeout", old.HTTP.HeaderTimeout, cur.HTTP.HeaderTimeout},
+		{"http.idle_timeout", old.HTTP.IdleTimeout, cur.HTTP.IdleTimeout},
+		// The key pair is read again on reload; TLS on or off is a restart.
+		{"http.tls_cert", old.HTTP.TLSCert == "", cur.HTTP.TLSCert == ""},
 		{"dhcp.inventory", old.DHCP.Inventory, cur.DHCP.Inventory},
 		{"dhcp.enabled", old.DHCP.Enabled, cur.DHCP.Enabled},
 		{"dhcp.receive_buffer", old.DHCP.ReceiveBuffer, cur.DHCP.ReceiveBuffer},
