@@ -185,6 +185,26 @@ func TestByteSize(t *testing.T) {
 	}
 }
 
+// TestHTTPREADMEExamples: every YAML example in tftpd/httpd/README.md is a
+// valid configuration.
+func TestHTTPREADMEExamples(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../../../tftpd/httpd/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(readme), "```yaml\n")[1:]
+	if len(blocks) < 2 {
+		t.Fatalf("found %d YAML examples", len(blocks))
+	}
+	for i, b := range blocks {
+		yaml, _, _ := strings.Cut(b, "```")
+		if _, err := Load(Source{Data: []byte(yaml)}); err != nil {
+			t.Errorf("tftpd/httpd/README.md example %d:\n%s\n%v", i+1, yaml, err)
+		}
+	}
+}
+
 // TestPluginREADMEExamples: every YAML example in plugins/README.md is a
 // valid configuration (the Syntax block included).
 func TestPluginREADMEExamples(t *testing.T) {
