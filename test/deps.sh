@@ -4,7 +4,7 @@
 # missing program skip and name its package.
 set -euo pipefail
 
-# package:command-it-provides
+# package:command-it-provides (or a file it installs)
 packages=(
 	openssl:openssl
 	iproute2:ip
@@ -26,12 +26,13 @@ packages=(
 	bc:bc
 	xxd:xxd
 	procps:pkill
+	bash-completion:/usr/share/bash-completion/bash_completion
 )
 
 missing=()
 for p in "${packages[@]}"; do
 	pkg=${p%%:*} cmd=${p#*:}
-	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
+	command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -e "$cmd" ] || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -13,7 +13,7 @@ type metrics struct {
 
 // newMetrics registers the counters, and gauges of the transfer slots read
 // at scrape time (so a request waiting in line shows while it waits).
-func newMetrics(reg prometheus.Registerer, sl *slots) *metrics {
+func newMetrics(reg prometheus.Registerer, sl *slots, drops func() float64) *metrics {
 	m := &metrics{
 		malformed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sealboot_tftp_malformed_packets_total", Help: "Packets on the TFTP port that were not valid requests.",
@@ -28,8 +28,12 @@ func newMetrics(reg prometheus.Registerer, sl *slots) *metrics {
 	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sealboot_tftp_waiting_requests", Help: "Requests waiting in line for a transfer slot (tftp.queue_wait).",
 	}, func() float64 { _, w, _ := sl.counts(""); return float64(w) })
+	dropped := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "sealboot_tftp_receive_dropped_total",
+		Help: "Requests the kernel dropped on the TFTP listening sockets: receive buffer full (tftp.receive_buffer), or longer than 516 bytes.",
+	}, drops)
 	if reg != nil {
-		reg.MustRegister(active, waiting, m.malformed, m.repeated)
+		reg.MustRegister(active, waiting, dropped, m.malformed, m.repeated)
 	}
 	return m
 }

@@ -30,6 +30,11 @@ type Server struct {
 	addrsMu sync.Mutex
 	addrs   []net.Addr
 
+	tuning    sync.Mutex // guards servers and conns
+	servers   []*tftp.Server
+	conns     []net.PacketConn
+	pressured atomic.Bool // at least half the slots taken: see tune
+
 	slots    slots
 	requests requests
 	blksize  sync.Map // "ip:port" → *transferInfo, filled by the pin/tftp hook
@@ -44,7 +49,7 @@ func New(cfg Config, f Fetcher, log *zap.Logger, reg prometheus.Registerer) (*Se
 	cfg = cfg.withDefaults()
 	s := &Server{fetch: f, log: log, listen: cfg.Listen, ready: make(chan struct{})}
 	s.slots.perPeer, s.requests.m = map[string]int{}, map[string]*request{}
-	s.m = newMetrics(reg, &s.slots)
+	s.m = newMetrics(reg, &s.slots, s.receiveDrops)
 	s.cfg.Store(&cfg)
 	return s, nil
 }
@@ -54,6 +59,7 @@ func New(cfg Config, f Fetcher, log *zap.Logger, reg prometheus.Registerer) (*Se
 func (s *Server) Update(cfg Config) error {
 	cfg = cfg.withDefaults()
 	s.cfg.Store(&cfg)
+	s.tune(true)
 	return nil
 }
 
@@ -84,12 +90,11 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		conns = append(conns, c)
 	}
+	s.configureSockets(conns, cfg.ReceiveBuffer)
 	servers := make([]*tftp.Server, len(conns))
 	errc := make(chan error, len(conns))
 	for i, c := range conns {
 		srv := tftp.NewServer(s.handleRead, s.handleWrite)
-		srv.SetTimeout(cfg.Timeout)
-		srv.SetRetries(cfg.Retries)
 		srv.SetHook(hook{s})
 		servers[i] = srv
 		serve := c
@@ -104,6 +109,10 @@ func (s *Server) Run(ctx context.Context) error {
 		s.addrsMu.Unlock()
 		s.log.Info("tftp listening", zap.String("listen", c.LocalAddr().String()))
 	}
+	s.tuning.Lock()
+	s.servers, s.conns = servers, conns
+	s.tuning.Unlock()
+	s.tune(true)
 	close(s.ready)
 	select {
 	case <-ctx.Done():
@@ -230,6 +239,7 @@ func network(addr string) string {
 func (s *Server) acquire(peer string, cfg *Config) (ok bool, why string) {
 	r := s.slots.acquire(peer, cfg.MaxTransfers, cfg.MaxPerClient, cfg.QueueWait)
 	if r == admitted {
+		s.tune(false)
 		return true, ""
 	}
 	active, waiting, mine := s.slots.counts(peer)
@@ -241,9 +251,76 @@ func (s *Server) acquire(peer string, cfg *Config) (ok bool, why string) {
 
 func (s *Server) release(peer string) {
 	s.slots.release(peer, s.cfg.Load().MaxTransfers)
+	s.tune(false)
 }
 
 func (s *Server) activeTransfers() int {
 	n, _, _ := s.slots.counts("")
 	return n
+}
+
+// Under pressure (at least half of tftp.max_transfers in progress), new
+// transfers get a retransmission timeout of at most pressureTimeout and at
+// most pressureRetries retransmissions: a client that asks and then never
+// acknowledges (or vanished) holds its slot for seconds, not the half
+// minute that 5 retries of 5 s take, while a device on the provisioning
+// segment, whose round trip is milliseconds, is not slowed down. pin/tftp
+// takes both values when a request arrives, so the change applies to the
+// transfers that start from then on.
+const (
+	pressureTimeout = time.Second
+	pressureRetries = 2
+)
+
+// tune sets the listeners' retransmission timeout and retries for the
+// current load; force applies them even when the pressure did not change
+// (start, reload).
+func (s *Server) tune(force bool) {
+	cfg := s.cfg.Load()
+	active, _, _ := s.slots.counts("")
+	under := 2*active >= cfg.MaxTransfers
+	if s.pressured.Swap(under) == under && !force {
+		return
+	}
+	timeout, retries := cfg.Timeout, cfg.Retries
+	if under {
+		timeout, retries = min(timeout, pressureTimeout), min(retries, pressureRetries)
+	}
+	s.tuning.Lock()
+	defer s.tuning.Unlock()
+	for _, srv := range s.servers {
+		srv.SetTimeout(timeout)
+		srv.SetRetries(retries)
+	}
+}
+
+// configureSockets gives the listening sockets their receive buffer and
+// the filter that drops oversized requests; failing to is a warning, not a
+// reason not to serve.
+func (s *Server) configureSockets(conns []net.PacketConn, size int) {
+	for _, c := range conns {
+		res, err := configureSocket(c, socketOptions{receiveBuffer: size})
+		switch {
+		case err != nil:
+			s.log.Warn("tftp: cannot configure the listening socket (receive buffer, oversized-request filter)",
+				zap.String("listen", c.LocalAddr().String()), zap.Error(err))
+		case size > 0 && !res.forced && res.receiveBuffer < size:
+			s.log.Warn("tftp receive buffer smaller than configured: without CAP_NET_ADMIN it is capped by net.core.rmem_max",
+				zap.String("listen", c.LocalAddr().String()), zap.Int("bytes", res.receiveBuffer), zap.Int("configured", size))
+		}
+	}
+}
+
+// receiveDrops sums the datagrams the kernel dropped on the listening
+// sockets (buffer full, or an oversized request).
+func (s *Server) receiveDrops() float64 {
+	s.tuning.Lock()
+	defer s.tuning.Unlock()
+	var n uint64
+	for _, c := range s.conns {
+		if d, err := socketDrops(c); err == nil {
+			n += uint64(d)
+		}
+	}
+	return float64(n)
 }

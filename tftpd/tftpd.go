@@ -25,6 +25,19 @@ type Config struct {
 	Timeout         time.Duration // retransmission timeout; default 5s
 	Retries         int           // retransmissions; default 5
 	ShutdownTimeout time.Duration // how long Run waits for transfers at stop; default 5s
+	// A transfer is cut off (outcome timeout) once it has run MaxTransferTime,
+	// or once MinRateAfter has passed and it has averaged less than MinRate
+	// bytes a second: a slow reader cannot hold a slot. Zero: off.
+	MinRate         int64
+	MinRateAfter    time.Duration
+	MaxTransferTime time.Duration
+	// ReceiveBuffer is the listening sockets' receive buffer in bytes, for
+	// bursts of requests; 0: the kernel's default.
+	ReceiveBuffer int
+}
+
+func (c *Config) pace() pace {
+	return pace{minRate: c.MinRate, grace: c.MinRateAfter, maxTime: c.MaxTransferTime}
 }
 
 // Fetcher is the transport-independent fetch, as this transport uses it.

@@ -3,11 +3,13 @@ package tftpd
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/pin/tftp/v3"
 	"go.uber.org/zap"
@@ -34,17 +36,55 @@ type transfer struct {
 
 // progress counts what pin/tftp has read of a transfer's bytes, and the
 // size of its first read, which is the block size it negotiated: for the
-// event of a transfer cut short by a stop.
+// event of a transfer cut short by a stop. It also holds the transfer to
+// its pace: pin/tftp asks for each block once the client has acknowledged
+// the one before, so a client that acknowledges slowly (just inside the
+// retransmission timeout) is seen here and cut off (see pace).
 type progress struct {
 	r       io.Reader
+	pace    pace
+	start   time.Time
 	n, size atomic.Int64
 }
 
 func (p *progress) Read(b []byte) (int, error) {
+	if err := p.pace.check(time.Since(p.start), p.n.Load()); err != nil {
+		return 0, err
+	}
 	p.size.CompareAndSwap(0, int64(len(b)))
 	n, err := p.r.Read(b)
 	p.n.Add(int64(n))
 	return n, err
+}
+
+// pace bounds how long a transfer may hold its slot: at most maxTime in
+// all, and once grace has passed, at least minRate bytes a second on
+// average. Zero values turn either off.
+type pace struct {
+	minRate int64 // bytes per second
+	grace   time.Duration
+	maxTime time.Duration
+}
+
+// errTooSlow ends a transfer that fell behind its pace. Its text reaches
+// the client in pin/tftp's error packet.
+var errTooSlow = errors.New("transfer too slow")
+
+// slowError says which bound a transfer broke, for the event.
+type slowError struct{ reason string }
+
+func (e *slowError) Error() string        { return errTooSlow.Error() }
+func (e *slowError) Is(target error) bool { return target == errTooSlow }
+
+func (p pace) check(elapsed time.Duration, sent int64) error {
+	if p.maxTime > 0 && elapsed > p.maxTime {
+		return &slowError{fmt.Sprintf("transfer took longer than tftp.max_transfer_time (%s; %d bytes sent)", p.maxTime, sent)}
+	}
+	if p.minRate > 0 && elapsed > p.grace && float64(sent) < float64(p.minRate)*elapsed.Seconds() {
+		return &slowError{fmt.Sprintf("client acknowledged slower than tftp.min_rate (%d bytes in %.1fs, under %d bytes/s)",
+			sent, elapsed.Seconds(), p.minRate)}
+	}
+	return nil
 }
 
 // handleRead serves one read request; pin/tftp runs it on its own
@@ -65,6 +105,13 @@ func (s *Server) handleRead(filename string, rf io.ReaderFrom) error {
 		return errClientBusy
 	}
 	defer s.release(peer)
+	if rq, err := requestOf(rf); err == nil {
+		if mode := rq.normalize(); !validMode(mode) {
+			a.Refuse(fetch.OutcomeNotFound, fmt.Sprintf("transfer mode %q: only octet and netascii are served", fetch.ClientText(mode)))
+			s.fetch.Resolve(a)
+			return errClientNotFound
+		}
+	}
 	data, err := s.fetch.Prepare(a)
 	if err != nil {
 		return clientError(err)
@@ -76,7 +123,7 @@ func (s *Server) handleRead(filename string, rf io.ReaderFrom) error {
 	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
 		ot.SetSize(int64(len(data)))
 	}
-	t := &transfer{Attempt: a, sent: &progress{r: bytes.NewReader(data)}}
+	t := &transfer{Attempt: a, sent: &progress{r: bytes.NewReader(data), pace: cfg.pace(), start: time.Now()}}
 	snapshot := *a
 	s.inflight.Store(t, &transfer{Attempt: &snapshot, sent: t.sent})
 	defer s.inflight.Delete(t)
@@ -124,9 +171,12 @@ func (s *Server) handleWrite(filename string, wt io.WriterTo) error {
 // transferOutcome classifies ReadFrom's result.
 func transferOutcome(err error) (outcome, reason string) {
 	var ne net.Error
+	var slow *slowError
 	switch {
 	case err == nil:
 		return fetch.OutcomeServed, ""
+	case errors.As(err, &slow):
+		return fetch.OutcomeTimeout, slow.reason
 	case errors.As(err, &ne) && ne.Timeout():
 		return fetch.OutcomeTimeout, "client stopped acknowledging"
 	}

@@ -1,42 +1,54 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 )
 
-func cmdCheck(_ context.Context, args []string, std stdio) int {
-	fs := newFlags("check", "validate a configuration file (strictly: unknown keys are errors) and exit 0 if it is valid, 1 if not",
-		"  sealboot check --config /etc/sealboot/sealboot.yaml\n  SEALBOOT_TFTP_LISTEN=:6969 sealboot check --config sealboot.yaml",
-		std)
-	file := fs.StringP("config", "c", "", "configuration file (YAML); without it the built-in defaults are checked")
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
-	}
-	if *file == "" && fs.NArg() == 1 {
-		*file = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		fmt.Fprintf(std.err, "sealboot check: unexpected arguments %q\n", fs.Args())
-		return exitUsage
-	}
-	cfg, err := config.Load(config.Source{File: *file, Env: os.Environ()})
+func newCheckCmd(std stdio) *cobra.Command {
+	c := newCommand(&cobra.Command{
+		Use:   "check [FILE]",
+		Short: "Validate a configuration file",
+		Long: `Check validates a configuration file (strictly: unknown keys are errors)
+and exits 0 if it is valid, 1 if not. SEALBOOT_* environment variables
+override the file, as with serve.`,
+		Example: `  sealboot check --config /etc/sealboot/sealboot.yaml
+  SEALBOOT_TFTP_LISTEN=:6969 sealboot check --config sealboot.yaml`,
+	}, nil)
+	file := c.Flags().StringP("config", "c", "", "configuration file (YAML); without it the built-in defaults are checked")
+	c.RunE = ranE(func(_ *cobra.Command, args []string) error {
+		if *file == "" && len(args) == 1 {
+			*file = args[0]
+		} else if len(args) > 0 {
+			return usagef("unexpected arguments %q", args)
+		}
+		return runCheck(*file, std)
+	})
+	return c
+}
+
+// runCheck prints what is wrong with the configuration as the loader says
+// it (file:line: problem), without a prefix: that is check's report.
+func runCheck(file string, std stdio) error {
+	cfg, err := config.Load(config.Source{File: file, Env: os.Environ()})
 	if err != nil {
 		fmt.Fprintf(std.err, "%v\n", err)
-		return exitFailure
+		return exitCode(exitFailure)
 	}
 	for _, w := range hostWarnings(cfg) {
 		fmt.Fprintf(std.err, "warning: %s\n", w)
 	}
-	name := *file
+	name := file
 	if name == "" {
 		name = "built-in defaults"
 	}
 	fmt.Fprintf(std.out, "%s: OK\n", name)
-	return exitOK
+	return nil
 }
 
 // hostWarnings reports what is valid but will not work on this host, such as

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/test/netns"
 )
@@ -24,23 +26,23 @@ radius-server host 192.0.2.10 key 7 s3cr3t
 tacacs-server key t4c4cs
 `
 
-func cmdDemo(ctx context.Context, args []string, std stdio) int {
-	fs := newFlags("demo", "build a throwaway lab (two network namespaces, needs root), run sealboot serve in one and boot an emulated RFC 8886 device in the other, printing the events; everything is removed at the end, and on Ctrl-C",
-		"  sudo sealboot demo\n  sudo go run ./cmd/sealboot demo", std)
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
-	}
-	if err := netns.Check(); err != nil {
-		fmt.Fprintf(std.err, "sealboot demo: %v (run it with sudo)\n", err)
-		return exitFailure
-	}
-	d := &demo{std: std}
-	defer d.cleanup()
-	if err := d.run(ctx); err != nil {
-		fmt.Fprintf(std.err, "sealboot demo: %v\n", err)
-		return exitFailure
-	}
-	return exitOK
+func newDemoCmd(std stdio) *cobra.Command {
+	return newCommand(&cobra.Command{
+		Use:   "demo",
+		Short: "A throwaway lab: sealboot and an emulated device (root)",
+		Long: `Demo builds a throwaway lab (two network namespaces, needs root), runs
+sealboot serve in one and boots an emulated RFC 8886 device in the other,
+printing the events. Everything is removed at the end, and on Ctrl-C.`,
+		Example: "  sudo sealboot demo\n  sudo go run ./cmd/sealboot demo",
+		Args:    noArgs,
+	}, func(cmd *cobra.Command, _ []string) error {
+		if err := netns.Check(); err != nil {
+			return fmt.Errorf("%w (run it with sudo)", err)
+		}
+		d := &demo{std: std}
+		defer d.cleanup()
+		return d.run(cmd.Context())
+	})
 }
 
 type demo struct {

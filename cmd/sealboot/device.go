@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,67 +13,80 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/keystore/cms"
 	"github.com/sealboot/sealboot/test/device"
 )
 
-const deviceExamples = `  sealboot device keygen --serial SN19842256 --type p256 --out ./factory
-  sealboot device keygen --count 500 --serial-prefix LAB --out ./fleet-keys --certs-dir /var/lib/sealboot/keys
-  sealboot device boot --serial SN19842256 --key ./factory/SN19842256.key --iface eth1 --vendor juniper
+const keygenExamples = `  sealboot device keygen --serial SN19842256 --type p256 --out ./factory
+  sealboot device keygen --count 500 --serial-prefix LAB --out ./fleet-keys --certs-dir /var/lib/sealboot/keys`
+
+const bootExamples = `  sealboot device boot --serial SN19842256 --key ./factory/SN19842256.key --iface eth1 --vendor juniper
   sealboot device boot --serial SN19842256 --key SN19842256.key --iface eth1 --retry 2s,10s --max-attempts 5 --require-encrypted
   sealboot device boot --count 500 --serial-prefix LAB --keys-dir ./fleet-keys --iface eth1`
 
-func cmdDevice(ctx context.Context, args []string, std stdio) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "keygen":
-			return deviceKeygen(args[1:], std)
-		case "boot":
-			return deviceBoot(ctx, args[1:], std)
-		}
-	}
-	fs := newFlags("device", "emulate an RFC 8886 device: `keygen` makes its factory key and certificate (CN = serial), `boot` runs its first boot (DHCP, TFTP, decrypt, retry)", deviceExamples, std)
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
-	}
-	fmt.Fprintln(std.err, "sealboot device: give keygen or boot; see --help")
-	return exitUsage
+func newDeviceCmd(std stdio) *cobra.Command {
+	return newGroupCmd(&cobra.Command{
+		Use:   "device <command>",
+		Short: "Emulate a device: make its key, boot it",
+		Long: `Device emulates an RFC 8886 device: keygen makes its factory key and
+certificate (CN = serial), boot runs its first boot (DHCP, TFTP, decrypt,
+retry).`,
+		Example: keygenExamples + "\n" + bootExamples,
+	}, newDeviceKeygenCmd(std), newDeviceBootCmd(std))
 }
 
-func deviceKeygen(args []string, std stdio) int {
-	fs := newFlags("device keygen", "make a device's key pair and self-signed certificate (RFC 8886 3.1, Appendix A.1): DIR/SN.key (0600) and DIR/SN.crt", deviceExamples, std)
+func newDeviceKeygenCmd(std stdio) *cobra.Command {
+	c := newCommand(&cobra.Command{
+		Use:   "keygen --serial SN | --count N",
+		Short: "Make a device's key pair and self-signed certificate",
+		Long: `Keygen makes a device's key pair and self-signed certificate (RFC 8886 3.1,
+Appendix A.1): DIR/SN.key (0600) and DIR/SN.crt.`,
+		Example: keygenExamples,
+		Args:    noArgs,
+	}, nil)
+	fs := c.Flags()
 	serial := fs.String("serial", "", "device serial number (certificate CN)")
 	kt := fs.String("type", "p256", fmt.Sprintf("key type: %v", keystore.KeyTypes))
 	out := fs.String("out", ".", "directory for the key and certificate")
 	certsDir := fs.String("certs-dir", "", "write certificates here instead (e.g. the server's keys_dir)")
 	count := fs.Int("count", 0, "make a fleet of this many devices (serials PREFIX0001…)")
 	prefix := fs.String("serial-prefix", "DEV", "serial prefix for --count")
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
+	var types []string
+	for _, t := range keystore.KeyTypes {
+		types = append(types, string(t))
 	}
-	serials := []string{*serial}
-	if *count > 0 {
-		serials = device.FleetSerials(*prefix, *count)
-	} else if *serial == "" {
-		fmt.Fprintln(std.err, "sealboot device keygen: --serial or --count is required")
-		return exitUsage
+	completeWords(c, "type", types...)
+	_ = c.MarkFlagDirname("out")
+	_ = c.MarkFlagDirname("certs-dir")
+	c.RunE = ranE(func(*cobra.Command, []string) error {
+		serials := []string{*serial}
+		if *count > 0 {
+			serials = device.FleetSerials(*prefix, *count)
+		} else if *serial == "" {
+			return usagef("--serial or --count is required")
+		}
+		return deviceKeygen(serials, keystore.KeyType(*kt), *out, *certsDir, std)
+	})
+	return c
+}
+
+func deviceKeygen(serials []string, kt keystore.KeyType, out, certsDir string, std stdio) error {
+	if certsDir == "" {
+		certsDir = out
 	}
-	if *certsDir == "" {
-		*certsDir = *out
-	}
-	for _, d := range []string{*out, *certsDir} {
+	for _, d := range []string{out, certsDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			fmt.Fprintf(std.err, "sealboot device keygen: %v\n", err)
-			return exitFailure
+			return err
 		}
 	}
-	if err := keygenAll(serials, keystore.KeyType(*kt), *out, *certsDir); err != nil {
-		fmt.Fprintf(std.err, "sealboot device keygen: %v\n", err)
-		return exitFailure
+	if err := keygenAll(serials, kt, out, certsDir); err != nil {
+		return err
 	}
-	fmt.Fprintf(std.out, "made %d device identities: keys in %s, certificates in %s\n", len(serials), *out, *certsDir)
-	return exitOK
+	fmt.Fprintf(std.out, "made %d device identities: keys in %s, certificates in %s\n", len(serials), out, certsDir)
+	return nil
 }
 
 // keygenAll makes identities on every CPU.
@@ -110,62 +124,90 @@ func writeIdentity(id *keystore.DeviceIdentity, serial, keysDir, certsDir string
 	return writeOutput(filepath.Join(certsDir, serial+".crt"), id.CertPEM, 0o644, std)
 }
 
-func deviceBoot(ctx context.Context, args []string, std stdio) int {
-	fs := newFlags("device boot", "boot an emulated device: DHCP on --iface presenting the serial the vendor's way, TFTP fetch from the leased address, decrypt with its key, retry on RFC 8886's schedule; prints one JSON result line and exits 0 only when a config was installed", deviceExamples, std)
-	serial := fs.String("serial", "", "device serial")
-	keyPath := fs.String("key", "", "device private key (PEM)")
-	iface := fs.String("iface", "", "interface to boot on")
-	vendor := fs.String("vendor", device.VendorPlain, fmt.Sprintf("how the serial is presented: %v", device.Vendors))
-	model := fs.String("model", "", "model the vendor string carries (default per vendor)")
-	v6 := fs.Bool("v6", false, "boot with DHCPv6 (option 59) instead of DHCPv4")
-	reqEnc := fs.Bool("require-encrypted", false, "refuse a plaintext config")
-	expect := fs.String("expect-sha256", "", "SHA-256 (hex) the installed config must have")
-	install := fs.String("install", "", "write the decrypted config here (0600)")
-	retry := fs.String("retry", "5m,1h", "retry intervals: during the first --retry-window, then after")
-	window := fs.Duration("retry-window", time.Hour, "how long the first retry interval applies")
-	maxAttempts := fs.Int("max-attempts", 0, "give up after this many attempts (0: never)")
-	blksize := fs.Int("blksize", 1468, "TFTP block size to ask for")
-	dhcpTimeout := fs.Duration("dhcp-timeout", 10*time.Second, "DHCP exchange timeout per attempt")
-	tftpTimeout := fs.Duration("tftp-timeout", 2*time.Second, "TFTP retransmission timeout")
-	keep := fs.Bool("keep-address", false, "leave the leased address on the interface")
-	count := fs.Int("count", 0, "boot a fleet of this many devices at once (keys from --keys-dir)")
-	prefix := fs.String("serial-prefix", "DEV", "fleet serial prefix")
-	keysDir := fs.String("keys-dir", "", "fleet: directory of <serial>.key files")
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
-	}
-	tmpl, err := bootTemplate(*vendor, *model, *retry, *window, *expect, *reqEnc, *maxAttempts, *blksize, *dhcpTimeout, *tftpTimeout, *keep)
+// bootOpts are the flags of `sealboot device boot`.
+type bootOpts struct {
+	serial, keyPath, iface, vendor, model, expect, install, retry, prefix, keysDir string
+	v6, reqEnc, keep                                                               bool
+	window, dhcpTimeout, tftpTimeout                                               time.Duration
+	maxAttempts, blksize, count                                                    int
+}
+
+func newDeviceBootCmd(std stdio) *cobra.Command {
+	var o bootOpts
+	c := newCommand(&cobra.Command{
+		Use:   "boot --iface IF (--serial SN --key FILE | --count N --keys-dir DIR)",
+		Short: "Boot an emulated device: DHCP, TFTP, decrypt, retry",
+		Long: `Boot boots an emulated device: DHCP on --iface presenting the serial the
+vendor's way, TFTP fetch from the leased address, decrypt with its key, retry
+on RFC 8886's schedule. It prints one JSON result line and exits 0 only when a
+config was installed.`,
+		Example: bootExamples,
+		Args:    noArgs,
+	}, func(cmd *cobra.Command, _ []string) error { return deviceBoot(cmd.Context(), o, std) })
+	fs := c.Flags()
+	fs.StringVar(&o.serial, "serial", "", "device serial")
+	fs.StringVar(&o.keyPath, "key", "", "device private key (PEM)")
+	fs.StringVar(&o.iface, "iface", "", "interface to boot on")
+	fs.StringVar(&o.vendor, "vendor", device.VendorPlain, fmt.Sprintf("how the serial is presented: %v", device.Vendors))
+	fs.StringVar(&o.model, "model", "", "model the vendor string carries (default per vendor)")
+	fs.BoolVar(&o.v6, "v6", false, "boot with DHCPv6 (option 59) instead of DHCPv4")
+	fs.BoolVar(&o.reqEnc, "require-encrypted", false, "refuse a plaintext config")
+	fs.StringVar(&o.expect, "expect-sha256", "", "SHA-256 (hex) the installed config must have")
+	fs.StringVar(&o.install, "install", "", "write the decrypted config here (0600)")
+	fs.StringVar(&o.retry, "retry", "5m,1h", "retry intervals: during the first --retry-window, then after")
+	fs.DurationVar(&o.window, "retry-window", time.Hour, "how long the first retry interval applies")
+	fs.IntVar(&o.maxAttempts, "max-attempts", 0, "give up after this many attempts (0: never)")
+	fs.IntVar(&o.blksize, "blksize", 1468, "TFTP block size to ask for")
+	fs.DurationVar(&o.dhcpTimeout, "dhcp-timeout", 10*time.Second, "DHCP exchange timeout per attempt")
+	fs.DurationVar(&o.tftpTimeout, "tftp-timeout", 2*time.Second, "TFTP retransmission timeout")
+	fs.BoolVar(&o.keep, "keep-address", false, "leave the leased address on the interface")
+	fs.IntVar(&o.count, "count", 0, "boot a fleet of this many devices at once (keys from --keys-dir)")
+	fs.StringVar(&o.prefix, "serial-prefix", "DEV", "fleet serial prefix")
+	fs.StringVar(&o.keysDir, "keys-dir", "", "fleet: directory of <serial>.key files")
+	completeWords(c, "vendor", device.Vendors...)
+	_ = c.RegisterFlagCompletionFunc("iface", completeInterfaces)
+	_ = c.MarkFlagDirname("keys-dir")
+	return c
+}
+
+func deviceBoot(ctx context.Context, o bootOpts, std stdio) error {
+	tmpl, err := bootTemplate(o.vendor, o.model, o.retry, o.window, o.expect, o.reqEnc, o.maxAttempts, o.blksize, o.dhcpTimeout, o.tftpTimeout, o.keep)
 	if err != nil {
-		fmt.Fprintf(std.err, "sealboot device boot: %v\n", err)
-		return exitUsage
+		return usageError{err}
 	}
-	if *iface == "" {
-		fmt.Fprintln(std.err, "sealboot device boot: --iface is required")
-		return exitUsage
+	if o.iface == "" {
+		return usagef("--iface is required")
 	}
-	if *count > 0 && (*v6 || *install != "" || *serial != "" || *keyPath != "") {
-		fmt.Fprintln(std.err, "sealboot device boot: --count boots a DHCPv4 fleet with keys from --keys-dir; --v6, --install, --serial and --key apply to one device only")
-		return exitUsage
+	if o.count > 0 && (o.v6 || o.install != "" || o.serial != "" || o.keyPath != "") {
+		return usagef("--count boots a DHCPv4 fleet with keys from --keys-dir; --v6, --install, --serial and --key apply to one device only")
 	}
-	if *count > 0 {
-		return bootFleet(ctx, device.FleetConfig{Interface: *iface, Serials: device.FleetSerials(*prefix, *count), KeysDir: *keysDir, Template: tmpl}, std)
+	if o.count > 0 {
+		return bootFleet(ctx, device.FleetConfig{Interface: o.iface, Serials: device.FleetSerials(o.prefix, o.count), KeysDir: o.keysDir, Template: tmpl}, std)
 	}
-	key, err := readKey(*keyPath)
-	if err != nil || *serial == "" {
-		fmt.Fprintf(std.err, "sealboot device boot: --serial and a readable --key are required: %v\n", err)
-		return exitUsage
+	key, err := readKey(o.keyPath)
+	if err != nil || o.serial == "" {
+		return usagef("--serial and a readable --key are required: %v", err)
 	}
-	tmpl.Serial, tmpl.Key, tmpl.Interface, tmpl.V6, tmpl.Install = *serial, key, *iface, *v6, *install
+	tmpl.Serial, tmpl.Key, tmpl.Interface, tmpl.V6, tmpl.Install = o.serial, key, o.iface, o.v6, o.install
 	res, err := device.Boot(ctx, tmpl)
 	if err != nil {
-		fmt.Fprintf(std.err, "sealboot device boot: %v\n", err)
-		return exitUsage
+		return usageError{err}
 	}
 	_ = json.NewEncoder(std.out).Encode(res)
 	if !res.Installed() {
-		return exitFailure
+		return exitCode(exitFailure)
 	}
-	return exitOK
+	return nil
+}
+
+// completeInterfaces completes --iface with this host's interfaces.
+func completeInterfaces(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	ifs, _ := net.Interfaces()
+	var out []cobra.Completion
+	for _, i := range ifs {
+		out = append(out, i.Name)
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 func bootTemplate(vendor, model, retry string, window time.Duration, expect string, reqEnc bool, maxAttempts, blksize int, dhcpT, tftpT time.Duration, keep bool) (device.Config, error) {
@@ -199,15 +241,13 @@ func readKey(path string) (any, error) {
 	return cms.ParsePrivateKey(data)
 }
 
-func bootFleet(ctx context.Context, fc device.FleetConfig, std stdio) int {
+func bootFleet(ctx context.Context, fc device.FleetConfig, std stdio) error {
 	if fc.KeysDir == "" {
-		fmt.Fprintln(std.err, "sealboot device boot: --count needs --keys-dir")
-		return exitUsage
+		return usagef("--count needs --keys-dir")
 	}
 	sum, results, err := device.Fleet(ctx, fc)
 	if err != nil {
-		fmt.Fprintf(std.err, "sealboot device boot: %v\n", err)
-		return exitFailure
+		return err
 	}
 	enc := json.NewEncoder(std.err)
 	for _, r := range results {
@@ -217,7 +257,7 @@ func bootFleet(ctx context.Context, fc device.FleetConfig, std stdio) int {
 	}
 	_ = json.NewEncoder(std.out).Encode(sum)
 	if sum.Provisioned != sum.Devices {
-		return exitFailure
+		return exitCode(exitFailure)
 	}
-	return exitOK
+	return nil
 }

@@ -1,27 +1,21 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/sealboot/sealboot/keystore"
 )
 
-const keysExamples = `  sealboot keys --dir /var/lib/sealboot/keys import SN123.crt
-  sealboot keys --dir /var/lib/sealboot/keys import vendor-export.pem --serial SN123
-  sealboot keys --dir /var/lib/sealboot/keys import SN123-rma.crt --replace   # RFC 8886 5.2 key replacement
-  sealboot keys --dir /var/lib/sealboot/keys list [--json]
-  sealboot keys --dir /var/lib/sealboot/keys show SN123
-  sealboot keys --dir /var/lib/sealboot/keys remove SN123
-  sealboot keys --dir /var/lib/sealboot/keys fetch SN123 SN124 --url 'https://certs.vendor.example/{serial}.pem'`
-
-// keysOpts are the flags of `sealboot keys`.
+// keysOpts are the flags of `sealboot keys` and its subcommands.
 type keysOpts struct {
 	dir, serial, url string
 	replace, json    bool
@@ -29,90 +23,194 @@ type keysOpts struct {
 	timeout          time.Duration
 }
 
-func cmdKeys(ctx context.Context, args []string, std stdio) int {
-	fs := newFlags("keys", "manage the device certificate keystore: import, list, show, remove, fetch (keys are pinned by SHA-256 of the public key, RFC 8886 section 3)", keysExamples, std)
-	var o keysOpts
+func newKeysCmd(std stdio) *cobra.Command {
+	o := &keysOpts{}
+	c := newGroupCmd(&cobra.Command{
+		Use:   "keys --dir DIR <command>",
+		Short: "Manage the device certificate keystore",
+		Long: `Keys manages the device certificate keystore (keys_dir): import, list, show,
+remove, fetch. Keys are pinned by the SHA-256 of the public key (RFC 8886
+section 3).`,
+		Example: `  sealboot keys --dir /var/lib/sealboot/keys import SN123.crt
+  sealboot keys --dir /var/lib/sealboot/keys list [--json]
+  sealboot keys --dir /var/lib/sealboot/keys show SN123
+  sealboot keys --dir /var/lib/sealboot/keys remove SN123
+  sealboot keys --dir /var/lib/sealboot/keys fetch SN123 SN124 --url 'https://certs.vendor.example/{serial}.pem'`,
+	}, newKeysImportCmd(o, std), newKeysListCmd(o, std), newKeysShowCmd(o, std), newKeysRemoveCmd(o, std), newKeysFetchCmd(o, std))
+	fs := c.PersistentFlags()
 	fs.StringVar(&o.dir, "dir", "", "keystore directory (keys_dir); required")
-	fs.StringVar(&o.serial, "serial", "", "import: serial to file the certificate under, instead of its subject's")
-	fs.BoolVar(&o.replace, "replace", false, "import, fetch: replace the key pinned for the serial")
-	fs.BoolVar(&o.json, "json", false, "list, show: JSON output")
-	fs.StringVar(&o.url, "url", "", "fetch: vendor directory URL template with {serial} (https)")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "fetch: timeout per certificate")
 	fs.BoolVar(&o.allowSmallRSA, "allow-small-rsa", false, "accept RSA keys under 2048 bits, as seal.allow_small_rsa lets the server use them")
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
+	_ = c.MarkPersistentFlagDirname("dir")
+	// Accepted before the subcommand too (keys --dir DIR --json list), as
+	// when keys parsed its actions by hand; listed by the subcommands that
+	// use them.
+	for name, p := range map[string]*bool{"json": &o.json, "replace": &o.replace} {
+		fs.BoolVar(p, name, false, "")
+		_ = fs.MarkHidden(name)
 	}
-	if o.dir == "" || fs.NArg() == 0 {
-		fmt.Fprintln(std.err, "sealboot keys: --dir and an action (import, list, show, remove, fetch) are required; see --help")
-		return exitUsage
-	}
-	action, rest := fs.Arg(0), fs.Args()[1:]
-	readOnly := action == "list" || action == "show"
-	// A one-shot command reads the directory as it is now: nothing waits
-	// for files to settle (one still being written shows as invalid).
-	st, err := keystore.Open(keystore.Options{Dir: o.dir, ReadOnly: readOnly, Settle: time.Nanosecond, FetchURL: o.url, FetchTimeout: o.timeout, AllowSmallRSA: o.allowSmallRSA}, zap.NewNop(), nil)
-	if err != nil {
-		fmt.Fprintf(std.err, "sealboot keys: %v\n", err)
-		return exitFailure
-	}
-	switch action {
-	case "import":
-		return keysImport(st, rest, o, std)
-	case "list":
-		return keysList(st, o, std)
-	case "show":
-		return keysShow(st, rest, o, std)
-	case "remove":
-		return keysEach(rest, std, "remove", func(s string) error { return st.Remove(s) })
-	case "fetch":
-		return keysEach(rest, std, "fetch", func(s string) error {
-			e, err := st.Fetch(ctx, s, o.replace)
+	return c
+}
+
+func newKeysImportCmd(o *keysOpts, std stdio) *cobra.Command {
+	c := newCommand(&cobra.Command{
+		Use:   "import FILE...",
+		Short: "Import device certificates, filed under their subject's serial",
+		Long: `Import checks device certificates (PEM or DER) and files each under the
+serial its subject names (serialNumber, else CN), or under --serial. A
+certificate whose key conflicts with a pin (another key pinned for the
+serial, or this key pinned to another serial) is refused unless --replace is
+given (RFC 8886 section 5.2 key replacement).`,
+		Example: `  sealboot keys --dir /var/lib/sealboot/keys import SN123.crt
+  sealboot keys --dir /var/lib/sealboot/keys import vendor-export.pem --serial SN123
+  sealboot keys --dir /var/lib/sealboot/keys import SN123-rma.crt --replace   # RFC 8886 5.2 key replacement`,
+	}, func(cmd *cobra.Command, files []string) error {
+		if len(files) == 0 || (o.serial != "" && len(files) > 1) {
+			return usagef("give certificate files (one file with --serial)")
+		}
+		st, err := openKeystore(o, false)
+		if err != nil {
+			return err
+		}
+		return keysEach(cmd, files, std, func(f string) error {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			e, err := st.Import(data, o.serial, o.replace)
+			if err == nil {
+				fmt.Fprintf(std.out, "imported %s %s %s\n", e.Serial, e.KeyType, e.Fingerprint)
+			}
+			return err
+		})
+	})
+	c.Flags().StringVar(&o.serial, "serial", "", "serial to file the certificate under, instead of its subject's")
+	c.Flags().BoolVar(&o.replace, "replace", false, "replace the key pinned for the serial")
+	return c
+}
+
+func newKeysListCmd(o *keysOpts, std stdio) *cobra.Command {
+	c := newCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the usable certificates, and the files that give none",
+		Long: `List prints every usable certificate (serial, key type, fingerprint, file),
+then every file in the directory that gives no certificate, with the reason.`,
+		Example: "  sealboot keys --dir /var/lib/sealboot/keys list\n  sealboot keys --dir /var/lib/sealboot/keys list --json",
+		Args:    noArgs,
+	}, func(*cobra.Command, []string) error {
+		st, err := openKeystore(o, true)
+		if err != nil {
+			return err
+		}
+		return keysList(st, *o, std)
+	})
+	c.Flags().BoolVar(&o.json, "json", false, "JSON output")
+	return c
+}
+
+func newKeysShowCmd(o *keysOpts, std stdio) *cobra.Command {
+	c := newCommand(&cobra.Command{
+		Use:     "show SERIAL",
+		Short:   "Show one device's certificate",
+		Long:    "Show prints the certificate in use for a serial, or why there is none.",
+		Example: "  sealboot keys --dir /var/lib/sealboot/keys show SN123\n  sealboot keys --dir /var/lib/sealboot/keys show SN123 --json",
+	}, func(_ *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usagef("give one serial")
+		}
+		st, err := openKeystore(o, true)
+		if err != nil {
+			return err
+		}
+		return keysShow(st, args[0], *o, std)
+	})
+	c.Flags().BoolVar(&o.json, "json", false, "JSON output")
+	return c
+}
+
+func newKeysRemoveCmd(o *keysOpts, std stdio) *cobra.Command {
+	return newCommand(&cobra.Command{
+		Use:     "remove SERIAL...",
+		Short:   "Remove devices' certificates and pins",
+		Long:    "Remove deletes each serial's certificate files and its pinned key.",
+		Example: "  sealboot keys --dir /var/lib/sealboot/keys remove SN123",
+	}, func(cmd *cobra.Command, serials []string) error {
+		if len(serials) == 0 {
+			return usagef("give serials to remove")
+		}
+		st, err := openKeystore(o, false)
+		if err != nil {
+			return err
+		}
+		return keysEach(cmd, serials, std, func(s string) error {
+			e, ok := st.Lookup(s)
+			if !ok {
+				return keystore.ErrNoSuchSerial
+			}
+			if err := st.Remove(s); err != nil {
+				return err
+			}
+			fmt.Fprintf(std.out, "removed %s %s %s\n", e.Serial, e.KeyType, e.Fingerprint)
+			return nil
+		})
+	})
+}
+
+func newKeysFetchCmd(o *keysOpts, std stdio) *cobra.Command {
+	c := newCommand(&cobra.Command{
+		Use:   "fetch SERIAL... --url TEMPLATE",
+		Short: "Download devices' certificates from the vendor's directory",
+		Long: `Fetch downloads each serial's certificate from the vendor's directory
+(RFC 8886 section 4.2) over HTTPS, and imports it under the same pinning
+rules as import.`,
+		Example: "  sealboot keys --dir /var/lib/sealboot/keys fetch SN123 SN124 --url 'https://certs.vendor.example/{serial}.pem'",
+	}, func(cmd *cobra.Command, serials []string) error {
+		if len(serials) == 0 {
+			return usagef("give serials to fetch")
+		}
+		st, err := openKeystore(o, false)
+		if err != nil {
+			return err
+		}
+		return keysEach(cmd, serials, std, func(s string) error {
+			e, err := st.Fetch(cmd.Context(), s, o.replace)
 			if err == nil {
 				fmt.Fprintf(std.out, "fetched %s %s %s\n", e.Serial, e.KeyType, e.Fingerprint)
 			}
 			return err
 		})
-	}
-	fmt.Fprintf(std.err, "sealboot keys: unknown action %q (import, list, show, remove, fetch)\n", action)
-	return exitUsage
-}
-
-func keysImport(st *keystore.Store, files []string, o keysOpts, std stdio) int {
-	if len(files) == 0 || (o.serial != "" && len(files) > 1) {
-		fmt.Fprintln(std.err, "sealboot keys import: give certificate files (one file with --serial)")
-		return exitUsage
-	}
-	return keysEach(files, std, "import", func(f string) error {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		e, err := st.Import(data, o.serial, o.replace)
-		if err == nil {
-			fmt.Fprintf(std.out, "imported %s %s %s\n", e.Serial, e.KeyType, e.Fingerprint)
-		}
-		return err
 	})
+	c.Flags().StringVar(&o.url, "url", "", "vendor directory URL template with {serial} (https)")
+	c.Flags().BoolVar(&o.replace, "replace", false, "replace the key pinned for the serial")
+	c.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout per certificate")
+	return c
 }
 
-// keysEach applies fn to every argument, reports each failure, and fails
-// if any did.
-func keysEach(items []string, std stdio, action string, fn func(string) error) int {
-	if len(items) == 0 {
-		fmt.Fprintf(std.err, "sealboot keys %s: nothing to %s\n", action, action)
-		return exitUsage
+// openKeystore opens the keystore as it is now: nothing waits for files to
+// settle (one still being written shows as invalid).
+func openKeystore(o *keysOpts, readOnly bool) (*keystore.Store, error) {
+	if o.dir == "" {
+		return nil, usagef("--dir is required (the keystore directory, keys_dir)")
 	}
-	code := exitOK
+	return keystore.Open(keystore.Options{Dir: o.dir, ReadOnly: readOnly, Settle: time.Nanosecond, FetchURL: o.url, FetchTimeout: o.timeout, AllowSmallRSA: o.allowSmallRSA}, zap.NewNop(), nil)
+}
+
+// keysEach applies fn to every argument, reports each failure prefixed
+// with the command path and the argument, and fails if any did.
+func keysEach(cmd *cobra.Command, items []string, std stdio, fn func(string) error) error {
+	var failed bool
 	for _, it := range items {
 		if err := fn(it); err != nil {
-			fmt.Fprintf(std.err, "sealboot keys %s %s: %v\n", action, it, err)
-			code = exitFailure
+			fmt.Fprintf(std.err, "%s %s: %v\n", cmd.CommandPath(), it, err)
+			failed = true
 		}
 	}
-	return code
+	if failed {
+		return exitCode(exitFailure)
+	}
+	return nil
 }
 
-func keysList(st *keystore.Store, o keysOpts, std stdio) int {
+func keysList(st *keystore.Store, o keysOpts, std stdio) error {
 	entries := st.List()
 	if o.json {
 		return writeJSON(entries, std)
@@ -132,23 +230,20 @@ func keysList(st *keystore.Store, o keysOpts, std stdio) int {
 		}
 		_ = tw.Flush()
 	}
-	return exitOK
+	return nil
 }
 
-func keysShow(st *keystore.Store, args []string, o keysOpts, std stdio) int {
-	if len(args) != 1 {
-		fmt.Fprintln(std.err, "sealboot keys show: give one serial")
-		return exitUsage
-	}
-	e, ok := st.Lookup(args[0])
+func keysShow(st *keystore.Store, serial string, o keysOpts, std stdio) error {
+	e, ok := st.Lookup(serial)
 	if !ok {
-		fmt.Fprintf(std.err, "sealboot keys show: no usable certificate for serial %s\n", args[0])
+		var b strings.Builder
+		fmt.Fprintf(&b, "no usable certificate for serial %s", serial)
 		for _, p := range st.Problems() {
-			if p.Serial == args[0] {
-				fmt.Fprintf(std.err, "  %s: %s: %s\n", p.File, p.State, p.Reason)
+			if p.Serial == serial {
+				fmt.Fprintf(&b, "\n  %s: %s: %s", p.File, p.State, p.Reason)
 			}
 		}
-		return exitFailure
+		return errors.New(b.String())
 	}
 	cert, _, _ := st.Certificate(e.Serial)
 	if o.json {
@@ -156,15 +251,11 @@ func keysShow(st *keystore.Store, args []string, o keysOpts, std stdio) int {
 	}
 	fmt.Fprintf(std.out, "serial:      %s\nkey:         %s\nfingerprint: %s\nfile:        %s\nsubject:     %s\nissuer:      %s\nnot after:   %s (not checked: RFC 8886 section 3)\n",
 		e.Serial, e.KeyType, e.Fingerprint, e.File, cert.Subject, cert.Issuer, cert.NotAfter.Format(time.RFC3339))
-	return exitOK
+	return nil
 }
 
-func writeJSON(v any, std stdio) int {
+func writeJSON(v any, std stdio) error {
 	enc := json.NewEncoder(std.out)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		fmt.Fprintf(std.err, "sealboot: %v\n", err)
-		return exitFailure
-	}
-	return exitOK
+	return enc.Encode(v)
 }

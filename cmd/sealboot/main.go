@@ -8,11 +8,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -26,68 +29,83 @@ type stdio struct {
 	out, err io.Writer
 }
 
-// command is one subcommand of sealboot.
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, args []string, std stdio) int
-}
-
-// Exit codes shared by all subcommands.
+// Exit codes shared by all subcommands. A command stopped by a signal exits
+// 128 + the signal's number (130 for Ctrl-C), as shells report it.
 const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
 )
 
-func commands() []command {
-	return []command{
-		{"serve", "run the DHCP and TFTP bootstrap server", cmdServe},
-		{"check", "validate a configuration file", cmdCheck},
-		{"seal", "encrypt a file to a device certificate (CMS)", cmdSeal},
-		{"open", "decrypt a sealed file with a device private key", cmdOpen},
-		{"keys", "manage the device certificate keystore", cmdKeys},
-		{"device", "emulate a device: make its key, boot it", cmdDevice},
-		{"demo", "a throwaway lab: sealboot and an emulated device (root)", cmdDemo},
-		{"version", "print the version", cmdVersion},
+// run executes the command line args and returns the exit code. Help goes
+// to standard output; usage errors, and errors prefixed with the command
+// path, to standard error.
+func run(args []string, std stdio) int {
+	ctx, stop := interruptContext()
+	defer stop()
+	if args == nil {
+		args = []string{} // cobra reads os.Args when given nil
 	}
+	root := newRootCmd(std)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	return exitStatus(ctx, cmd, err, std)
 }
 
-func run(args []string, std stdio) int {
-	if len(args) == 0 {
-		usage(std.err)
-		return exitUsage
-	}
-	name := args[0]
-	switch name {
-	case "help":
-		if len(args) > 1 { // sealboot help serve: serve's own help
-			return run([]string{args[1], "--help"}, std)
-		}
-		usage(std.out)
+// exitStatus reports err, if any, and returns the exit code for it.
+func exitStatus(ctx context.Context, cmd *cobra.Command, err error, std stdio) int {
+	if err == nil {
 		return exitOK
-	case "-h", "--help":
-		usage(std.out)
-		return exitOK
-	case "-v", "--version":
-		name = "version"
 	}
-	for _, c := range commands() {
-		if c.name == name {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return c.run(ctx, args[1:], std)
-		}
+	path := cmd.CommandPath()
+	var ran runError
+	if !errors.As(err, &ran) {
+		// Cobra's own: unknown command or flag, bad flag value, bad arguments.
+		return reportUsage(path, err, std)
 	}
-	fmt.Fprintf(std.err, "sealboot: unknown command %q\n\n", name)
-	usage(std.err)
+	err = ran.err
+	var code exitCode
+	var usage usageError
+	var sig interrupted
+	switch {
+	case errors.As(err, &code):
+		return int(code) // the command reported its failures itself
+	case errors.As(err, &usage):
+		return reportUsage(path, err, std)
+	case errors.Is(err, context.Canceled) && errors.As(context.Cause(ctx), &sig):
+		return 128 + int(sig.sig) // stopped by Ctrl-C or SIGTERM: nothing to add
+	}
+	fmt.Fprintf(std.err, "%s: %v\n", path, err)
+	return exitFailure
+}
+
+func reportUsage(path string, err error, std stdio) int {
+	// Cobra's suggestions end with a newline: a blank line, as cobra prints.
+	fmt.Fprintf(std.err, "%s: %v\nRun '%s --help' for usage.\n", path, err, path)
 	return exitUsage
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintf(w, "sealboot: RFC 8886 secure device install server (DHCP + TFTP, per-device CMS encryption)\n\nUsage:\n  sealboot <command> [flags]\n\nCommands:\n")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+// interrupted is the cause of the run context's end when a signal stopped
+// the command.
+type interrupted struct{ sig syscall.Signal }
+
+func (i interrupted) Error() string { return i.sig.String() }
+
+// interruptContext returns a context canceled, with an interrupted cause,
+// at the first SIGINT or SIGTERM; later ones are ignored until stop.
+func interruptContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(interrupted{s.(syscall.Signal)})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
 	}
-	fmt.Fprintf(w, "\nRun 'sealboot <command> --help' for a command's flags and an example.\n")
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -28,38 +29,44 @@ const serveExamples = `  sealboot serve                                  # built
 // be bound for lack of privilege.
 const fallbackTFTPListen = ":6969"
 
-func cmdServe(ctx context.Context, args []string, std stdio) int {
-	fs := newFlags("serve", "run the DHCP and TFTP bootstrap server until SIGINT or SIGTERM; SIGHUP reloads", serveExamples, std)
-	file := fs.StringP("config", "c", "", "configuration file (YAML); without it the built-in defaults are used")
-	keys := serveFlags(fs)
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(std.err, "sealboot serve: unexpected arguments %q\n", fs.Args())
-		return exitUsage
-	}
-	src := config.Source{File: *file, Env: os.Environ(), Flags: keys}
+func newServeCmd(std stdio) *cobra.Command {
+	c := newCommand(&cobra.Command{
+		Use:   "serve",
+		Short: "Run the DHCP and TFTP bootstrap server",
+		Long: `Serve runs the DHCP and TFTP bootstrap server until SIGINT or SIGTERM;
+SIGHUP reloads. Flags override the configuration file's keys, and SEALBOOT_*
+environment variables (SEALBOOT_ + the key in upper case, dots as
+underscores) override the file too.`,
+		Example: serveExamples,
+		Args:    noArgs,
+	}, nil)
+	file := c.Flags().StringP("config", "c", "", "configuration file (YAML); without it the built-in defaults are used")
+	keys := serveFlags(c.Flags())
+	c.RunE = ranE(func(cmd *cobra.Command, _ []string) error {
+		return runServe(cmd.Context(), *file, keys, std)
+	})
+	return c
+}
+
+func runServe(ctx context.Context, file string, keys map[string]*pflag.Flag, std stdio) error {
+	src := config.Source{File: file, Env: os.Environ(), Flags: keys}
 	cfg, err := config.Load(src)
 	if err != nil {
-		fmt.Fprintf(std.err, "sealboot serve: %v\n", err)
-		return exitFailure
+		return err
 	}
 	out := zapcore.Lock(zapcore.AddSync(std.err))
 	log, level, err := newLogger(cfg.Log.Level, cfg.Log.Format, out, isStderrTerminal(std))
 	if err != nil {
-		fmt.Fprintf(std.err, "sealboot serve: %v\n", err)
-		return exitFailure
+		return err
 	}
 	defer func() { _ = log.Sync() }()
 	s := &server{log: log, level: level, src: src, notify: daemon.Notifier{Log: log}}
-	if err := s.serve(ctx, cfg, *file == "" && !keys["tftp.listen"].Changed && os.Getenv(config.EnvName("tftp.listen")) == ""); err != nil {
+	if err := s.serve(ctx, cfg, file == "" && !keys["tftp.listen"].Changed && os.Getenv(config.EnvName("tftp.listen")) == ""); err != nil {
 		log.Error("sealboot stopped", zap.Error(err))
-		fmt.Fprintf(std.err, "sealboot serve: %v\n", err)
-		return exitFailure
+		return err
 	}
 	log.Info("sealboot stopped")
-	return exitOK
+	return nil
 }
 
 // serveFlags defines the flags that override configuration keys and returns

@@ -1,21 +1,27 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/spf13/cobra"
 )
 
 // version is set at build time: go build -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
-func cmdVersion(_ context.Context, args []string, std stdio) int {
-	fs := newFlags("version", "print the version of sealboot and of the libraries it embeds",
-		"  sealboot version", std)
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
-	}
+func newVersionCmd(std stdio) *cobra.Command {
+	return newCommand(&cobra.Command{
+		Use:     "version",
+		Short:   "Print the version",
+		Long:    "Version prints the version of sealboot and of the libraries it embeds.",
+		Example: "  sealboot version\n  sealboot --version",
+		Args:    noArgs,
+	}, func(*cobra.Command, []string) error { return printVersion(std) })
+}
+
+func printVersion(std stdio) error {
 	fmt.Fprintf(std.out, "sealboot %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, dep := range info.Deps {
@@ -25,5 +31,5 @@ func cmdVersion(_ context.Context, args []string, std stdio) int {
 			}
 		}
 	}
-	return exitOK
+	return nil
 }

@@ -92,12 +92,13 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		daemon.Task{Name: "keystore", Component: keys},
 		daemon.Task{Name: "configs", Component: configs},
 	)
+	var dhcp *plugins.Server
 	if cfg.DHCP.Enabled {
 		dcfg, err := dhcpConfig(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("dhcp: %w", err)
 		}
-		dhcp, err := plugins.New(dcfg, log.Named("dhcp"), c.reg)
+		dhcp, err = plugins.New(dcfg, log.Named("dhcp"), c.reg)
 		if err != nil {
 			return nil, fmt.Errorf("dhcp: %w", err)
 		}
@@ -146,6 +147,15 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 			return nil, err
 		}
 	}
+	known := func(serial string) bool {
+		_, err := configs.Sum(serial)
+		return keys.HasCertificate(serial) || !errors.Is(err, configdir.ErrNotFound) || dhcp != nil && dhcp.InInventory(serial)
+	}
+	warnUnknownProfiles(cfg.Profiles, known, log.Named("dhcp"))
+	c.reloads = append(c.reloads, func(cfg *config.Config) error {
+		warnUnknownProfiles(cfg.Profiles, known, log.Named("dhcp"))
+		return nil
+	})
 	if cfg.Metrics.Listen != "" {
 		c.tasks = append(c.tasks, daemon.Task{Name: "metrics", Component: newMetricsServer(cfg.Metrics.Listen, cfg.Metrics.PProf, c.reg, log.Named("metrics"))})
 		c.listen = append(c.listen, "metrics "+cfg.Metrics.Listen)
@@ -210,6 +220,8 @@ func tftpConfig(cfg *config.Config) tftpd.Config {
 		Listen:       t.Listen,
 		MaxTransfers: t.MaxTransfers, MaxPerClient: t.MaxPerClient, QueueWait: queueWait(t.QueueWait),
 		Timeout: t.Timeout, Retries: t.Retries, ShutdownTimeout: tftpShutdown(cfg),
+		MinRate: int64(t.MinRate), MinRateAfter: t.MinRateAfter, MaxTransferTime: t.MaxTransferTime,
+		ReceiveBuffer: int(t.ReceiveBuffer),
 	}
 }
 
@@ -259,6 +271,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"dhcp.inventory", old.DHCP.Inventory, cur.DHCP.Inventory},
 		{"dhcp.enabled", old.DHCP.Enabled, cur.DHCP.Enabled},
 		{"dhcp.receive_buffer", old.DHCP.ReceiveBuffer, cur.DHCP.ReceiveBuffer},
+		{"tftp.receive_buffer", old.TFTP.ReceiveBuffer, cur.TFTP.ReceiveBuffer},
 		{"dhcp.v4.interfaces", old.DHCP.V4.Interfaces, cur.DHCP.V4.Interfaces},
 		{"dhcp.v6.interfaces", old.DHCP.V6.Interfaces, cur.DHCP.V6.Interfaces},
 	} {

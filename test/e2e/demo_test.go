@@ -40,7 +40,8 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// TestDemoCleansUpOnInterrupt: Ctrl-C in the middle removes the lab.
+// TestDemoCleansUpOnInterrupt: Ctrl-C in the middle removes the lab, and
+// the demo exits 130 as an interrupted command does, with no error line.
 func TestDemoCleansUpOnInterrupt(t *testing.T) {
 	if err := netns.Check(); err != nil {
 		t.Skipf("skipping: %v", err)
@@ -48,6 +49,8 @@ func TestDemoCleansUpOnInterrupt(t *testing.T) {
 	before := demoNamespaces(t)
 	cmd := exec.Command(sealbootBin, "demo")
 	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +68,9 @@ func TestDemoCleansUpOnInterrupt(t *testing.T) {
 	_ = cmd.Wait()
 	if !strings.Contains(rest.String(), "lab removed") {
 		t.Errorf("no cleanup message after SIGINT:\n%s", rest.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 || strings.Contains(stderr.String(), "sealboot demo:") {
+		t.Errorf("exit %d after SIGINT, want 130 and no error line; stderr:\n%s", code, stderr.String())
 	}
 	if after := demoNamespaces(t); after != before {
 		t.Fatalf("interrupted demo left %d namespaces", after-before)

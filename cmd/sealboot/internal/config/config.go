@@ -32,6 +32,39 @@ type Config struct {
 	TFTP     TFTP     `mapstructure:"tftp"`
 	HTTP     HTTP     `mapstructure:"http"`
 	DHCP     DHCP     `mapstructure:"dhcp"`
+	// Profiles say how the devices they match boot: transport, image and
+	// extra DHCP options. The first match wins.
+	Profiles []Profile `mapstructure:"profiles"`
+}
+
+// Profile is one boot profile: which devices it matches (all criteria
+// given must hold) and how they boot.
+type Profile struct {
+	Name      string         `mapstructure:"name"`
+	Vendor    string         `mapstructure:"vendor"`  // as sealboot names vendors: juniper, arista, cisco, ...
+	Model     string         `mapstructure:"model"`   // glob (path.Match), compared in lower case
+	Serials   []string       `mapstructure:"serials"` // any of these
+	Transport string         `mapstructure:"transport"`
+	Image     string         `mapstructure:"image"`     // file in images_dir
+	ImageAlt  string         `mapstructure:"image_alt"` // Juniper option 43 sub-option 04
+	Options   ProfileOptions `mapstructure:"options"`
+}
+
+// ProfileOptions are the DHCP options a profile adds; IPv4 addresses go
+// into DHCPv4, IPv6 ones into DHCPv6.
+type ProfileOptions struct {
+	NTP    []string    `mapstructure:"ntp"`
+	DNS    []string    `mapstructure:"dns"`
+	Log    []string    `mapstructure:"log"`
+	Domain string      `mapstructure:"domain"`
+	Raw    []RawOption `mapstructure:"raw"`  // DHCPv4
+	Raw6   []RawOption `mapstructure:"raw6"` // DHCPv6
+}
+
+// RawOption is a DHCP option given by code and value in hex.
+type RawOption struct {
+	Code int    `mapstructure:"code"`
+	Hex  string `mapstructure:"hex"`
 }
 
 // Log configures logging.
@@ -85,9 +118,17 @@ type TFTP struct {
 	Retries          int           `mapstructure:"retries"`
 	ShutdownTimeout  time.Duration `mapstructure:"shutdown_timeout"`
 	CacheSize        ByteSize      `mapstructure:"cache_size"`
+	// A transfer is cut off once it has run MaxTransferTime, or once
+	// MinRateAfter has passed and it has averaged under MinRate bytes/s.
+	MinRate         ByteSize      `mapstructure:"min_rate"`
+	MinRateAfter    time.Duration `mapstructure:"min_rate_after"`
+	MaxTransferTime time.Duration `mapstructure:"max_transfer_time"`
+	// ReceiveBuffer is the listening sockets' receive buffer; 0: the kernel's.
+	ReceiveBuffer ByteSize `mapstructure:"receive_buffer"`
 }
 
-// HTTP configures the HTTP server (configs as TFTP serves them, and images).
+// HTTP configures the built-in HTTP server (tftpd/httpd): configs as TFTP
+// serves them, and images.
 type HTTP struct {
 	Listen        []string      `mapstructure:"listen"` // empty: off
 	TLSCert       string        `mapstructure:"tls_cert"`
@@ -181,6 +222,10 @@ func Default() Config {
 			Retries:          5,
 			ShutdownTimeout:  5 * time.Second,
 			CacheSize:        64 * MiB,
+			MinRate:          1 * KiB,
+			MinRateAfter:     15 * time.Second,
+			MaxTransferTime:  5 * time.Minute,
+			ReceiveBuffer:    4 * MiB,
 		},
 		HTTP: HTTP{
 			Listen:        []string{},
@@ -204,6 +249,7 @@ func Default() Config {
 				LeaseTime: time.Hour,
 			},
 		},
+		Profiles: []Profile{},
 	}
 }
 

@@ -27,6 +27,7 @@ func (c *Config) Validate() error {
 	c.TFTP.validate(&p, c.DHCP.Enabled)
 	c.HTTP.validate(&p)
 	c.DHCP.validate(&p, c.TFTP)
+	validateProfiles(&p, c.Profiles, c.HTTP)
 	return errors.Join(p...)
 }
 
@@ -131,6 +132,18 @@ func (t TFTP) validate(p *problems, dhcp bool) {
 	positive(p, "tftp.shutdown_timeout", t.ShutdownTimeout)
 	if t.CacheSize < 0 {
 		p.add("tftp.cache_size", "must not be negative")
+	}
+	if t.MinRate < 0 {
+		p.add("tftp.min_rate", "must not be negative (0: no minimum)")
+	}
+	if t.MinRateAfter < 0 {
+		p.add("tftp.min_rate_after", "must not be negative")
+	}
+	if t.MaxTransferTime < 0 {
+		p.add("tftp.max_transfer_time", "must not be negative (0s: no limit)")
+	}
+	if t.ReceiveBuffer < 0 || t.ReceiveBuffer > GiB {
+		p.add("tftp.receive_buffer", "must be between 0 and 1GiB (0: the kernel's default)")
 	}
 }
 
