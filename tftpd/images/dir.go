@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/sealboot/sealboot/keystore/regfile"
 )
 
 // entry is one version of one file in the directory.
@@ -30,6 +32,7 @@ type Dir struct {
 	ready   chan struct{}
 	queue   queue       // versions waiting to be hashed
 	recheck chan string // files Open found changed
+	dir     atomic.Pointer[regfile.Dir]
 
 	mu      sync.RWMutex
 	entries map[string]*entry // by file name; a new version is a new entry
@@ -55,8 +58,14 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Dir, error) {
 		entries: map[string]*entry{}}
 	d.queue.wake = make(chan struct{}, 1)
 	d.m = newMetrics(reg, d)
+	rd, err := openDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	d.dir.Store(rd)
 	names, err := d.list()
 	if err != nil {
+		rd.Close()
 		return nil, err
 	}
 	invalid := 0
@@ -115,23 +124,29 @@ func (d *Dir) Open(name string) (*os.File, fs.FileInfo, string, error) {
 	case snap.sum == "":
 		return nil, nil, "", fmt.Errorf("%w: not hashed yet", ErrNotReady)
 	}
-	f, st, err := openRegular(d.cfg.Dir, name)
+	rf, err := d.open(name)
 	if err != nil {
 		d.changed(name)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, nil, "", fmt.Errorf("%w: removed since it was hashed", ErrNotFound)
-		case errors.Is(err, errNotRegular):
+		case errors.Is(err, regfile.ErrNotRegular):
 			return nil, nil, "", fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		return nil, nil, "", fmt.Errorf("%w: changed since it was hashed: %v", ErrNotReady, err)
 	}
-	if identityOf(st) != snap.id {
-		f.Close()
+	st := rf.Stat
+	if identityOf(&st) != snap.id {
+		rf.Close()
 		d.changed(name)
 		return nil, nil, "", fmt.Errorf("%w: changed since it was hashed; the new version is hashed once it has settled", ErrNotReady)
 	}
-	return f, &fileInfo{name: name, st: *st}, snap.sum, nil
+	f, err := rf.OSFile(name)
+	if err != nil {
+		rf.Close()
+		return nil, nil, "", fmt.Errorf("%w: %v", ErrNotReady, err)
+	}
+	return f, &fileInfo{name: name, st: st}, snap.sum, nil
 }
 
 // changed asks Run to look at a file again.
@@ -144,14 +159,14 @@ func (d *Dir) changed(name string) {
 
 // list returns the names in the directory that may be images.
 func (d *Dir) list() ([]string, error) {
-	des, err := os.ReadDir(d.cfg.Dir)
+	all, err := d.dir.Load().Names()
 	if err != nil {
 		return nil, fmt.Errorf("images directory: %w", err)
 	}
 	var names []string
-	for _, de := range des {
-		if !ignored(de.Name()) {
-			names = append(names, de.Name())
+	for _, n := range all {
+		if !ignored(n) {
+			names = append(names, n)
 		}
 	}
 	return names, nil
@@ -164,8 +179,8 @@ func (d *Dir) inspect(name string, since time.Time) (e *entry, fresh bool) {
 	if ignored(name) {
 		return nil, false
 	}
-	st, err := lstat(d.cfg.Dir, name)
-	if errors.Is(err, unix.ENOENT) {
+	st, err := d.dir.Load().Lstat(name)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false
 	}
 	e = &entry{name: name}
@@ -176,16 +191,16 @@ func (d *Dir) inspect(name string, since time.Time) (e *entry, fresh bool) {
 	case !validName(name):
 		e.problem = fmt.Sprintf("file name %q cannot be asked for over HTTP (letters, digits, '.', '_', '-', '+'; at most %d bytes; no leading dot)", name, maxNameLength)
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		e.problem = kind(st.Mode)
+		e.problem = regfile.Kind(st.Mode) + " (only regular files are served; links are never followed)"
 	}
-	e.id = identityOf(st)
+	e.id = identityOf(&st)
 	if e.problem != "" {
 		return e, false
 	}
 	if !since.IsZero() && time.Unix(0, e.id.mtime).After(since) {
 		return e, true
 	}
-	if err := unix.Faccessat(unix.AT_FDCWD, filepath.Join(d.cfg.Dir, name), unix.R_OK, unix.AT_EACCESS); err != nil {
+	if err := d.dir.Load().Readable(name); err != nil {
 		e.problem = "unreadable: " + err.Error()
 	}
 	return e, false

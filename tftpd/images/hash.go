@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 )
 
 // queue holds the versions waiting to be hashed, first in first out.
@@ -80,7 +79,7 @@ func (d *Dir) hash(ctx context.Context, e *entry, buf []byte) {
 		return
 	}
 	start := time.Now()
-	f, st, err := openRegular(d.cfg.Dir, e.name)
+	f, err := d.open(e.name)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			d.log.Debug("image cannot be opened for hashing", zap.String("file", e.name), zap.Error(err))
@@ -89,7 +88,7 @@ func (d *Dir) hash(ctx context.Context, e *entry, buf []byte) {
 		return
 	}
 	defer f.Close()
-	if identityOf(st) != e.id {
+	if identityOf(&f.Stat) != e.id {
 		d.changed(e.name)
 		return
 	}
@@ -99,14 +98,12 @@ func (d *Dir) hash(ctx context.Context, e *entry, buf []byte) {
 	if ctx.Err() != nil {
 		return
 	}
-	var after unix.Stat_t
 	if err == nil {
-		err = unix.Fstat(int(f.Fd()), &after)
-	}
-	if err == nil && identityOf(&after) != e.id {
 		// Written to while it was read: hash the version that settles.
-		d.changed(e.name)
-		return
+		if after, serr := d.dir.Load().Lstat(e.name); serr != nil || identityOf(&after) != e.id {
+			d.changed(e.name)
+			return
+		}
 	}
 	d.mu.Lock()
 	current = d.entries[e.name] == e

@@ -8,8 +8,9 @@
 // image.state event and answered by Lookup, so that DHCP boot profiles and
 // SZTP can state it. Open serves only the version that was hashed: a file
 // not hashed yet, or changed since, is refused as not ready until its new
-// version is hashed. Files are opened without following symbolic links and
-// must be regular files.
+// version is hashed. Files are reached from a descriptor of the directory
+// without following symbolic links (keystore/regfile) and must be regular
+// files.
 package images
 
 import (

@@ -137,7 +137,7 @@ func TestInvalidFilesRefused(t *testing.T) {
 	defer cancel()
 	go f.d.Run(ctx)
 	for name, reason := range map[string]string{
-		"link.bin": "symbolic link", "sub": "a directory", "fifo.bin": "a FIFO", "sp ace.bin": "cannot be asked for over HTTP",
+		"link.bin": "symbolic link", "sub": "a directory", "fifo.bin": "(FIFO)", "sp ace.bin": "cannot be asked for over HTTP",
 	} {
 		ev := f.waitEvent(StateInvalid, name, 1)
 		if r, _ := ev["reason"].(string); !contains(r, reason) {
@@ -230,3 +230,37 @@ func must(t *testing.T, err error) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// images_dir may be a symlink to a release: when it is swapped, the new
+// release's images are hashed and the old ones removed.
+func TestReleaseSwapped(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	for rel, name := range map[string]string{"rel1": "a.bin", "rel2": "b.bin"} {
+		must(t, os.Mkdir(filepath.Join(root, rel), 0o755))
+		must(t, os.WriteFile(filepath.Join(root, rel, name), []byte(rel), 0o644))
+	}
+	cur := filepath.Join(root, "current")
+	must(t, os.Symlink("rel1", cur))
+	obs, logs := observer.New(zap.DebugLevel)
+	d, err := New(Config{Dir: cur, Settle: 10 * time.Millisecond}, zap.New(obs), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, dir: cur, d: d, logs: logs}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go d.Run(ctx)
+	f.waitEvent(StateReady, "a.bin", 1)
+	must(t, os.Symlink("rel2", cur+".new"))
+	must(t, os.Rename(cur+".new", cur))
+	if ev := f.waitEvent(StateReady, "b.bin", 1); ev["sha256"] != sum("rel2") {
+		t.Fatalf("b.bin: %v", ev)
+	}
+	f.waitEvent(StateRemoved, "a.bin", 1)
+	file, _, _, err := d.Open("b.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file.Close()
+}
