@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"slices"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -194,54 +192,4 @@ func prepareDirs(cfg *config.Config, log *zap.Logger) error {
 		log.Info("created directory", zap.String("key", d.key), zap.String("path", d.path))
 	}
 	return nil
-}
-
-// reloadOnHUP reloads on every SIGHUP until ctx is done.
-func (s *server) reloadOnHUP(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			s.reload()
-		}
-	}
-}
-
-// reload reads the configuration again and applies it. A file that does not
-// load or validate is refused: the running configuration keeps serving.
-func (s *server) reload() {
-	s.notify.Reloading()
-	defer s.notify.Ready("serving (reloaded)")
-	cfg, err := config.Load(s.src)
-	if err != nil {
-		s.log.Error("reload refused: the new configuration is invalid; the running one keeps serving",
-			zap.String("event", "config.reload"), zap.String("outcome", "refused"), zap.Error(err))
-		return
-	}
-	if err := s.comps.check(cfg); err != nil {
-		s.log.Error("reload refused: the new configuration is invalid; the running one keeps serving",
-			zap.String("event", "config.reload"), zap.String("outcome", "refused"), zap.Error(err))
-		return
-	}
-	changed := restartOnly(s.started, cfg)
-	if !slices.Equal(cfg.TFTP.Listen, s.listenInFile) {
-		changed = append(changed, "tftp.listen")
-	}
-	cfg.TFTP.Listen = s.started.TFTP.Listen // the fallback, if any, stays
-	for _, key := range changed {
-		s.log.Warn("changed setting takes effect at the next restart", zap.String("key", key))
-	}
-	if lvl, err := zap.ParseAtomicLevel(cfg.Log.Level); err == nil {
-		s.level.SetLevel(lvl.Level())
-	}
-	if err := s.comps.reload(cfg); err != nil {
-		s.log.Error("reload incomplete", zap.String("event", "config.reload"), zap.String("outcome", "partial"), zap.Error(err))
-		return
-	}
-	s.current = cfg
-	s.log.Info("configuration reloaded", zap.String("event", "config.reload"), zap.String("outcome", "applied"))
 }
