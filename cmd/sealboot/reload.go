@@ -3,29 +3,36 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"go.uber.org/zap"
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 )
 
-// reloadOnHUP reloads on every SIGHUP until ctx is done.
-func (s *server) reloadOnHUP(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// reloadOnHUP reloads on every SIGHUP until ctx is done, from the moment
+// sealboot is ready: a SIGHUP that came while it was starting (a large
+// keystore takes seconds to read) is applied once, then.
+func (s *server) reloadOnHUP(ctx context.Context, ready <-chan struct{}) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-ready:
+	}
+	select {
+	case <-s.hups:
+		s.log.Info("reload requested during start-up; applying now")
+		s.reload()
+	default:
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-hup:
+		case <-s.hups:
 			s.reload()
 		}
 	}
