@@ -172,6 +172,14 @@ func (p *Plugin) reserve(cfg *Config) {
 	}
 }
 
+// withdraw frees the offer made to client, which took another server's.
+func (p *Plugin) withdraw(store *leases.Store, family, client string) {
+	if store.Withdraw(client) {
+		p.m.withdrawn.WithLabelValues(family).Inc()
+		p.debug("dhcp: the client requested another server's offer; ours is withdrawn", zap.String("family", family), zap.String("client", client))
+	}
+}
+
 // Malformed counts a packet CoreDHCP could not parse.
 func (p *Plugin) Malformed() { p.m.malformed.Inc() }
 
@@ -191,6 +199,7 @@ type metrics struct {
 	noSubnet  prometheus.Counter
 	declines  prometheus.Counter
 	notForUs  *prometheus.CounterVec
+	withdrawn *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -220,9 +229,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "sealboot_dhcp_other_server_total",
 			Help: "Requests for another server (their server identifier is not ours; for DHCPv6 also those whose type requires one and carries none, or forbids one and carries it), ignored.",
 		}, []string{"family"}),
+		withdrawn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_offers_withdrawn_total",
+			Help: "Offers freed before they expired because the client requested another server's (RFC 2131 4.3.2; two servers on one segment).",
+		}, []string{"family"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown, m.noSubnet, m.declines, m.notForUs)
+		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown, m.noSubnet, m.declines, m.notForUs, m.withdrawn)
 	}
 	return m
 }

@@ -105,8 +105,11 @@ func (p *Plugin) offer4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 // the client chose us; the address is option 50 or ciaddr.
 func (p *Plugin) ack4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 	if sid := req.ServerIdentifier(); sid != nil && !sid.Equal(r.cfg.V4.ServerID.AsSlice()) {
+		// The client accepted another server's offer: say nothing, and
+		// free the address we offered it (RFC 2131 4.3.2).
 		p.m.notForUs.WithLabelValues("v4").Inc()
-		return nil // the client accepted another server's offer
+		p.withdraw(p.v4, "v4", r.client)
+		return nil
 	}
 	ip := addr4(req.RequestedIPAddress())
 	ciaddr := addr4(req.ClientIPAddr)

@@ -31,6 +31,11 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	}
 	if !forUs(msg, cfg.V6.ServerDUID) {
 		p.m.notForUs.WithLabelValues("v6").Inc()
+		if msg.Type() == dhcpv6.MessageTypeRequest && msg.Options.ServerID() != nil { // it took another server's Advertise
+			for _, ia := range msg.Options.IANA() {
+				p.withdraw(p.v6, "v6", leases.ClientID6(duid.ToBytes(), ia.IaId))
+			}
+		}
 		p.debug("dhcpv6: discarding a message for another server, or without the Server Identifier its type requires (RFC 8415 section 16)",
 			zap.Stringer("type", msg.Type()), zap.String("duid", duid.String()))
 		return nil, true

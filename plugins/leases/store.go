@@ -40,6 +40,7 @@ type Store struct {
 	byIP     map[netip.Addr]*Lease // current or last lease at an address
 	byClient map[string]*Lease     // current or last lease of a client
 	offers   map[netip.Addr]offer
+	offerOf  map[string]netip.Addr // a client's latest offer, for Withdraw
 	declined map[netip.Addr]time.Time
 	reserved map[netip.Addr]bool // never leased: the server's own addresses, routers
 
@@ -76,7 +77,7 @@ func Open(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Store, err
 	}
 	s := &Store{opts: opts, log: log, now: opts.Now,
 		byIP: map[netip.Addr]*Lease{}, byClient: map[string]*Lease{},
-		offers: map[netip.Addr]offer{}, declined: map[netip.Addr]time.Time{}}
+		offers: map[netip.Addr]offer{}, offerOf: map[string]netip.Addr{}, declined: map[netip.Addr]time.Time{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -171,7 +172,30 @@ func (s *Store) freeFor(ip netip.Addr, clientID string, now time.Time, allowUsed
 
 func (s *Store) reserve(ip netip.Addr, clientID string, now time.Time) netip.Addr {
 	s.offers[ip] = offer{clientID, now.Add(s.opts.OfferTTL)}
+	s.offerOf[clientID] = ip
 	return ip
+}
+
+// Withdraw drops clientID's outstanding offer and reports whether there
+// was one: the client chose another server's offer (RFC 2131 sections 3.1
+// and 4.3.2: servers not chosen take the REQUEST as notification that the
+// client declined their offer), so the address is free for the next client
+// now instead of when the offer expires. With two servers answering every
+// DISCOVER, each would otherwise hold an address for every device the
+// other serves. Leases are not touched.
+func (s *Store) Withdraw(clientID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ip, ok := s.offerOf[clientID]
+	if !ok {
+		return false
+	}
+	delete(s.offerOf, clientID)
+	if o, held := s.offers[ip]; held && o.client == clientID && s.now().Before(o.expires) {
+		delete(s.offers, ip)
+		return true
+	}
+	return false
 }
 
 // Ack binds l.IP to l.ClientID for ttl and writes the lease to the journal
@@ -191,6 +215,9 @@ func (s *Store) Ack(pool Pool, l Lease, ttl time.Duration) (Lease, error) {
 	l.Expires = now.Add(ttl).Truncate(time.Second)
 	s.install(&l)
 	delete(s.offers, l.IP)
+	if s.offerOf[l.ClientID] == l.IP {
+		delete(s.offerOf, l.ClientID)
+	}
 	s.mu.Unlock()
 	if s.j != nil {
 		if err := s.j.append(recordAck(l)); err != nil {
@@ -325,6 +352,11 @@ func (s *Store) expire() {
 	for ip, o := range s.offers {
 		if !now.Before(o.expires) {
 			delete(s.offers, ip)
+		}
+	}
+	for c, ip := range s.offerOf {
+		if o, ok := s.offers[ip]; !ok || o.client != c {
+			delete(s.offerOf, c)
 		}
 	}
 	for ip, until := range s.declined {
