@@ -70,6 +70,40 @@ func TestOfferWithdrawnWhenAnotherServerIsChosen(t *testing.T) {
 	}
 }
 
+// Under a burst, the REQUEST naming the peer can be handled before the
+// DISCOVER of the same transaction (each packet on its own goroutine): that
+// DISCOVER gets no offer, which nothing would withdraw; the client's next
+// transaction does.
+func TestDiscoverAfterRequestForPeer(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.V4.Direct.Pool, _ = leases.ParsePool("192.0.2.100-192.0.2.100")
+	f := newFixture(t, cfg, nil)
+	d := discover(dhcpv4.WithHwAddr(devN(1)), juniper(1))
+	late := *d
+	late.YourIPAddr = net.IPv4(192, 0, 2, 150)
+	if resp := f.exchange4(t, request(&late, juniper(1), dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(192, 0, 2, 2))))); resp != nil {
+		t.Fatalf("answered a REQUEST for the peer: %v", resp)
+	}
+	if o := f.exchange4(t, d); o != nil {
+		t.Fatalf("offered %s in a transaction the client had already settled with the peer", o.YourIPAddr)
+	}
+	if o := f.exchange4(t, discover(dhcpv4.WithHwAddr(devN(2)), juniper(2))); o == nil {
+		t.Fatal("the only address is held")
+	}
+	again := discover(dhcpv4.WithHwAddr(devN(1)), juniper(1)) // a new xid
+	if again.TransactionID == d.TransactionID {
+		t.Fatal("test needs a new transaction ID")
+	}
+	cfg.V4.Direct.Pool, _ = leases.ParsePool("192.0.2.100-192.0.2.101")
+	if err := f.p.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if o := f.exchange4(t, again); o == nil {
+		t.Fatal("a new transaction of the same client got no offer")
+	}
+}
+
 // A device of the peer's (its address is in the peer's half of the
 // network) that reaches us: INIT-REBOOT gets silence, as from any server
 // with no record of the client (RFC 2131 4.3.2), so the peer's ACK is not

@@ -127,13 +127,14 @@ func (v *V4) subnets() []Subnet {
 
 // Plugin holds the handlers' state; its methods are the CoreDHCP handlers.
 type Plugin struct {
-	cfg   atomic.Pointer[Config]
-	v4    *leases.Store
-	v6    *leases.Store
-	inv   identity.Inventory
-	log   *zap.Logger
-	m     *metrics
-	dedup *dedup
+	cfg    atomic.Pointer[Config]
+	v4     *leases.Store
+	v6     *leases.Store
+	inv    identity.Inventory
+	log    *zap.Logger
+	m      *metrics
+	dedup  *dedup
+	chosen *chosen
 }
 
 // New returns the plugin; v4 or v6 may be nil when that side is off.
@@ -141,7 +142,8 @@ func New(cfg Config, v4, v6 *leases.Store, inv identity.Inventory, log *zap.Logg
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Plugin{v4: v4, v6: v6, inv: inv, log: log, m: newMetrics(reg), dedup: &dedup{seen: map[string]seenEvent{}}}
+	p := &Plugin{v4: v4, v6: v6, inv: inv, log: log, m: newMetrics(reg), dedup: &dedup{seen: map[string]seenEvent{}},
+		chosen: newChosen(10 * time.Second)}
 	p.cfg.Store(&cfg)
 	p.reserve(&cfg)
 	return p, nil

@@ -89,6 +89,11 @@ func (p *Plugin) identify4(req *dhcpv4.DHCPv4, client string) identity.Identity 
 }
 
 func (p *Plugin) offer4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
+	if p.chosen.already(r.client, req.TransactionID, time.Now()) {
+		p.debug("dhcpv4: DISCOVER of a transaction in which the client already requested another server's offer; no offer",
+			zap.Stringer("mac", req.ClientHWAddr))
+		return nil
+	}
 	ip, err := p.v4.Offer(r.sub.Pool, r.client, addr4(req.RequestedIPAddress()))
 	if err != nil {
 		p.m.exhausted.Inc()
@@ -108,6 +113,7 @@ func (p *Plugin) ack4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 		// The client accepted another server's offer: say nothing, and
 		// free the address we offered it (RFC 2131 4.3.2).
 		p.m.notForUs.WithLabelValues("v4").Inc()
+		p.chosen.elsewhere(r.client, req.TransactionID, time.Now())
 		p.withdraw(p.v4, "v4", r.client)
 		return nil
 	}
