@@ -150,3 +150,27 @@ func solicit6(i int) *dhcpv6.Message {
 	m.MessageType = dhcpv6.MessageTypeSolicit
 	return m
 }
+
+// A Solicit with Rapid Commit gets a committed lease only when
+// dhcp.v6.rapid_commit is on; off (the default), an Advertise, and no
+// lease until the client Requests it, so the server it did not choose
+// holds nothing for it.
+func TestDHCPv6RapidCommit(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		cfg := testConfig()
+		cfg.V6.RapidCommit = on
+		f := newFixture(t, cfg, nil)
+		sol := solicit6(1)
+		sol.AddOption(&dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionRapidCommit})
+		out := f.exchange6(t, sol)
+		want, wantLeases := dhcpv6.MessageTypeAdvertise, 0
+		if on {
+			want, wantLeases = dhcpv6.MessageTypeReply, 1
+		}
+		rc := out.GetOneOption(dhcpv6.OptionRapidCommit) != nil
+		if out.Type() != want || rc != on || len(f.v6.Leases()) != wantLeases || out.Options.OneIANA().Options.OneAddress() == nil {
+			t.Errorf("rapid_commit %v: %s (rapid commit option %v), %d leases; want %s, %d", on, out.Type(), rc, len(f.v6.Leases()), want, wantLeases)
+		}
+	}
+}

@@ -68,7 +68,13 @@ type V6 struct {
 	TFTPServer     netip.Addr // in the option 59 URL
 	BootfileParams []string   // option 60; empty: not sent
 	LeaseTime      time.Duration
-	Relayed        []Subnet6 // chosen by the relay's link-address
+	// RapidCommit answers a Solicit that carries Rapid Commit with a
+	// committed lease (RFC 8415 18.3.1). Off, such a Solicit gets an
+	// Advertise like any other and the client Requests the one it
+	// chooses: with two servers on a link, each would otherwise commit a
+	// lease, and a binding, for every device, of which the device uses one.
+	RapidCommit bool
+	Relayed     []Subnet6 // chosen by the relay's link-address
 	// OnLink reports whether an address is on one of the interfaces' own
 	// links (their prefixes), for Confirm; nil: the pool is the link.
 	OnLink func(netip.Addr) bool

@@ -55,6 +55,10 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 		return nil, true
 	}
 	out.AddOption(dhcpv6.OptServerID(cfg.V6.ServerDUID))
+	if out.Type() == dhcpv6.MessageTypeReply && msg.Type() == dhcpv6.MessageTypeSolicit && !cfg.V6.RapidCommit {
+		out.MessageType = dhcpv6.MessageTypeAdvertise // RFC 8415 18.3.1: rapid commit is the server's choice
+		out.Options.Del(dhcpv6.OptionRapidCommit)
+	}
 	switch msg.Type() {
 	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind:
 		p.addresses6(msg, out, sub, boot6{cfg, id, prof}, duid, relay, out.Type() == dhcpv6.MessageTypeAdvertise)
