@@ -116,11 +116,18 @@ func host(t *testing.T, argv ...string) string {
 }
 
 // devices makes device keys (kept on the device side) and certificates
-// and configs in the operator's source directory; nil configs: none yet.
-func (p *pair) devices(argv ...string) {
+// (as the vendor publishes them), and imports the certificates into the
+// operator's source keystore with sealboot keys, which pins their keys
+// there; extra is passed to keys import (--replace).
+func (p *pair) devices(serials []string, extra ...string) {
 	p.t.Helper()
-	host(p.t, append([]string{sealbootBin, "device", "keygen", "--out", filepath.Join(p.dir, "devkeys"),
-		"--certs-dir", filepath.Join(p.dir, "src/keys")}, argv...)...)
+	vendor := filepath.Join(p.dir, "vendor")
+	var certs []string
+	for _, s := range serials {
+		host(p.t, sealbootBin, "device", "keygen", "--serial", s, "--out", filepath.Join(p.dir, "devkeys"), "--certs-dir", vendor)
+		certs = append(certs, filepath.Join(vendor, s+".crt"))
+	}
+	host(p.t, append(append([]string{sealbootBin, "keys", "--dir", filepath.Join(p.dir, "src/keys"), "import"}, extra...), certs...)...)
 }
 
 func (p *pair) config(serial string) string {
@@ -135,13 +142,16 @@ func (p *pair) writeConfig(serial string) {
 }
 
 // sync deploys the source directory to both appliances as an operator
-// would, with rsync (which writes each file under a dot name and renames
-// it; sealboot never takes a dot file).
+// would, with rsync: the keystore with its pin file (so a key replaced at
+// the source is accepted by both), not its lock. rsync writes each file
+// under a dot name and renames it (with --delay-updates, all at the end);
+// sealboot never takes a dot file.
 func (p *pair) sync() {
 	p.t.Helper()
 	for _, a := range p.app {
 		for _, d := range []string{"keys", "configs"} {
-			host(p.t, "rsync", "-a", "--delete", filepath.Join(p.dir, "src", d)+"/", filepath.Join(a.dir, d)+"/")
+			host(p.t, "rsync", "-a", "--delete", "--delay-updates", "--exclude=.sealboot-pins.lock",
+				filepath.Join(p.dir, "src", d)+"/", filepath.Join(a.dir, d)+"/")
 		}
 	}
 }
@@ -243,15 +253,11 @@ func (p *pair) checkServedFromOwnLeases(prefix string) (served map[string]int) {
 func TestPairOfAppliances(t *testing.T) {
 	need(t, "rsync", "curl", "dhclient", "tftp")
 	p := newPair(t)
-	p.devices("--serial", "HAX001")
-	p.devices("--serial", "HAX002")
-	p.devices("--serial", "NSPAIR6")
-	p.devices("--serial", "JNPAIR01")
-	p.devices("--count", "24", "--serial-prefix", "HA")
+	fleet := fleetSerials(24)
+	p.devices(append([]string{"HAX001", "HAX002", "NSPAIR6", "JNPAIR01"}, fleet...))
 	for _, s := range []string{"HAX001", "HAX002", "NSPAIR6", "JNPAIR01"} {
 		p.writeConfig(s)
 	}
-	fleet := fleetSerials(24)
 	for i, s := range fleet {
 		if i%2 == 0 { // HA0001, HA0003, …: the odd half has its config
 			p.writeConfig(s)
@@ -263,6 +269,7 @@ func TestPairOfAppliances(t *testing.T) {
 
 	t.Run("each device fetches from the server it took, binding check on both", func(t *testing.T) { p.bindings(t) })
 	t.Run("DHCPv6 device served by the server it took", func(t *testing.T) { p.boot6(t, nil) })
+	t.Run("a key replaced at the source is taken by both", func(t *testing.T) { p.replaceKey(t, "HAX001") })
 	victim := p.fleetKill(t)
 	p.start(victim) // the killed appliance comes back with its journal
 	dead := p.dhclientFailover(t)
@@ -372,4 +379,17 @@ func (p *pair) index(a *appliance) int {
 		return 0
 	}
 	return 1
+}
+
+// replaceKey is an RMA (RFC 8886 5.2): the device's key changes, the
+// operator imports its new certificate with --replace at the source and
+// deploys; both appliances take it (the pin file came with it), and the
+// device with its new key installs its config.
+func (p *pair) replaceKey(t *testing.T, serial string) {
+	p.devices([]string{serial}, "--replace")
+	p.sync()
+	for _, a := range p.app {
+		a.s.wait("certificate replaced", func(m map[string]any) bool { return m["serial"] == serial })
+	}
+	p.bootOne(t, "--serial", serial, "--key", filepath.Join(p.dir, "devkeys", serial+".key"), "--vendor", "juniper")
 }
