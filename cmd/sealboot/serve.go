@@ -126,6 +126,7 @@ func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bo
 	if err != nil {
 		return err
 	}
+	defer comps.flushLogs()
 	// The first scans of the keys and configs directories leave garbage in
 	// proportion to their size (100,000 files: ~100 MiB); hand it back
 	// before serving instead of carrying it as heap headroom.
@@ -172,8 +173,8 @@ func (s *server) tftpListenFallback(listen []string) []string {
 	return []string{fallbackTFTPListen}
 }
 
-// prepareDirs creates the state, keys and configs directories when missing.
-// Configs hold secrets: their directory is private to the service.
+// prepareDirs creates the state, keys, configs and images directories when
+// missing. Configs hold secrets: their directory is private to the service.
 func prepareDirs(cfg *config.Config, log *zap.Logger) error {
 	for _, d := range []struct {
 		key, path string
@@ -182,6 +183,7 @@ func prepareDirs(cfg *config.Config, log *zap.Logger) error {
 		{"state_dir", cfg.StateDir, 0o750},
 		{"keys_dir", cfg.KeysDir, 0o750},
 		{"configs_dir", cfg.ConfigsDir, 0o700},
+		{"images_dir", cfg.ImagesDir, 0o750},
 	} {
 		if _, err := os.Stat(d.path); err == nil {
 			continue

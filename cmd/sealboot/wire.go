@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/daemon"
@@ -19,6 +20,8 @@ import (
 	"github.com/sealboot/sealboot/tftpd"
 	"github.com/sealboot/sealboot/tftpd/configdir"
 	"github.com/sealboot/sealboot/tftpd/fetch"
+	"github.com/sealboot/sealboot/tftpd/httpd"
+	"github.com/sealboot/sealboot/tftpd/images"
 )
 
 // components are the parts of a running server, built from one
@@ -32,6 +35,9 @@ type components struct {
 	// tell is wrong (a pool off the interface's link), so that such a file
 	// is refused as a whole rather than half applied.
 	checks []func(*config.Config) error
+	// flushLogs writes the pending summaries of rate-limited log lines
+	// (at exit).
+	flushLogs func()
 }
 
 // check runs every component's check of a new configuration.
@@ -64,7 +70,14 @@ func (c *components) reload(cfg *config.Config) error {
 
 // buildComponents constructs every component of `sealboot serve` from cfg.
 func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
+	return build(cfg, log, defaultPacketLogging())
+}
+
+// build is buildComponents with the rate limit of per-packet log lines.
+func build(cfg *config.Config, log *zap.Logger, pl packetLogging) (*components, error) {
 	c := &components{reg: prometheus.NewRegistry()}
+	plogs := newPacketLogs(log, pl, c.reg)
+	c.flushLogs = plogs.flush
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var configs *configdir.Dir // the keystore tells it when certificates change
 	keys, err := keystore.Open(keystore.Options{
@@ -96,7 +109,10 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dhcp: %w", err)
 		}
-		dhcp, err = plugins.New(dcfg, log.Named("dhcp"), c.reg)
+		// Every line a packet can cause is rate-limited; events of
+		// known devices and state changes are not (see plugins/README.md).
+		dhcp, err = plugins.New(dcfg, plugins.Deps{Known: knownSerials{keys, configs}, PacketLog: plogs.logger(nil).Named("dhcp")},
+			log.Named("dhcp"), c.reg)
 		if err != nil {
 			return nil, fmt.Errorf("dhcp: %w", err)
 		}
@@ -128,7 +144,12 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		return nil, fmt.Errorf("tftp: %w", err)
 	}
 	c.checks = append(c.checks, func(cfg *config.Config) error { return core.Check(fetchConfig(cfg)) })
-	tftp, err := tftpd.New(tftpConfig(cfg), core.Transport("tftp", log.Named("tftpd"), c.reg), log.Named("tftpd"), c.reg)
+	// tftpd's Info lines are the served tftp.fetch events and start-up
+	// lines: never rate-limited. Its other lines (refusals, failures,
+	// dropped packets) are, per outcome (see tftpd/README.md).
+	servedOnly := func(e zapcore.Entry) bool { return e.Level == zapcore.InfoLevel }
+	tftpLog := plogs.logger(servedOnly).Named("tftpd")
+	tftp, err := tftpd.New(tftpConfig(cfg), core.Transport("tftp", tftpLog, c.reg), tftpLog, c.reg)
 	if err != nil {
 		return nil, fmt.Errorf("tftp: %w", err)
 	}
@@ -140,9 +161,15 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		func(cfg *config.Config) error { return core.Update(fetchConfig(cfg)) },
 		func(cfg *config.Config) error { return tftp.Update(tftpConfig(cfg)) },
 	)
+	if len(cfg.HTTP.Listen) > 0 {
+		// The same rule for HTTP: served events and start-up lines in
+		// full, refusals and failures rate-limited per outcome.
+		if err := c.addHTTP(cfg, core, plogs.logger(servedOnly).Named("httpd"), log.Named("images")); err != nil {
+			return nil, err
+		}
+	}
 	known := func(serial string) bool {
-		_, err := configs.Sum(serial)
-		return keys.HasCertificate(serial) || !errors.Is(err, configdir.ErrNotFound) || dhcp != nil && dhcp.InInventory(serial)
+		return knownSerials{keys, configs}.Known(serial) || dhcp != nil && dhcp.InInventory(serial)
 	}
 	warnUnknownProfiles(cfg.Profiles, known, log.Named("dhcp"))
 	c.reloads = append(c.reloads, func(cfg *config.Config) error {
@@ -154,6 +181,61 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		c.listen = append(c.listen, "metrics "+cfg.Metrics.Listen)
 	}
 	return c, nil
+}
+
+// knownSerials implements the DHCP plugin's Known: a serial with a
+// certificate or a config file.
+type knownSerials struct {
+	keys    *keystore.Store
+	configs *configdir.Dir
+}
+
+func (k knownSerials) Known(serial string) bool {
+	return k.keys.HasCertificate(serial) || k.configs.Has(serial)
+}
+
+// addHTTP builds the images directory and the HTTP server over the same
+// fetch core as TFTP.
+//
+// log is httpd's logger, rate-limited as tftpd's is; imgLog the images
+// directory's.
+func (c *components) addHTTP(cfg *config.Config, core *fetch.Core, log, imgLog *zap.Logger) error {
+	imgs, err := images.New(images.Config{Dir: cfg.ImagesDir, Settle: cfg.Watch.Settle}, imgLog, c.reg)
+	if err != nil {
+		return fmt.Errorf("images: %w", err)
+	}
+	srv, err := httpd.New(httpConfig(cfg), core.Transport("http", log, c.reg), imgs, log, c.reg)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	c.tasks = append(c.tasks,
+		daemon.Task{Name: "images", Component: imgs},
+		daemon.Task{Name: "http", Component: srv},
+	)
+	scheme := "http "
+	if srv.TLS() {
+		scheme = "https "
+	}
+	c.listen = append(c.listen, scheme+strings.Join(cfg.HTTP.Listen, ","))
+	c.checks = append(c.checks, func(cfg *config.Config) error { return srv.Check(httpConfig(cfg)) })
+	c.reloads = append(c.reloads,
+		func(*config.Config) error { return imgs.Rescan() },
+		func(cfg *config.Config) error { return srv.Update(httpConfig(cfg)) },
+	)
+	return nil
+}
+
+// httpConfig maps the configuration file onto the HTTP server's settings.
+// A stop waits for requests within shutdown_timeout, as TFTP's does.
+func httpConfig(cfg *config.Config) httpd.Config {
+	h := cfg.HTTP
+	return httpd.Config{
+		Listen: h.Listen, TLSCert: h.TLSCert, TLSKey: h.TLSKey,
+		HeaderTimeout: h.HeaderTimeout, IdleTimeout: h.IdleTimeout,
+		TransferGrace: h.TransferGrace, MinRate: int64(h.MinRate),
+		MaxRequests: h.MaxRequests, MaxPerClient: h.MaxPerClient, RetryAfter: h.RetryAfter,
+		ShutdownTimeout: cfg.ShutdownTimeout * 4 / 5,
+	}
 }
 
 // tftpShutdown is how long a stop waits for TFTP transfers: at most
@@ -203,6 +285,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"state_dir", old.StateDir, cur.StateDir},
 		{"keys_dir", old.KeysDir, cur.KeysDir},
 		{"configs_dir", old.ConfigsDir, cur.ConfigsDir},
+		{"images_dir", old.ImagesDir, cur.ImagesDir},
 		{"log.format", old.Log.Format, cur.Log.Format},
 		{"metrics.listen", old.Metrics.Listen, cur.Metrics.Listen},
 		{"watch.extension", old.Watch.Extension, cur.Watch.Extension},
@@ -214,6 +297,11 @@ func restartOnly(old, cur *config.Config) []string {
 		{"keystore.fetch_max_size", old.Keystore.FetchMaxSize, cur.Keystore.FetchMaxSize},
 		// The TFTP server takes it at once, the keystore at restart.
 		{"seal.allow_small_rsa", old.Seal.AllowSmallRSA, cur.Seal.AllowSmallRSA},
+		{"http.listen", old.HTTP.Listen, cur.HTTP.Listen},
+		{"http.header_timeout", old.HTTP.HeaderTimeout, cur.HTTP.HeaderTimeout},
+		{"http.idle_timeout", old.HTTP.IdleTimeout, cur.HTTP.IdleTimeout},
+		// The key pair is read again on reload; TLS on or off is a restart.
+		{"http.tls_cert", old.HTTP.TLSCert == "", cur.HTTP.TLSCert == ""},
 		{"dhcp.inventory", old.DHCP.Inventory, cur.DHCP.Inventory},
 		{"dhcp.enabled", old.DHCP.Enabled, cur.DHCP.Enabled},
 		{"dhcp.receive_buffer", old.DHCP.ReceiveBuffer, cur.DHCP.ReceiveBuffer},
