@@ -138,8 +138,9 @@ func newDeviceBootCmd(std stdio) *cobra.Command {
 		Use:   "boot --iface IF (--serial SN --key FILE | --count N --keys-dir DIR)",
 		Short: "Boot an emulated device: DHCP, TFTP, decrypt, retry",
 		Long: `Boot boots an emulated device: DHCP on --iface presenting the serial the
-vendor's way, TFTP fetch from the leased address, decrypt with its key, retry
-on RFC 8886's schedule. It prints one JSON result line and exits 0 only when a
+vendor's way, TFTP fetch from the leased address (HTTP when DHCP names an
+http:// URL, as for a boot profile whose transport is http), decrypt with its
+key, retry on RFC 8886's schedule. It prints one JSON result line and exits 0 only when a
 config was installed.`,
 		Example: bootExamples,
 		Args:    noArgs,
