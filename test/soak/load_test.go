@@ -104,7 +104,7 @@ func (f *fleet) round(ctx context.Context, n int) {
 	results := filepath.Join(f.l.dir, "round.json")
 	_ = os.Remove(results)
 	cmd := f.l.cli.NS.Command(ctx, sealbootBin, "device", "boot", "--count", fmt.Sprint(len(f.serials)), "--serial-prefix", "SK",
-		"--keys-dir", filepath.Join(f.l.dir, "devkeys"), "--iface", f.l.cli.Name, "--vendor", "juniper", "--require-encrypted",
+		"--keys-dir", filepath.Join(f.l.dir, "devkeys"), "--iface", f.l.cli.Name, "--vendor", "arista", "--require-encrypted",
 		"--retry", "200ms", "--max-attempts", "20", "--dhcp-timeout", "3s", "--tftp-timeout", "500ms", "--results", results)
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
@@ -136,20 +136,21 @@ func (f *fleet) round(ctx context.Context, n int) {
 	}
 }
 
-// stranger asks for serial's file from an address no lease names: the
-// binding check must refuse it.
+// stranger asks for serial's file from an address no lease names, over
+// TFTP and HTTP: the binding check must refuse both.
 func (f *fleet) stranger(ctx context.Context, serial string) {
-	got := filepath.Join(f.l.dir, "stolen")
-	_ = os.Remove(got)
-	_ = f.l.cli.NS.Command(ctx, "curl", "-sS", "--max-time", "10", "--interface", "192.0.2.251", "-o", got,
-		"tftp://192.0.2.1/"+serial+".enc").Run()
-	b, _ := os.ReadFile(got)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(b) > 0 {
-		f.leaked = append(f.leaked, fmt.Sprintf("%s: %d bytes", serial, len(b)))
-	} else if ctx.Err() == nil {
-		f.refused++
+	for _, url := range []string{"tftp://192.0.2.1/" + serial + ".enc", "http://192.0.2.1:8080/" + serial + ".enc"} {
+		got := filepath.Join(f.l.dir, "stolen")
+		_ = os.Remove(got)
+		_ = f.l.cli.NS.Command(ctx, "curl", "-sSf", "--max-time", "10", "--interface", "192.0.2.251", "-o", got, url).Run()
+		b, _ := os.ReadFile(got)
+		f.mu.Lock()
+		if len(b) > 0 {
+			f.leaked = append(f.leaked, fmt.Sprintf("%s: %d bytes", url, len(b)))
+		} else if ctx.Err() == nil {
+			f.refused++
+		}
+		f.mu.Unlock()
 	}
 }
 

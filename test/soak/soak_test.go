@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealboot/sealboot/test/device"
 	"github.com/sealboot/sealboot/test/netns"
 )
 
@@ -72,8 +73,9 @@ func loadSettings(t *testing.T) settings {
 }
 
 // lab is sealboot in one namespace, perfdhcp and the devices in another,
-// on a veth pair: 192.0.2.0/24 for the devices (sealboot's own pool),
-// 10.0.0.0/16 for perfdhcp, which acts as a relay (a relayed subnet's pool).
+// on a veth pair: 192.0.2.0/24 for the devices (sealboot's own pool; half
+// of them fetch over HTTP, as a boot profile tells them), 10.0.0.0/16 for
+// perfdhcp, which acts as a relay (a relayed subnet's pool).
 type lab struct {
 	t        *testing.T
 	dir      string
@@ -83,6 +85,8 @@ type lab struct {
 	cmd      *exec.Cmd
 	done     chan struct{}
 	variant  int // which of two DNS settings the configuration file has
+	// httpSerials are the devices a boot profile sends to the HTTP server.
+	httpSerials []string
 }
 
 const configYAML = `state_dir: %[1]s/state
@@ -90,6 +94,9 @@ log:
   level: info
 metrics:
   listen: 192.0.2.1:9100
+  pprof: true
+http:
+  listen: ["192.0.2.1:8080"]
 watch:
   settle: 100ms
 keystore:
@@ -112,9 +119,14 @@ dhcp:
         pool: 10.0.1.0-10.0.255.250
         netmask: 255.255.0.0
         lease_time: 1h
+profiles:
+  - name: soak-http
+    vendor: arista
+    serials: [%[4]s]
+    transport: http
 `
 
-func newLab(t *testing.T) *lab {
+func newLab(t *testing.T, devices int) *lab {
 	if err := netns.Check(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
@@ -125,6 +137,11 @@ func newLab(t *testing.T) *lab {
 	}
 	srv, cli := netns.Pair(t, []string{"192.0.2.1/24", "10.0.0.1/16"}, []string{"10.0.0.2/16", "192.0.2.251/24"})
 	l := &lab{t: t, dir: t.TempDir(), srv: srv, cli: cli}
+	for i, serial := range device.FleetSerials("SK", devices) {
+		if i%2 == 0 {
+			l.httpSerials = append(l.httpSerials, serial)
+		}
+	}
 	l.cfg, l.logPath = filepath.Join(l.dir, "sealboot.yaml"), filepath.Join(l.dir, "sealboot.log")
 	for _, d := range []string{"state/keys", "state/configs", "devkeys", "churn"} {
 		if err := os.MkdirAll(filepath.Join(l.dir, d), 0o700); err != nil {
@@ -141,7 +158,7 @@ func (l *lab) configsDir() string { return filepath.Join(l.dir, "state/configs")
 // writeConfig writes the configuration file, with the DNS server of the
 // current variant (each SIGHUP flips it, so every reload applies a change).
 func (l *lab) writeConfig() {
-	yaml := fmt.Sprintf(configYAML, l.dir, l.srv.Name, 53+l.variant)
+	yaml := fmt.Sprintf(configYAML, l.dir, l.srv.Name, 53+l.variant, strings.Join(l.httpSerials, ", "))
 	tmp := l.cfg + ".tmp"
 	if err := os.WriteFile(tmp, []byte(yaml), 0o600); err != nil {
 		l.t.Fatal(err)
@@ -232,7 +249,7 @@ func countLines(path, substr string) int {
 // sampling every 10 s, and checks what the package documentation says.
 func TestSoak(t *testing.T) {
 	set := loadSettings(t)
-	l := newLab(t)
+	l := newLab(t, set.devices)
 	fleet := newFleet(t, l, set.devices)
 	l.start()
 	ctx, cancel := context.WithCancel(t.Context())
