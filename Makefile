@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test test-deps lint fuzz bench demo clean
+.PHONY: build run test test-deps lint fuzz bench soak demo clean
 
 build: ## static binary ./sealboot
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o sealboot ./cmd/sealboot
@@ -27,6 +27,9 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 
 bench: build ## side-by-side benchmarks against Kea, dnsmasq, openssl (root)
 	bench/run.sh
+
+soak: ## SOAK_DURATION (default 10m) of steady mixed load, samples flat within 10% (root); appends to bench/results.md
+	SOAK_RESULTS=$(CURDIR)/bench/results.md $(GO) test -tags soak -count=1 -timeout 0 -v -run TestSoak ./test/soak/
 
 demo: build ## a throwaway lab: server and device namespaces, one device boots (root)
 	./sealboot demo

@@ -78,8 +78,8 @@ func v6Config(cfg Config) (*bootstrap.V6, error) {
 	return &bootstrap.V6{
 		ServerDUID: &dhcpv6.DUIDLL{HWType: 1, LinkLayerAddr: ifi.HardwareAddr}, // RFC 8415 11.4
 		Pool:       cfg.V6.Pool, DNS: cfg.V6.DNS, TFTPServer: tftp, BootfileParams: cfg.V6.BootfileParams, LeaseTime: cfg.V6.LeaseTime,
-		Relayed: cfg.V6.Subnets,
-		OnLink:  func(ip netip.Addr) bool { return onLink(cfg.V6.Interfaces, ip) },
+		RapidCommit: cfg.V6.RapidCommit, Relayed: cfg.V6.Subnets,
+		OnLink: func(ip netip.Addr) bool { return onLink(cfg.V6.Interfaces, ip) },
 	}, nil
 }
 

@@ -59,6 +59,7 @@ type V6Config struct {
 	TFTPServer     netip.Addr // zero: the first global address of the first interface
 	BootfileParams []string
 	LeaseTime      time.Duration
+	RapidCommit    bool                // see bootstrap.V6
 	Subnets        []bootstrap.Subnet6 // relayed
 }
 

@@ -16,6 +16,7 @@ packages=(
 	tftp-hpa:tftp
 	atftp:atftp
 	curl:curl
+	rsync:rsync
 	dnsmasq-base:dnsmasq
 	tftpd-hpa:in.tftpd
 	kea-dhcp4-server:kea-dhcp4

@@ -216,3 +216,10 @@ func TestDeviceFleetRefusesSingleDeviceFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestDeviceResultsIsForFleets(t *testing.T) {
+	code, _, stderr := runCLI(t, nil, "device", "boot", "--serial", "SN1", "--key", "k", "--iface", "lo", "--results", filepath.Join(t.TempDir(), "r.json"))
+	if code != exitUsage || !strings.Contains(stderr, "--results is for a fleet") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+}

@@ -126,10 +126,10 @@ func writeIdentity(id *keystore.DeviceIdentity, serial, keysDir, certsDir string
 
 // bootOpts are the flags of `sealboot device boot`.
 type bootOpts struct {
-	serial, keyPath, iface, vendor, model, expect, install, retry, prefix, keysDir string
-	v6, reqEnc, keep                                                               bool
-	window, dhcpTimeout, tftpTimeout                                               time.Duration
-	maxAttempts, blksize, count                                                    int
+	serial, keyPath, iface, vendor, model, expect, install, retry, prefix, keysDir, results string
+	v6, reqEnc, keep                                                                        bool
+	window, dhcpTimeout, tftpTimeout                                                        time.Duration
+	maxAttempts, blksize, count                                                             int
 }
 
 func newDeviceBootCmd(std stdio) *cobra.Command {
@@ -138,8 +138,9 @@ func newDeviceBootCmd(std stdio) *cobra.Command {
 		Use:   "boot --iface IF (--serial SN --key FILE | --count N --keys-dir DIR)",
 		Short: "Boot an emulated device: DHCP, TFTP, decrypt, retry",
 		Long: `Boot boots an emulated device: DHCP on --iface presenting the serial the
-vendor's way, TFTP fetch from the leased address, decrypt with its key, retry
-on RFC 8886's schedule. It prints one JSON result line and exits 0 only when a
+vendor's way, TFTP fetch from the leased address (HTTP when DHCP names an
+http:// URL, as for a boot profile whose transport is http), decrypt with its
+key, retry on RFC 8886's schedule. It prints one JSON result line and exits 0 only when a
 config was installed.`,
 		Example: bootExamples,
 		Args:    noArgs,
@@ -164,6 +165,7 @@ config was installed.`,
 	fs.IntVar(&o.count, "count", 0, "boot a fleet of this many devices at once (keys from --keys-dir)")
 	fs.StringVar(&o.prefix, "serial-prefix", "DEV", "fleet serial prefix")
 	fs.StringVar(&o.keysDir, "keys-dir", "", "fleet: directory of <serial>.key files")
+	fs.StringVar(&o.results, "results", "", "fleet: write every device's result here, one JSON line each")
 	completeWords(c, "vendor", device.Vendors...)
 	_ = c.RegisterFlagCompletionFunc("iface", completeInterfaces)
 	_ = c.MarkFlagDirname("keys-dir")
@@ -178,11 +180,14 @@ func deviceBoot(ctx context.Context, o bootOpts, std stdio) error {
 	if o.iface == "" {
 		return usagef("--iface is required")
 	}
+	if o.count == 0 && o.results != "" {
+		return usagef("--results is for a fleet (--count); one device prints its result")
+	}
 	if o.count > 0 && (o.v6 || o.install != "" || o.serial != "" || o.keyPath != "") {
 		return usagef("--count boots a DHCPv4 fleet with keys from --keys-dir; --v6, --install, --serial and --key apply to one device only")
 	}
 	if o.count > 0 {
-		return bootFleet(ctx, device.FleetConfig{Interface: o.iface, Serials: device.FleetSerials(o.prefix, o.count), KeysDir: o.keysDir, Template: tmpl}, std)
+		return bootFleet(ctx, device.FleetConfig{Interface: o.iface, Serials: device.FleetSerials(o.prefix, o.count), KeysDir: o.keysDir, Template: tmpl}, o.results, std)
 	}
 	key, err := readKey(o.keyPath)
 	if err != nil || o.serial == "" {
@@ -241,13 +246,18 @@ func readKey(path string) (any, error) {
 	return cms.ParsePrivateKey(data)
 }
 
-func bootFleet(ctx context.Context, fc device.FleetConfig, std stdio) error {
+func bootFleet(ctx context.Context, fc device.FleetConfig, resultsPath string, std stdio) error {
 	if fc.KeysDir == "" {
 		return usagef("--count needs --keys-dir")
 	}
 	sum, results, err := device.Fleet(ctx, fc)
 	if err != nil {
 		return err
+	}
+	if resultsPath != "" {
+		if err := writeResults(resultsPath, results); err != nil {
+			return err
+		}
 	}
 	enc := json.NewEncoder(std.err)
 	for _, r := range results {
@@ -258,6 +268,19 @@ func bootFleet(ctx context.Context, fc device.FleetConfig, std stdio) error {
 	_ = json.NewEncoder(std.out).Encode(sum)
 	if sum.Provisioned != sum.Devices {
 		return exitCode(exitFailure)
+	}
+	return nil
+}
+
+// writeResults writes each device's result as one JSON line.
+func writeResults(path string, results []device.Result) error {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	for _, r := range results {
+		_ = enc.Encode(r)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("--results: %w", err)
 	}
 	return nil
 }

@@ -69,7 +69,13 @@ type V6 struct {
 	TFTPServer     netip.Addr // in the option 59 URL
 	BootfileParams []string   // option 60; empty: not sent
 	LeaseTime      time.Duration
-	Relayed        []Subnet6 // chosen by the relay's link-address
+	// RapidCommit answers a Solicit that carries Rapid Commit with a
+	// committed lease (RFC 8415 18.3.1). Off, such a Solicit gets an
+	// Advertise like any other and the client Requests the one it
+	// chooses: with two servers on a link, each would otherwise commit a
+	// lease, and a binding, for every device, of which the device uses one.
+	RapidCommit bool
+	Relayed     []Subnet6 // chosen by the relay's link-address
 	// OnLink reports whether an address is on one of the interfaces' own
 	// links (their prefixes), for Confirm; nil: the pool is the link.
 	OnLink func(netip.Addr) bool
@@ -146,15 +152,16 @@ type Deps struct {
 
 // Plugin holds the handlers' state; its methods are the CoreDHCP handlers.
 type Plugin struct {
-	cfg   atomic.Pointer[Config]
-	v4    *leases.Store
-	v6    *leases.Store
-	inv   identity.Inventory
-	known Known
-	log   *zap.Logger // state: events of known devices, declines
-	plog  *zap.Logger // per packet, rate-limited by the caller
-	m     *metrics
-	dedup *dedup
+	cfg    atomic.Pointer[Config]
+	v4     *leases.Store
+	v6     *leases.Store
+	inv    identity.Inventory
+	known  Known
+	log    *zap.Logger // state: events of known devices, declines
+	plog   *zap.Logger // per packet, rate-limited by the caller
+	m      *metrics
+	dedup  *dedup
+	chosen *chosen
 }
 
 // New returns the plugin.
@@ -163,7 +170,7 @@ func New(cfg Config, deps Deps, log *zap.Logger, reg prometheus.Registerer) (*Pl
 		return nil, err
 	}
 	p := &Plugin{v4: deps.V4, v6: deps.V6, inv: deps.Inventory, known: deps.Known, log: log, plog: deps.PacketLog,
-		m: newMetrics(reg), dedup: &dedup{seen: map[string]seenEvent{}}}
+		m: newMetrics(reg), dedup: &dedup{seen: map[string]seenEvent{}}, chosen: newChosen(10 * time.Second)}
 	if p.plog == nil {
 		p.plog = log
 	}
@@ -194,6 +201,14 @@ func (p *Plugin) reserve(cfg *Config) {
 	}
 	if cfg.V6 != nil && p.v6 != nil {
 		p.v6.SetReserved(cfg.V6.TFTPServer)
+	}
+}
+
+// withdraw frees the offer made to client, which took another server's.
+func (p *Plugin) withdraw(store *leases.Store, family, client string) {
+	if store.Withdraw(client) {
+		p.m.withdrawn.WithLabelValues(family).Inc()
+		p.debug("dhcp: the client requested another server's offer; ours is withdrawn", zap.String("family", family), zap.String("client", client))
 	}
 }
 
@@ -247,6 +262,7 @@ type metrics struct {
 	noSubnet  prometheus.Counter
 	declines  prometheus.Counter
 	notForUs  *prometheus.CounterVec
+	withdrawn *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -276,9 +292,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "sealboot_dhcp_other_server_total",
 			Help: "Requests for another server (their server identifier is not ours; for DHCPv6 also those whose type requires one and carries none, or forbids one and carries it), ignored.",
 		}, []string{"family"}),
+		withdrawn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_offers_withdrawn_total",
+			Help: "Offers freed before they expired because the client requested another server's (RFC 2131 4.3.2; two servers on one segment).",
+		}, []string{"family"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown, m.noSubnet, m.declines, m.notForUs)
+		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown, m.noSubnet, m.declines, m.notForUs, m.withdrawn)
 	}
 	return m
 }

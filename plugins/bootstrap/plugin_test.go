@@ -431,8 +431,8 @@ func (f *fixture) exchange6Req(t *testing.T, msg dhcpv6.DHCPv6) *dhcpv6.Message 
 	}
 	inner, _ := req.GetInnerMessage()
 	var resp dhcpv6.DHCPv6
-	if inner.Type() == dhcpv6.MessageTypeSolicit {
-		resp, err = dhcpv6.NewAdvertiseFromSolicit(inner)
+	if inner.Type() == dhcpv6.MessageTypeSolicit && inner.GetOneOption(dhcpv6.OptionRapidCommit) == nil {
+		resp, err = dhcpv6.NewAdvertiseFromSolicit(inner) // as CoreDHCP's server/handle.go
 	} else {
 		resp, err = dhcpv6.NewReplyFromMessage(inner)
 	}

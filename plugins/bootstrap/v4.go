@@ -91,6 +91,11 @@ func (p *Plugin) identify4(req *dhcpv4.DHCPv4, client string) identity.Identity 
 }
 
 func (p *Plugin) offer4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
+	if p.chosen.already(r.client, req.TransactionID, time.Now()) {
+		p.debug("dhcpv4: DISCOVER of a transaction in which the client already requested another server's offer; no offer",
+			zap.Stringer("mac", req.ClientHWAddr))
+		return nil
+	}
 	res, err := p.v4.Reserve(r.sub.Pool, leases.OfferRequest{ClientID: r.client, Serial: r.id.Serial, Known: r.known,
 		Requested: addr4(req.RequestedIPAddress())})
 	if err != nil {
@@ -108,8 +113,12 @@ func (p *Plugin) offer4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 // the client chose us; the address is option 50 or ciaddr.
 func (p *Plugin) ack4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 	if sid := req.ServerIdentifier(); sid != nil && !sid.Equal(r.cfg.V4.ServerID.AsSlice()) {
+		// The client accepted another server's offer: say nothing, and
+		// free the address we offered it (RFC 2131 4.3.2).
 		p.m.notForUs.WithLabelValues("v4").Inc()
-		return nil // the client accepted another server's offer
+		p.chosen.elsewhere(r.client, req.TransactionID, time.Now())
+		p.withdraw(p.v4, "v4", r.client)
+		return nil
 	}
 	ip := addr4(req.RequestedIPAddress())
 	ciaddr := addr4(req.ClientIPAddr)

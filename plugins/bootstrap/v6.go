@@ -31,6 +31,11 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	}
 	if !forUs(msg, cfg.V6.ServerDUID) {
 		p.m.notForUs.WithLabelValues("v6").Inc()
+		if msg.Type() == dhcpv6.MessageTypeRequest && msg.Options.ServerID() != nil { // it took another server's Advertise
+			for _, ia := range msg.Options.IANA() {
+				p.withdraw(p.v6, "v6", leases.ClientID6(duid.ToBytes(), ia.IaId))
+			}
+		}
 		p.debug("dhcpv6: discarding a message for another server, or without the Server Identifier its type requires (RFC 8415 section 16)",
 			zap.Stringer("type", msg.Type()), zap.String("duid", duid.String()))
 		return nil, true
@@ -51,6 +56,10 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 		return nil, true
 	}
 	out.AddOption(dhcpv6.OptServerID(cfg.V6.ServerDUID))
+	if out.Type() == dhcpv6.MessageTypeReply && msg.Type() == dhcpv6.MessageTypeSolicit && !cfg.V6.RapidCommit {
+		out.MessageType = dhcpv6.MessageTypeAdvertise // RFC 8415 18.3.1: rapid commit is the server's choice
+		out.Options.Del(dhcpv6.OptionRapidCommit)
+	}
 	switch msg.Type() {
 	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind:
 		p.addresses6(msg, out, sub, boot6{cfg, id, prof}, known, duid, relay, out.Type() == dhcpv6.MessageTypeAdvertise)

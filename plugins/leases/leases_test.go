@@ -417,3 +417,39 @@ func TestFullDiskKeepsOtherLeases(t *testing.T) {
 		}
 	}
 }
+
+// Withdraw frees a client's outstanding offer (it chose another server's),
+// never a lease, and only the client's own offer.
+func TestWithdraw(t *testing.T) {
+	t.Parallel()
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	s := newStore(t, "", c)
+	pool, _ := ParsePool("192.0.2.10-192.0.2.10")
+	a, b := ClientID4(mac(1), nil), ClientID4(mac(2), nil)
+	ip, err := s.Offer(pool, a, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Offer(pool, b, netip.Addr{}); !errors.Is(err, ErrPoolExhausted) {
+		t.Fatalf("offered twice: %v", err)
+	}
+	if s.Withdraw(b) {
+		t.Fatal("withdrew an offer b never had")
+	}
+	if !s.Withdraw(a) || s.Withdraw(a) {
+		t.Fatal("Withdraw(a): want true once, then false")
+	}
+	got, err := s.Offer(pool, b, netip.Addr{})
+	if err != nil || got != ip {
+		t.Fatalf("after the withdrawal b got %v, %v", got, err)
+	}
+	if _, err := s.Ack(pool, Lease{IP: got, ClientID: b}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if s.Withdraw(b) {
+		t.Fatal("an acknowledged lease counted as an offer")
+	}
+	if _, _, ok := s.LookupIP(ip); !ok {
+		t.Fatal("Withdraw ended a lease")
+	}
+}

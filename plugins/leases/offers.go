@@ -208,6 +208,26 @@ func (s *Store) reserve(pool Pool, ip netip.Addr, req OfferRequest, now time.Tim
 	return Reservation{IP: ip}
 }
 
+// Withdraw drops clientID's outstanding offer and reports whether there
+// was one in force: the client chose another server's offer (RFC 2131
+// sections 3.1 and 4.3.2: servers not chosen take the REQUEST as
+// notification that the client declined their offer), so the address is
+// free for the next client now instead of when the offer expires. With two
+// servers answering every DISCOVER, each would otherwise hold an address
+// for every device the other serves. Leases are not touched.
+func (s *Store) Withdraw(clientID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ip, ok := s.offerOf[clientID]
+	if !ok {
+		return false
+	}
+	o := s.offers[ip]
+	live := o != nil && s.now().Before(o.at.Add(s.opts.OfferTTL))
+	s.removeOffer(ip)
+	return live
+}
+
 // removeOffer forgets the offer at ip. Its queue entry goes stale. Callers
 // hold s.mu.
 func (s *Store) removeOffer(ip netip.Addr) {

@@ -1,7 +1,7 @@
 // Package device emulates a network device's first boot as RFC 8886
 // section 4.3 (figure 3) describes it: DHCP on a real interface, presenting
 // its serial the way its vendor does; a TFTP fetch of the file DHCP named,
-// from the leased address; and decryption with the device's own private
+// from the leased address (an HTTP GET when DHCP named an http:// URL); and decryption with the device's own private
 // key, retried on the RFC's schedule until a config is installed.
 //
 // It is a faithful device, not a mirror of sealboot: it provisions against

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +117,7 @@ func TestBootInfoPrecedence(t *testing.T) {
 		{"cisco falls back to 66 then siaddr", VendorCiscoNXOS, "10.0.0.1", []string{"field.enc"}, []dhcpv4.Modifier{dhcpv4.WithServerIP(net.IPv4(10, 0, 0, 1)), withFileField}},
 		{"ios-xe autoinstall names", VendorCiscoXE, "10.0.0.1", ciscoAutoInstall, []dhcpv4.Modifier{dhcpv4.WithServerIP(net.IPv4(10, 0, 0, 1))}},
 		{"arista url in 67", VendorArista, "192.0.2.9", []string{"dir/SN.enc"}, []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptBootFileName("tftp://192.0.2.9/dir/SN.enc"))}},
+		{"arista http url in 67", VendorArista, "192.0.2.9", []string{"http://192.0.2.9:8080/SN.enc"}, []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptBootFileName("http://192.0.2.9:8080/SN.enc"))}},
 	}
 	for _, tt := range tests {
 		server, files := bootInfo4(tt.vendor, ack(tt.mods...))
@@ -193,5 +198,28 @@ func TestFleetNamesAndMACs(t *testing.T) {
 			t.Fatalf("MAC %s for %s is not a unique locally administered unicast address", m, serial)
 		}
 		seen[m.String()] = true
+	}
+}
+
+// A file that is an http:// URL is fetched over HTTP, from the leased
+// address.
+func TestFetchHTTP(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/SN1.enc" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, "sealed for %s", r.RemoteAddr)
+	}))
+	defer srv.Close()
+	cfg := &Config{TFTPTimeout: time.Second}
+	local := netip.MustParseAddr("127.0.0.1")
+	data, err := cfg.fetch(t.Context(), local, local, srv.URL+"/SN1.enc")
+	if err != nil || !strings.HasPrefix(string(data), "sealed for 127.0.0.1:") {
+		t.Fatalf("%q, %v", data, err)
+	}
+	if _, err := cfg.fetch(t.Context(), local, local, srv.URL+"/other.enc"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("a 404 gave %v", err)
 	}
 }

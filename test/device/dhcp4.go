@@ -124,7 +124,8 @@ var ciscoAutoInstall = []string{"network-confg", "cisconet.cfg", "router-confg",
 //     field; server from 150, else 66, else siaddr;
 //   - Cisco: file from 67, else the file field, else the AutoInstall names
 //     (IOS-XE); server from 150, else 66, else siaddr;
-//   - Arista: option 67 may be a URL (tftp://server/file);
+//   - Arista: option 67 may be a URL (tftp://server/file), or http://,
+//     fetched over HTTP (a boot profile whose transport is http);
 //   - others: file from 67, else the file field; server siaddr, else 66,
 //     else 150.
 func bootInfo4(vendor string, ack *dhcpv4.DHCPv4) (netip.Addr, []string) {
@@ -159,11 +160,13 @@ func bootInfo4(vendor string, ack *dhcpv4.DHCPv4) (netip.Addr, []string) {
 		add(juniperConfigFile(ack.Options.Get(dhcpv4.OptionVendorSpecificInformation)))
 	}
 	opt67 := ack.BootFileNameOption()
-	if u, err := url.Parse(opt67); err == nil && u.Scheme == "tftp" {
+	if u, err := url.Parse(opt67); err == nil && (u.Scheme == "tftp" || isHTTP(opt67)) {
 		if a, ok := parseServer(u.Hostname()); ok {
 			servers = append([]func() (netip.Addr, bool){func() (netip.Addr, bool) { return a, true }}, servers...)
 		}
-		opt67 = strings.TrimPrefix(u.Path, "/")
+		if u.Scheme == "tftp" {
+			opt67 = strings.TrimPrefix(u.Path, "/")
+		}
 	}
 	add(opt67)
 	add(ack.BootFileName)

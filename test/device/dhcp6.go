@@ -40,8 +40,8 @@ func (cfg *Config) dhcp6(ctx context.Context) (*dhcpLease, error) {
 	}
 	addr, _ := netip.AddrFromSlice(ia.Options.OneAddress().IPv6Addr)
 	u, err := url.Parse(reply.Options.BootFileURL())
-	if err != nil || u.Scheme != "tftp" {
-		return nil, fmt.Errorf("dhcpv6: no tftp:// bootfile URL (option 59) in the reply, got %q", reply.Options.BootFileURL())
+	if err != nil || (u.Scheme != "tftp" && !isHTTP(u.String())) {
+		return nil, fmt.Errorf("dhcpv6: no tftp:// or http:// bootfile URL (option 59) in the reply, got %q", reply.Options.BootFileURL())
 	}
 	server, ok := parseServer(u.Hostname())
 	if !ok {
@@ -51,8 +51,11 @@ func (cfg *Config) dhcp6(ctx context.Context) (*dhcpLease, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dhcpLease{addr: addr, prefix: cfg.V6PrefixLen, server: server,
-		files: []string{strings.TrimPrefix(u.Path, "/")}, release: release}, nil
+	file := strings.TrimPrefix(u.Path, "/")
+	if u.Scheme != "tftp" {
+		file = u.String()
+	}
+	return &dhcpLease{addr: addr, prefix: cfg.V6PrefixLen, server: server, files: []string{file}, release: release}, nil
 }
 
 // modifiers6 sets a stable DUID and presents the serial: DUID-EN for

@@ -20,8 +20,12 @@ import (
 // maxConfig bounds what a device accepts over TFTP.
 const maxConfig = 16 << 20
 
-// fetch gets file from server over TFTP, from the leased address.
+// fetch gets file from server over TFTP, from the leased address; a file
+// that is an http:// URL, over HTTP.
 func (cfg *Config) fetch(ctx context.Context, local, server netip.Addr, file string) ([]byte, error) {
+	if isHTTP(file) {
+		return cfg.fetchHTTP(ctx, local, file)
+	}
 	c, err := tftp.NewClient(netip.AddrPortFrom(server, 69).String())
 	if err != nil {
 		return nil, err

@@ -18,7 +18,12 @@ import (
 func (l *lab) boot(t *testing.T, args ...string) device.Result {
 	t.Helper()
 	argv := append([]string{sealbootBin, "device", "boot", "--iface", l.cli.Name, "--dhcp-timeout", "6s", "--tftp-timeout", "500ms"}, args...)
-	out := run(t, l.cli.NS, true, argv...)
+	return parseResult(t, run(t, l.cli.NS, true, argv...))
+}
+
+// parseResult finds the JSON result line in `sealboot device boot` output.
+func parseResult(t *testing.T, out string) device.Result {
+	t.Helper()
 	var res device.Result
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &res) == nil {

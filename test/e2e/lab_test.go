@@ -122,18 +122,24 @@ type server struct {
 
 func (l *lab) start(cfgPath string) *server {
 	l.t.Helper()
-	s := &server{t: l.t, done: make(chan struct{})}
+	return startServer(l.t, l.srv.NS, cfgPath)
+}
+
+// startServer runs sealboot serve in ns and returns once it is ready.
+func startServer(t *testing.T, ns *netns.NS, cfgPath string) *server {
+	t.Helper()
+	s := &server{t: t, done: make(chan struct{})}
 	s.cond = sync.NewCond(&s.mu)
-	s.cmd = l.srv.NS.Command(context.Background(), sealbootBin, "serve", "--config", cfgPath)
+	s.cmd = ns.Command(context.Background(), sealbootBin, "serve", "--config", cfgPath)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
-		l.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := s.cmd.Start(); err != nil {
-		l.t.Fatal(err)
+		t.Fatal(err)
 	}
 	go s.read(stderr)
-	l.t.Cleanup(s.stop)
+	t.Cleanup(s.stop)
 	s.wait("sealboot ready", nil)
 	return s
 }

@@ -44,3 +44,18 @@ func TestDoOpensSocketInNamespace(t *testing.T) {
 		t.Fatal("bound 192.0.2.1 outside the namespace: Do did not isolate")
 	}
 }
+
+func TestSegmentJoinsThree(t *testing.T) {
+	links := []*Link{
+		{NS: New(t, "sbA"), Addrs: []string{"192.0.2.1/24"}},
+		{NS: New(t, "sbB"), Addrs: []string{"192.0.2.2/24"}},
+		{NS: New(t, "sbC"), Addrs: []string{"192.0.2.3/24"}},
+	}
+	Segment(t, links...)
+	// Each answers: its ARP reply came back to a broadcast request.
+	for _, dst := range []string{"192.0.2.2", "192.0.2.3"} {
+		if out, err := links[0].NS.Output("ping", "-c3", "-i0.2", "-W2", dst); strings.Contains(out, " 0 received") {
+			t.Fatalf("ping %s: %v: %s", dst, err, out)
+		}
+	}
+}

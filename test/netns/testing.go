@@ -61,3 +61,19 @@ func SlowPair(t TB, aAddrs, bAddrs []string, shape Shape) *SlowLink {
 	})
 	return s
 }
+
+// Segment joins links on one Ethernet segment: a bridge in a namespace of
+// its own, deleted when the test ends. It skips the test without root.
+func Segment(t TB, links ...*Link) *Bridge {
+	t.Helper()
+	b, err := NewBridge(New(t, "sbW"))
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	for _, l := range links {
+		if err := b.Attach(l); err != nil {
+			t.Fatalf("%v", err)
+		}
+	}
+	return b
+}

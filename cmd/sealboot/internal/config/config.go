@@ -186,7 +186,10 @@ type DHCPv6 struct {
 	TFTPServer     string        `mapstructure:"tftp_server"`
 	BootfileParams []string      `mapstructure:"bootfile_params"`
 	LeaseTime      time.Duration `mapstructure:"lease_time"`
-	Subnets        []Subnet6     `mapstructure:"subnets"`
+	// RapidCommit answers a Solicit carrying Rapid Commit with a committed
+	// lease (RFC 8415 18.3.1); off, it gets an Advertise as any Solicit.
+	RapidCommit bool      `mapstructure:"rapid_commit"`
+	Subnets     []Subnet6 `mapstructure:"subnets"`
 }
 
 // Subnet6 is a relayed IPv6 link, chosen by the relay's link-address.
