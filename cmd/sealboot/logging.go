@@ -7,6 +7,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
+
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/devices"
 )
 
 // newLogger builds the process logger: JSON (for journald and log
@@ -48,4 +50,11 @@ func newLogger(level, format string, out zapcore.WriteSyncer, terminal bool) (*z
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// withStateTap tees log into the per-device state: the state reads every
+// event at Info and above whatever log.level says, and the output's level
+// and any sampling apply to the output only (see devices.State.Core).
+func withStateTap(log *zap.Logger, st *devices.State) *zap.Logger {
+	return log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, st.Core()) }))
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/daemon"
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/devices"
 )
 
 const serveExamples = `  sealboot serve                                  # built-in defaults (configs/reference.yaml)
@@ -60,7 +61,9 @@ func runServe(ctx context.Context, file string, keys map[string]*pflag.Flag, std
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	s := &server{log: log, level: level, src: src, notify: daemon.Notifier{Log: log}}
+	st := newDeviceState(cfg)
+	log = withStateTap(log, st)
+	s := &server{log: log, level: level, src: src, notify: daemon.Notifier{Log: log}, devices: st}
 	if err := s.serve(ctx, cfg, file == "" && !keys["tftp.listen"].Changed && os.Getenv(config.EnvName("tftp.listen")) == ""); err != nil {
 		log.Error("sealboot stopped", zap.Error(err))
 		return err
@@ -108,6 +111,7 @@ type server struct {
 	listenInFile []string
 	current      *config.Config // the last configuration applied
 	comps        *components
+	devices      *devices.State // what the events say of each device
 }
 
 func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bool) error {
@@ -122,7 +126,7 @@ func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bo
 		s.log.Warn("tftp.shutdown_timeout is cut to fit within shutdown_timeout, which bounds the whole stop",
 			zap.Duration("tftp.shutdown_timeout", cfg.TFTP.ShutdownTimeout), zap.Duration("shutdown_timeout", cfg.ShutdownTimeout), zap.Duration("used", d))
 	}
-	comps, err := buildComponents(cfg, s.log)
+	comps, err := buildComponents(cfg, s.log, s.devices)
 	if err != nil {
 		return err
 	}
@@ -216,11 +220,13 @@ func (s *server) reload() {
 	defer s.notify.Ready("serving (reloaded)")
 	cfg, err := config.Load(s.src)
 	if err != nil {
+		s.comps.metrics.reloaded(false)
 		s.log.Error("reload refused: the new configuration is invalid; the running one keeps serving",
 			zap.String("event", "config.reload"), zap.String("outcome", "refused"), zap.Error(err))
 		return
 	}
 	if err := s.comps.check(cfg); err != nil {
+		s.comps.metrics.reloaded(false)
 		s.log.Error("reload refused: the new configuration is invalid; the running one keeps serving",
 			zap.String("event", "config.reload"), zap.String("outcome", "refused"), zap.Error(err))
 		return
@@ -237,9 +243,11 @@ func (s *server) reload() {
 		s.level.SetLevel(lvl.Level())
 	}
 	if err := s.comps.reload(cfg); err != nil {
+		s.comps.metrics.reloaded(false)
 		s.log.Error("reload incomplete", zap.String("event", "config.reload"), zap.String("outcome", "partial"), zap.Error(err))
 		return
 	}
 	s.current = cfg
+	s.comps.metrics.reloaded(true)
 	s.log.Info("configuration reloaded", zap.String("event", "config.reload"), zap.String("outcome", "applied"))
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
+	"runtime"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/daemon"
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/devices"
 	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/keystore/cms"
 	"github.com/sealboot/sealboot/plugins"
@@ -32,6 +35,9 @@ type components struct {
 	// tell is wrong (a pool off the interface's link), so that such a file
 	// is refused as a whole rather than half applied.
 	checks []func(*config.Config) error
+	// admin serves the status page and API; nil without device state.
+	admin   http.Handler
+	metrics *serverMetrics
 }
 
 // check runs every component's check of a new configuration.
@@ -63,9 +69,11 @@ func (c *components) reload(cfg *config.Config) error {
 }
 
 // buildComponents constructs every component of `sealboot serve` from cfg.
-func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
+// st (nil: none) is the per-device state, which log already feeds.
+func buildComponents(cfg *config.Config, log *zap.Logger, st *devices.State) (*components, error) {
 	c := &components{reg: prometheus.NewRegistry()}
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.metrics = newServerMetrics(c.reg, runtime.Version())
 	var configs *configdir.Dir // the keystore tells it when certificates change
 	keys, err := keystore.Open(keystore.Options{
 		Dir: cfg.KeysDir, Settle: cfg.Keystore.Settle, AllowSmallRSA: cfg.Seal.AllowSmallRSA,
@@ -139,8 +147,13 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		func(cfg *config.Config) error { return core.Update(fetchConfig(cfg)) },
 		func(cfg *config.Config) error { return tftp.Update(tftpConfig(cfg)) },
 	)
+	if st != nil {
+		c.addStatus(cfg, st, keys, configs, log)
+	}
 	if cfg.Metrics.Listen != "" {
-		c.tasks = append(c.tasks, daemon.Task{Name: "metrics", Component: newMetricsServer(cfg.Metrics.Listen, cfg.Metrics.PProf, c.reg, log.Named("metrics"))})
+		ms := newMetricsServer(cfg.Metrics.Listen, cfg.Metrics.PProf, c.reg, log.Named("metrics"))
+		ms.admin = c.admin
+		c.tasks = append(c.tasks, daemon.Task{Name: "metrics", Component: ms})
 		c.listen = append(c.listen, "metrics "+cfg.Metrics.Listen)
 	}
 	return c, nil
@@ -210,6 +223,10 @@ func restartOnly(old, cur *config.Config) []string {
 		{"tftp.receive_buffer", old.TFTP.ReceiveBuffer, cur.TFTP.ReceiveBuffer},
 		{"dhcp.v4.interfaces", old.DHCP.V4.Interfaces, cur.DHCP.V4.Interfaces},
 		{"dhcp.v6.interfaces", old.DHCP.V6.Interfaces, cur.DHCP.V6.Interfaces},
+		{"admin.socket", old.Admin.Socket, cur.Admin.Socket},
+		{"admin.max_unknown_devices", old.Admin.MaxUnknownDevices, cur.Admin.MaxUnknownDevices},
+		{"admin.story_events", old.Admin.StoryEvents, cur.Admin.StoryEvents},
+		{"admin.story_total", old.Admin.StoryTotal, cur.Admin.StoryTotal},
 	} {
 		if !reflect.DeepEqual(f.a, f.b) {
 			out = append(out, f.key)

@@ -98,6 +98,7 @@ type State struct {
 	unknown lru                // devices with no file, least recently seen at the tail
 	counts  []int              // by phase index
 	gauges  []prometheus.Gauge // by phase index
+	vec     *prometheus.GaugeVec
 	stories stories
 	words   words
 	clients clientList
@@ -107,9 +108,9 @@ type State struct {
 	started time.Time
 }
 
-// New returns an empty state; reg (nil: none) gets sealboot_devices{phase},
+// New returns an empty state. Its Collector is sealboot_devices{phase},
 // every phase at zero from the start.
-func New(opts Options, reg prometheus.Registerer) *State {
+func New(opts Options) *State {
 	opts.defaults()
 	s := &State{
 		opts: opts, devs: map[string]*device{}, counts: make([]int, len(Phases)), gauges: make([]prometheus.Gauge, len(Phases)),
@@ -124,11 +125,12 @@ func New(opts Options, reg prometheus.Registerer) *State {
 	for i, p := range Phases {
 		s.gauges[i] = vec.WithLabelValues(p)
 	}
-	if reg != nil {
-		reg.MustRegister(vec)
-	}
+	s.vec = vec
 	return s
 }
+
+// Collector is the state's metric, sealboot_devices{phase}.
+func (s *State) Collector() prometheus.Collector { return s.vec }
 
 // SetFailingAfter changes Options.FailingAfter (a reload) and re-derives
 // every device's phase.

@@ -35,7 +35,7 @@ func fetch(n int, serial, outcome string) Event {
 
 func newState(t *testing.T) *State {
 	t.Helper()
-	return New(Options{Now: func() time.Time { return t0 }}, nil)
+	return New(Options{Now: func() time.Time { return t0 }})
 }
 
 func TestPhases(t *testing.T) {
@@ -204,7 +204,7 @@ func TestFilter(t *testing.T) {
 
 func TestUnknownDevicesAreBounded(t *testing.T) {
 	t.Parallel()
-	s := New(Options{MaxUnknown: 3, Now: func() time.Time { return t0 }}, nil)
+	s := New(Options{MaxUnknown: 3, Now: func() time.Time { return t0 }})
 	s.SeedConfig("FILED", "ready", "", 1) // has a file: never forgotten
 	for i := range 5 {
 		s.Apply(dhcp(i, EventAck, fmt.Sprintf("U%d", i)))
@@ -231,7 +231,7 @@ func TestUnknownDevicesAreBounded(t *testing.T) {
 
 func TestStoriesAreBounded(t *testing.T) {
 	t.Parallel()
-	s := New(Options{StoryPerDevice: 4, StoryTotal: 10, Now: func() time.Time { return t0 }}, nil)
+	s := New(Options{StoryPerDevice: 4, StoryTotal: 10, Now: func() time.Time { return t0 }})
 	for i := range 6 {
 		s.Apply(fetch(i, "A", "timeout"))
 	}
@@ -264,7 +264,7 @@ func TestStoriesAreBounded(t *testing.T) {
 
 func TestUnknownClientsAndUnresolvedFetches(t *testing.T) {
 	t.Parallel()
-	s := New(Options{UnknownClients: 2, Now: func() time.Time { return t0 }}, nil)
+	s := New(Options{UnknownClients: 2, Now: func() time.Time { return t0 }})
 	for i, mac := range []string{"02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:01", "02:00:00:00:00:03"} {
 		s.Apply(Event{Time: at(i), Name: EventUnknownClient, MAC: mac, Client: mac, Vendor: "", Relay: "198.51.100.1", Family: "v4"})
 	}
@@ -286,7 +286,8 @@ func TestUnknownClientsAndUnresolvedFetches(t *testing.T) {
 func TestPhaseGauges(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	s := New(Options{FailingAfter: 2}, reg)
+	s := New(Options{FailingAfter: 2})
+	reg.MustRegister(s.Collector())
 	if n, err := testutil.GatherAndCount(reg, "sealboot_devices"); err != nil || n != len(Phases) {
 		t.Fatalf("%d series at start (%v), want every phase", n, err)
 	}

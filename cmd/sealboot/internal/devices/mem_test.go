@@ -21,7 +21,7 @@ func BenchmarkMemory100kSerials(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		s := New(Options{}, nil)
+		s := New(Options{})
 		now := time.Now()
 		for i, serial := range serials {
 			s.SeedCertificate(serial, fps[i], "P-256")

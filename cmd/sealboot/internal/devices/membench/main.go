@@ -38,7 +38,7 @@ func main() {
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zap.InfoLevel)
 	var st *devices.State
 	if *withState {
-		st = devices.New(devices.Options{}, nil)
+		st = devices.New(devices.Options{})
 		core = zapcore.NewTee(core, st.Core())
 		for i, serial := range serials {
 			st.SeedCertificate(serial, fps[i], "P-256")
