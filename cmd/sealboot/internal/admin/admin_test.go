@@ -193,4 +193,3 @@ func TestSocketStaleAndInTheWay(t *testing.T) {
 		t.Fatal("a file in the way was removed")
 	}
 }
-
