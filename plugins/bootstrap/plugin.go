@@ -120,6 +120,8 @@ type Plugin struct {
 	log   *zap.Logger
 	m     *metrics
 	dedup *dedup
+	// unknownLines rate-limits dhcp.unknown_client lines in all.
+	unknownLines *window
 }
 
 // New returns the plugin; v4 or v6 may be nil when that side is off.
@@ -127,7 +129,7 @@ func New(cfg Config, v4, v6 *leases.Store, inv identity.Inventory, log *zap.Logg
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Plugin{v4: v4, v6: v6, inv: inv, log: log, m: newMetrics(reg), dedup: &dedup{seen: map[string]seenEvent{}}}
+	p := &Plugin{v4: v4, v6: v6, inv: inv, log: log, m: newMetrics(reg), dedup: &dedup{seen: map[string]seenEvent{}}, unknownLines: &window{}}
 	p.cfg.Store(&cfg)
 	p.reserve(&cfg)
 	return p, nil
@@ -255,6 +257,6 @@ func (p *Plugin) event(name, client string, id identity.Identity, ip netip.Addr,
 		relayStr = relay.String()
 	}
 	p.log.Info(name, zap.String("event", name), zap.String("serial", id.Serial), zap.String("mac", mac),
-		zap.String("ip", ip.String()), zap.String("bootfile", file), zap.String("vendor", id.Vendor),
+		zap.String("ip", ip.String()), zap.String("bootfile", file), zap.String("vendor", id.Vendor), zap.String("model", id.Model),
 		zap.String("source", id.Source), zap.String("relay", relayStr), zap.String("circuit_id", circuit))
 }
