@@ -132,6 +132,9 @@ func New(cfg Config, v4, v6 *leases.Store, inv identity.Inventory, log *zap.Logg
 	p := &Plugin{v4: v4, v6: v6, inv: inv, log: log, m: newMetrics(reg), dedup: &dedup{seen: map[string]seenEvent{}}, unknownLines: &window{}}
 	p.cfg.Store(&cfg)
 	p.reserve(&cfg)
+	if reg != nil {
+		reg.MustRegister(newPoolCollector(p))
+	}
 	return p, nil
 }
 
@@ -209,6 +212,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Requests for another server (their server identifier is not ours; for DHCPv6 also those whose type requires one and carries none, or forbids one and carries it), ignored.",
 		}, []string{"family"}),
 	}
+	// Every series from the start, at zero: the types clients send.
+	for _, t := range []string{"DISCOVER", "REQUEST", "DECLINE", "RELEASE", "INFORM"} {
+		m.packets.WithLabelValues("v4", t)
+	}
+	for _, t := range []string{"SOLICIT", "REQUEST", "CONFIRM", "RENEW", "REBIND", "RELEASE", "DECLINE", "INFORMATION-REQUEST"} {
+		m.packets.WithLabelValues("v6", t)
+	}
+	m.notForUs.WithLabelValues("v4")
+	m.notForUs.WithLabelValues("v6")
 	if reg != nil {
 		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown, m.noSubnet, m.declines, m.notForUs)
 	}
