@@ -50,7 +50,7 @@ func builtRegistry(t *testing.T) []*dto.MetricFamily {
 	server := netip.MustParseAddr("127.0.0.1")
 	bcfg := bootstrap.Config{Bootfile: "{serial}.enc", V4: &bootstrap.V4{ServerID: server, TFTPServer: server,
 		Direct: &bootstrap.Subnet{Pool: pool, Netmask: []byte{255, 0, 0, 0}, LeaseTime: time.Hour}}}
-	if _, err := bootstrap.New(bcfg, store, nil, nil, zap.NewNop(), c.reg); err != nil {
+	if _, err := bootstrap.New(bcfg, bootstrap.Deps{V4: store}, zap.NewNop(), c.reg); err != nil {
 		t.Fatal(err)
 	}
 	mfs, err := c.reg.Gather()

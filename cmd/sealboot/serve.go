@@ -61,8 +61,7 @@ func runServe(ctx context.Context, file string, keys map[string]*pflag.Flag, std
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	st := newDeviceState(cfg)
-	log = withStateTap(log, st)
+	st := newDeviceState(cfg) // buildComponents taps the components' loggers into it
 	s := &server{log: log, level: level, src: src, notify: daemon.Notifier{Log: log}, devices: st}
 	if err := s.serve(ctx, cfg, file == "" && !keys["tftp.listen"].Changed && os.Getenv(config.EnvName("tftp.listen")) == ""); err != nil {
 		log.Error("sealboot stopped", zap.Error(err))
@@ -130,6 +129,7 @@ func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bo
 	if err != nil {
 		return err
 	}
+	defer comps.flushLogs()
 	// The first scans of the keys and configs directories leave garbage in
 	// proportion to their size (100,000 files: ~100 MiB); hand it back
 	// before serving instead of carrying it as heap headroom.

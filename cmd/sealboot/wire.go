@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/daemon"
@@ -35,6 +36,9 @@ type components struct {
 	// tell is wrong (a pool off the interface's link), so that such a file
 	// is refused as a whole rather than half applied.
 	checks []func(*config.Config) error
+	// flushLogs writes the pending summaries of rate-limited log lines
+	// (at exit).
+	flushLogs func()
 	// admin serves the status page and API; nil without device state.
 	admin   http.Handler
 	metrics *serverMetrics
@@ -69,9 +73,23 @@ func (c *components) reload(cfg *config.Config) error {
 }
 
 // buildComponents constructs every component of `sealboot serve` from cfg.
-// st (nil: none) is the per-device state, which log already feeds.
+// st (nil: none) is the per-device state: every component's logger feeds
+// it, outside any rate limit.
 func buildComponents(cfg *config.Config, log *zap.Logger, st *devices.State) (*components, error) {
+	return build(cfg, log, st, defaultPacketLogging())
+}
+
+// build is buildComponents with the rate limit of per-packet log lines.
+func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLogging) (*components, error) {
 	c := &components{reg: prometheus.NewRegistry()}
+	// The state taps each logger outermost: rate limits and levels apply
+	// to the output only, and it sees every event.
+	plogs := newPacketLogs(base, pl, c.reg, st)
+	log := withStateTap(base, st)
+	c.flushLogs = plogs.flush
+	for _, name := range []string{"dhcp", "dhcp.leases", "dhcp.coredhcp", "tftpd"} {
+		plogs.sup.counter.WithLabelValues(name) // the rate-limited loggers' series, from the start
+	}
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.metrics = newServerMetrics(c.reg, runtime.Version())
 	var configs *configdir.Dir // the keystore tells it when certificates change
@@ -98,12 +116,16 @@ func buildComponents(cfg *config.Config, log *zap.Logger, st *devices.State) (*c
 		daemon.Task{Name: "keystore", Component: keys},
 		daemon.Task{Name: "configs", Component: configs},
 	)
+	var dhcp *plugins.Server
 	if cfg.DHCP.Enabled {
 		dcfg, err := dhcpConfig(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("dhcp: %w", err)
 		}
-		dhcp, err := plugins.New(dcfg, log.Named("dhcp"), c.reg)
+		// Every line a packet can cause is rate-limited; events of
+		// known devices and state changes are not (see plugins/README.md).
+		dhcp, err = plugins.New(dcfg, plugins.Deps{Known: knownSerials{keys, configs}, PacketLog: plogs.logger(nil).Named("dhcp")},
+			log.Named("dhcp"), c.reg)
 		if err != nil {
 			return nil, fmt.Errorf("dhcp: %w", err)
 		}
@@ -135,7 +157,11 @@ func buildComponents(cfg *config.Config, log *zap.Logger, st *devices.State) (*c
 		return nil, fmt.Errorf("tftp: %w", err)
 	}
 	c.checks = append(c.checks, func(cfg *config.Config) error { return core.Check(fetchConfig(cfg)) })
-	tftp, err := tftpd.New(tftpConfig(cfg), core.Transport("tftp", log.Named("tftpd"), c.reg), log.Named("tftpd"), c.reg)
+	// tftpd's Info lines are the served tftp.fetch events and start-up
+	// lines: never rate-limited. Its other lines (refusals, failures,
+	// dropped packets) are, per outcome (see tftpd/README.md).
+	tftpLog := plogs.logger(func(e zapcore.Entry) bool { return e.Level == zapcore.InfoLevel }).Named("tftpd")
+	tftp, err := tftpd.New(tftpConfig(cfg), core.Transport("tftp", tftpLog, c.reg), tftpLog, c.reg)
 	if err != nil {
 		return nil, fmt.Errorf("tftp: %w", err)
 	}
@@ -147,6 +173,15 @@ func buildComponents(cfg *config.Config, log *zap.Logger, st *devices.State) (*c
 		func(cfg *config.Config) error { return core.Update(fetchConfig(cfg)) },
 		func(cfg *config.Config) error { return tftp.Update(tftpConfig(cfg)) },
 	)
+	known := func(serial string) bool {
+		_, err := configs.Sum(serial)
+		return keys.HasCertificate(serial) || !errors.Is(err, configdir.ErrNotFound) || dhcp != nil && dhcp.InInventory(serial)
+	}
+	warnUnknownProfiles(cfg.Profiles, known, log.Named("dhcp"))
+	c.reloads = append(c.reloads, func(cfg *config.Config) error {
+		warnUnknownProfiles(cfg.Profiles, known, log.Named("dhcp"))
+		return nil
+	})
 	if st != nil {
 		c.addStatus(cfg, st, keys, configs, log)
 	}
@@ -157,6 +192,17 @@ func buildComponents(cfg *config.Config, log *zap.Logger, st *devices.State) (*c
 		c.listen = append(c.listen, "metrics "+cfg.Metrics.Listen)
 	}
 	return c, nil
+}
+
+// knownSerials implements the DHCP plugin's Known: a serial with a
+// certificate or a config file.
+type knownSerials struct {
+	keys    *keystore.Store
+	configs *configdir.Dir
+}
+
+func (k knownSerials) Known(serial string) bool {
+	return k.keys.HasCertificate(serial) || k.configs.Has(serial)
 }
 
 // tftpShutdown is how long a stop waits for TFTP transfers: at most

@@ -17,7 +17,7 @@ func TestPoolMetrics(t *testing.T) {
 	v4, _ := leases.Open(leases.Options{}, zap.NewNop(), nil)
 	v6, _ := leases.Open(leases.Options{}, zap.NewNop(), nil)
 	reg := prometheus.NewRegistry()
-	p, err := New(testConfig(), v4, v6, nil, zap.NewNop(), reg)
+	p, err := New(testConfig(), Deps{V4: v4, V6: v6}, zap.NewNop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

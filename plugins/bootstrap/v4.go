@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -16,11 +17,13 @@ import (
 
 // request4 is one DHCPv4 request being answered.
 type request4 struct {
-	cfg    *Config
-	sub    *Subnet
-	id     identity.Identity
-	client string
-	relay  netip.Addr
+	cfg     *Config
+	sub     *Subnet
+	id      identity.Identity
+	profile *Profile // nil: none matches
+	known   bool     // see Known
+	client  string
+	relay   netip.Addr
 }
 
 // Handle4 is the DHCPv4 handler. It answers DISCOVER, REQUEST, RELEASE
@@ -41,6 +44,8 @@ func (p *Plugin) Handle4(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 		return nil, true
 	}
 	r.id = p.identify4(req, r.client)
+	r.profile = cfg.profileFor(r.id)
+	r.known = p.isKnown(r.id.Serial)
 	if r.id.Serial == "" && !cfg.ServeUnknown {
 		p.m.unknown.Inc()
 		p.debug("dhcpv4: ignoring a client with no recognisable serial (dhcp.serve_unknown is false)", zap.Stringer("mac", req.ClientHWAddr))
@@ -87,15 +92,16 @@ func (p *Plugin) identify4(req *dhcpv4.DHCPv4, client string) identity.Identity 
 }
 
 func (p *Plugin) offer4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
-	ip, err := p.v4.Offer(r.sub.Pool, r.client, addr4(req.RequestedIPAddress()))
+	res, err := p.v4.Reserve(r.sub.Pool, leases.OfferRequest{ClientID: r.client, Serial: r.id.Serial, Known: r.known,
+		Requested: addr4(req.RequestedIPAddress())})
 	if err != nil {
-		p.m.exhausted.Inc()
-		p.log.Warn("dhcpv4: no address to offer", zap.String("pool", r.sub.Pool.String()), zap.String("serial", r.id.Serial), zap.Stringer("mac", req.ClientHWAddr), zap.Error(err))
+		p.noOffer("dhcpv4: no address to offer", r.sub.Pool, r.id.Serial, err, zap.Stringer("mac", req.ClientHWAddr))
 		return nil
 	}
-	resp.YourIPAddr = ip.AsSlice()
+	p.taken(res, r.id.Serial, zap.Stringer("mac", req.ClientHWAddr))
+	resp.YourIPAddr = res.IP.AsSlice()
 	file := p.fill4(resp, r, r.sub.LeaseTime)
-	p.event("dhcp.offer", r.client, r.id, ip, file, r.relay, circuitID(req))
+	p.event("dhcp.offer", r.known, r.client, r.id, res.IP, file, r.profile, r.relay, circuitID(req))
 	return resp
 }
 
@@ -129,18 +135,18 @@ func (p *Plugin) ack4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 		return p.nak4(resp, r, ip, err)
 	}
 	if err != nil { // the journal could not be written: say nothing rather than promise
-		p.log.Error("dhcpv4: lease not recorded; not acknowledging", zap.Stringer("ip", ip), zap.Error(err))
+		p.plog.Error("dhcpv4: lease not recorded; not acknowledging", zap.Stringer("ip", ip), zap.Error(err))
 		return nil
 	}
 	resp.YourIPAddr = l.IP.AsSlice()
 	file := p.fill4(resp, r, r.sub.LeaseTime)
-	p.event("dhcp.ack", r.client, r.id, l.IP, file, r.relay, circuitID(req))
+	p.event("dhcp.ack", r.known, r.client, r.id, l.IP, file, r.profile, r.relay, circuitID(req))
 	return resp
 }
 
 func (p *Plugin) nak4(resp *dhcpv4.DHCPv4, r *request4, ip netip.Addr, err error) *dhcpv4.DHCPv4 {
 	p.m.naks.Inc()
-	p.log.Info("dhcpv4: NAK", zap.String("event", "dhcp.nak"), zap.String("serial", r.id.Serial),
+	p.plog.Info("dhcpv4: NAK", zap.String("event", "dhcp.nak"), zap.String("serial", r.id.Serial),
 		zap.Stringer("mac", r.id.MAC), zap.Stringer("ip", ip), zap.Error(err))
 	resp.YourIPAddr = net.IPv4zero
 	resp.ClientIPAddr = net.IPv4zero // RFC 2131 table 3: 0 in a DHCPNAK
@@ -150,9 +156,10 @@ func (p *Plugin) nak4(resp *dhcpv4.DHCPv4, r *request4, ip netip.Addr, err error
 }
 
 // fill4 adds the subnet's options and, for a recognised device, its boot
-// options; it returns the bootfile handed out. siaddr, the file field and
-// options 66, 67 and 150 are all set whether or not the client asked for
-// them: many boot ROMs read only siaddr and file.
+// options and its profile's options; it returns the bootfile handed out
+// (a URL for a profile whose transport is http). siaddr, the file field
+// and options 66, 67 and 150 are all set whether or not the client asked
+// for them: many boot ROMs read only siaddr and file.
 func (p *Plugin) fill4(resp *dhcpv4.DHCPv4, r *request4, lease time.Duration) string {
 	v4, sub := r.cfg.V4, r.sub
 	resp.UpdateOption(dhcpv4.OptServerIdentifier(v4.ServerID.AsSlice()))
@@ -177,23 +184,56 @@ func (p *Plugin) fill4(resp *dhcpv4.DHCPv4, r *request4, lease time.Duration) st
 		return ""
 	}
 	file := bootfile(r.cfg.Bootfile, r.id)
+	handed := file
+	if r.profile != nil && r.profile.Transport == TransportHTTP {
+		handed = r.cfg.HTTP.url(v4.TFTPServer, file)
+	}
 	tftp := v4.TFTPServer.AsSlice()
-	resp.ServerIPAddr = tftp
-	resp.BootFileName = file
+	resp.ServerIPAddr = tftp // also the HTTP server of Juniper's option 43
+	resp.BootFileName = ""
+	if len(handed) < 128 { // the BOOTP file field: 128 bytes with its NUL
+		resp.BootFileName = handed
+	}
 	resp.UpdateOption(dhcpv4.OptTFTPServerName(v4.TFTPServer.String()))
-	resp.UpdateOption(dhcpv4.OptBootFileName(file))
+	resp.UpdateOption(dhcpv4.OptBootFileName(handed))
 	resp.UpdateOption(dhcpv4.Option{Code: dhcpv4.OptionTFTPServerAddress, Value: dhcpv4.IPs{tftp}})
 	if r.id.Vendor == "juniper" {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, juniperOption43(file)))
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, juniperOption43(file, r.profile, r.cfg.HTTP)))
 	}
-	return file
+	if r.profile != nil { // after the subnet's and the boot options: the profile's win
+		for _, o := range r.profile.Options.v4() {
+			resp.UpdateOption(o)
+		}
+	}
+	return handed
 }
 
-// juniperOption43 is Juniper's ZTP vendor-specific information:
-// sub-option 01 the config file name, 03 the transfer mode.
-func juniperOption43(file string) []byte {
-	out := append([]byte{0x01, byte(len(file))}, file...)
-	return append(out, 0x03, 0x04, 't', 'f', 't', 'p')
+// juniperOption43 is Juniper's ZTP vendor-specific information: the image
+// (sub-option 00, and 04), the config file name (01), the transfer mode
+// (03: tftp, http or https) and, for HTTP on another port than 80, the
+// port (05). Over HTTP the device fetches http://<option 150>[:<05>]/<01>
+// and /<00>.
+func juniperOption43(file string, prof *Profile, h HTTP) []byte {
+	var out []byte
+	add := func(code byte, v string) {
+		out = append(append(out, code, byte(len(v))), v...)
+	}
+	if prof != nil && prof.Image != "" {
+		add(0x00, imagePath(prof.Image))
+	}
+	add(0x01, file)
+	if prof == nil || prof.Transport != TransportHTTP {
+		add(0x03, "tftp")
+		return out
+	}
+	add(0x03, h.Scheme)
+	if prof.ImageAlt != "" {
+		add(0x04, imagePath(prof.ImageAlt))
+	}
+	if h.Port != 0 && h.Port != 80 {
+		add(0x05, strconv.Itoa(h.Port))
+	}
+	return out
 }
 
 // subnetFor picks the subnet: the one whose network holds the relay's
@@ -230,8 +270,9 @@ func ipSlices(addrs []netip.Addr) []net.IP {
 	return out
 }
 
+// debug writes per-packet detail, to the per-packet log.
 func (p *Plugin) debug(msg string, fields ...zap.Field) {
-	if ce := p.log.Check(zapcore.DebugLevel, msg); ce != nil {
+	if ce := p.plog.Check(zapcore.DebugLevel, msg); ce != nil {
 		ce.Write(fields...)
 	}
 }

@@ -16,7 +16,7 @@ func (s *Store) InUse(pool Pool) int {
 		}
 	}
 	for ip, o := range s.offers {
-		if now.Before(o.expires) && pool.Contains(ip) {
+		if now.Before(o.at.Add(s.opts.OfferTTL)) && pool.Contains(ip) {
 			used[ip] = struct{}{}
 		}
 	}
