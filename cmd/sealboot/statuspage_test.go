@@ -202,7 +202,9 @@ func waitPhases(t *testing.T, base string, want map[string]string) {
 	for {
 		got = map[string]string{}
 		if resp, err := http.Get(base + "/api/v1/devices"); err == nil {
-			var l struct{ Devices []struct{ Serial, Phase string } }
+			var l struct {
+				Devices []struct{ Serial, Phase string }
+			}
 			_ = json.NewDecoder(resp.Body).Decode(&l)
 			resp.Body.Close()
 			for _, d := range l.Devices {
