@@ -100,7 +100,6 @@ type DHCPView struct {
 	Model     string    `json:"model,omitempty"`
 	Relay     string    `json:"relay,omitempty"`
 	CircuitID string    `json:"circuit_id,omitempty"`
-	Bootfile  string    `json:"bootfile,omitempty"`
 	Offers    int       `json:"offers"`
 	Acks      int       `json:"acks"`
 }
@@ -112,7 +111,6 @@ type FetchView struct {
 	LastOutcome     string    `json:"last_outcome"`
 	LastReason      string    `json:"last_reason,omitempty"`
 	LastTransport   string    `json:"last_transport"`
-	LastFile        string    `json:"last_file,omitempty"`
 	LastRemote      string    `json:"last_remote,omitempty"`
 	FirstAttempt    time.Time `json:"first_attempt"`
 	LastAttempt     time.Time `json:"last_attempt"`
