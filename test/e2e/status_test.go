@@ -44,7 +44,9 @@ func TestStatusLab(t *testing.T) {
 	s.wait("certificate added", func(m map[string]any) bool { return m["serial"] == "NOCONF" })
 
 	// Each device with a MAC of its own, as on a real segment.
-	mac := func(n int) { run(t, l.cli.NS, false, "ip", "link", "set", "dev", l.cli.Name, "address", fmt.Sprintf("02:00:5e:00:53:%02x", n)) }
+	mac := func(n int) {
+		run(t, l.cli.NS, false, "ip", "link", "set", "dev", l.cli.Name, "address", fmt.Sprintf("02:00:5e:00:53:%02x", n))
+	}
 	for i, serial := range []string{"NOCERT", "NOCONF"} {
 		mac(i + 1)
 		if res := l.boot(t, "--serial", serial, "--key", keys[serial], "--vendor", device.VendorJuniper, "--max-attempts", "1"); res.Installed() {
