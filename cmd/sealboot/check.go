@@ -58,6 +58,9 @@ func hostWarnings(cfg *config.Config) []string {
 	if d := tftpShutdown(cfg); d < cfg.TFTP.ShutdownTimeout {
 		out = append(out, fmt.Sprintf("tftp.shutdown_timeout: %s is cut to %s, within shutdown_timeout (%s)", cfg.TFTP.ShutdownTimeout, d, cfg.ShutdownTimeout))
 	}
+	if len(cfg.HTTP.Listen) == 0 && cfg.HTTP.TLSCert != "" {
+		out = append(out, "http.tls_cert: set, but http.listen is empty: no HTTP server runs")
+	}
 	if !cfg.DHCP.Enabled {
 		return out
 	}

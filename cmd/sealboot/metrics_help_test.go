@@ -21,13 +21,14 @@ import (
 )
 
 // builtRegistry gathers the registry of a server built as serve builds it
-// (DHCP on, on lo; nothing started), plus the DHCP plugin's metrics, which
+// (DHCP on, on lo; HTTP on; nothing started), plus the DHCP plugin's metrics, which
 // it registers when DHCP starts.
 func builtRegistry(t *testing.T) []*dto.MetricFamily {
 	t.Helper()
 	cfg := config.Default()
 	cfg.StateDir = t.TempDir()
 	cfg.TFTP.Listen = []string{"127.0.0.1:0"}
+	cfg.HTTP.Listen = []string{"127.0.0.1:0"}
 	cfg.DHCP.Enabled = true
 	cfg.DHCP.V4.Interfaces = []string{"lo"}
 	cfg.DHCP.V4.ServerID = "127.0.0.1"

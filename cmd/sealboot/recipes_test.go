@@ -49,7 +49,8 @@ func journalExport(t *testing.T, messages ...any) []byte {
 // TestStillWaitingRecipe: the README's jq recipe gives the same answer on
 // a journal with lines that are not sealboot's JSON (ExecStartPre's OK,
 // systemd's lines, a plain-text crash, a binary MESSAGE, JSON that is not
-// an object) as on the clean journal, and the answer is right.
+// an object) as on the clean journal, and the answer is right (an image
+// served does not make a device served).
 func TestStillWaitingRecipe(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("jq"); err != nil {
@@ -64,6 +65,7 @@ func TestStillWaitingRecipe(t *testing.T) {
 		`{"level":"warn","ts":"2026-12-01T09:00:04Z","msg":"http fetch no_certificate","event":"http.fetch","outcome":"no_certificate","serial":"WAIT2","remote":"192.0.2.12:80","reason":"no cert"}`,
 		`{"level":"warn","ts":"2026-12-01T09:00:05Z","msg":"tftp fetch binding_mismatch","event":"tftp.fetch","outcome":"binding_mismatch","serial":"WAIT1","remote":"192.0.2.13:1000","reason":"address is leased to serial \"X\""}`,
 		`{"level":"warn","ts":"2026-12-01T09:00:06Z","msg":"tftp fetch not_found","event":"tftp.fetch","outcome":"not_found","serial":"","remote":"192.0.2.14:1000","reason":"name matches no pattern"}`,
+		`{"level":"info","ts":"2026-12-01T09:00:07Z","msg":"http fetch served","event":"http.fetch","outcome":"served","serial":"WAIT2","remote":"192.0.2.12:81","image":true,"reason":""}`,
 	}
 	var clean, dirty []any
 	for _, e := range events {
@@ -85,8 +87,8 @@ func TestStillWaitingRecipe(t *testing.T) {
 		}
 		return string(out)
 	}
-	want := "WAIT1\tbinding_mismatch\t192.0.2.13:1000\t2026-12-01T09:00:05Z\taddress is leased to serial \"X\"\n" +
-		"WAIT2\tno_certificate\t192.0.2.12:80\t2026-12-01T09:00:04Z\tno cert\n"
+	want := "WAIT1\ttftp.fetch\tbinding_mismatch\t192.0.2.13:1000\t2026-12-01T09:00:05Z\taddress is leased to serial \"X\"\n" +
+		"WAIT2\thttp.fetch\tno_certificate\t192.0.2.12:80\t2026-12-01T09:00:04Z\tno cert\n"
 	if got := run(journalExport(t, clean...)); got != want {
 		t.Fatalf("clean journal:\n%s\nwant\n%s", got, want)
 	}

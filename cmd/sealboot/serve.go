@@ -176,8 +176,8 @@ func (s *server) tftpListenFallback(listen []string) []string {
 	return []string{fallbackTFTPListen}
 }
 
-// prepareDirs creates the state, keys and configs directories when missing.
-// Configs hold secrets: their directory is private to the service.
+// prepareDirs creates the state, keys, configs and images directories when
+// missing. Configs hold secrets: their directory is private to the service.
 func prepareDirs(cfg *config.Config, log *zap.Logger) error {
 	for _, d := range []struct {
 		key, path string
@@ -186,6 +186,7 @@ func prepareDirs(cfg *config.Config, log *zap.Logger) error {
 		{"state_dir", cfg.StateDir, 0o750},
 		{"keys_dir", cfg.KeysDir, 0o750},
 		{"configs_dir", cfg.ConfigsDir, 0o700},
+		{"images_dir", cfg.ImagesDir, 0o750},
 	} {
 		if _, err := os.Stat(d.path); err == nil {
 			continue

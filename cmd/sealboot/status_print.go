@@ -88,6 +88,10 @@ func printDevice(out io.Writer, d devices.Device, now time.Time) {
 	} else {
 		fmt.Fprintf(tw, "fetch\tno attempt\n")
 	}
+	if im := d.Images; im != nil {
+		fmt.Fprintf(tw, "images\t%s\n", join(fmt.Sprintf("%d fetch(es), %d served", im.Fetches, im.Served),
+			"last "+im.LastOutcome+" "+im.LastFile+" "+since(im.LastAttempt, now)))
+	}
 	if z := d.SZTP; z != nil {
 		fmt.Fprintf(tw, "sztp\t%s %s\n", z.Last, since(z.At, now))
 	}

@@ -23,6 +23,8 @@ import (
 	"github.com/sealboot/sealboot/tftpd"
 	"github.com/sealboot/sealboot/tftpd/configdir"
 	"github.com/sealboot/sealboot/tftpd/fetch"
+	"github.com/sealboot/sealboot/tftpd/httpd"
+	"github.com/sealboot/sealboot/tftpd/images"
 )
 
 // components are the parts of a running server, built from one
@@ -87,7 +89,7 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 	plogs := newPacketLogs(base, pl, c.reg, st)
 	log := withStateTap(base, st)
 	c.flushLogs = plogs.flush
-	for _, name := range []string{"dhcp", "dhcp.leases", "dhcp.coredhcp", "tftpd"} {
+	for _, name := range []string{"dhcp", "dhcp.leases", "dhcp.coredhcp", "tftpd", "httpd"} {
 		plogs.sup.counter.WithLabelValues(name) // the rate-limited loggers' series, from the start
 	}
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -160,7 +162,8 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 	// tftpd's Info lines are the served tftp.fetch events and start-up
 	// lines: never rate-limited. Its other lines (refusals, failures,
 	// dropped packets) are, per outcome (see tftpd/README.md).
-	tftpLog := plogs.logger(func(e zapcore.Entry) bool { return e.Level == zapcore.InfoLevel }).Named("tftpd")
+	servedOnly := func(e zapcore.Entry) bool { return e.Level == zapcore.InfoLevel }
+	tftpLog := plogs.logger(servedOnly).Named("tftpd")
 	tftp, err := tftpd.New(tftpConfig(cfg), core.Transport("tftp", tftpLog, c.reg), tftpLog, c.reg)
 	if err != nil {
 		return nil, fmt.Errorf("tftp: %w", err)
@@ -173,9 +176,15 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 		func(cfg *config.Config) error { return core.Update(fetchConfig(cfg)) },
 		func(cfg *config.Config) error { return tftp.Update(tftpConfig(cfg)) },
 	)
+	if len(cfg.HTTP.Listen) > 0 {
+		// The same rule for HTTP: served events and start-up lines in
+		// full, refusals and failures rate-limited per outcome.
+		if err := c.addHTTP(cfg, core, plogs.logger(servedOnly).Named("httpd"), log.Named("images")); err != nil {
+			return nil, err
+		}
+	}
 	known := func(serial string) bool {
-		_, err := configs.Sum(serial)
-		return keys.HasCertificate(serial) || !errors.Is(err, configdir.ErrNotFound) || dhcp != nil && dhcp.InInventory(serial)
+		return knownSerials{keys, configs}.Known(serial) || dhcp != nil && dhcp.InInventory(serial)
 	}
 	warnUnknownProfiles(cfg.Profiles, known, log.Named("dhcp"))
 	c.reloads = append(c.reloads, func(cfg *config.Config) error {
@@ -203,6 +212,50 @@ type knownSerials struct {
 
 func (k knownSerials) Known(serial string) bool {
 	return k.keys.HasCertificate(serial) || k.configs.Has(serial)
+}
+
+// addHTTP builds the images directory and the HTTP server over the same
+// fetch core as TFTP.
+//
+// log is httpd's logger, rate-limited as tftpd's is; imgLog the images
+// directory's.
+func (c *components) addHTTP(cfg *config.Config, core *fetch.Core, log, imgLog *zap.Logger) error {
+	imgs, err := images.New(images.Config{Dir: cfg.ImagesDir, Settle: cfg.Watch.Settle}, imgLog, c.reg)
+	if err != nil {
+		return fmt.Errorf("images: %w", err)
+	}
+	srv, err := httpd.New(httpConfig(cfg), core.Transport("http", log, c.reg), imgs, log, c.reg)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	c.tasks = append(c.tasks,
+		daemon.Task{Name: "images", Component: imgs},
+		daemon.Task{Name: "http", Component: srv},
+	)
+	scheme := "http "
+	if srv.TLS() {
+		scheme = "https "
+	}
+	c.listen = append(c.listen, scheme+strings.Join(cfg.HTTP.Listen, ","))
+	c.checks = append(c.checks, func(cfg *config.Config) error { return srv.Check(httpConfig(cfg)) })
+	c.reloads = append(c.reloads,
+		func(*config.Config) error { return imgs.Rescan() },
+		func(cfg *config.Config) error { return srv.Update(httpConfig(cfg)) },
+	)
+	return nil
+}
+
+// httpConfig maps the configuration file onto the HTTP server's settings.
+// A stop waits for requests within shutdown_timeout, as TFTP's does.
+func httpConfig(cfg *config.Config) httpd.Config {
+	h := cfg.HTTP
+	return httpd.Config{
+		Listen: h.Listen, TLSCert: h.TLSCert, TLSKey: h.TLSKey,
+		HeaderTimeout: h.HeaderTimeout, IdleTimeout: h.IdleTimeout,
+		TransferGrace: h.TransferGrace, MinRate: int64(h.MinRate),
+		MaxRequests: h.MaxRequests, MaxPerClient: h.MaxPerClient, RetryAfter: h.RetryAfter,
+		ShutdownTimeout: cfg.ShutdownTimeout * 4 / 5,
+	}
 }
 
 // tftpShutdown is how long a stop waits for TFTP transfers: at most
@@ -252,6 +305,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"state_dir", old.StateDir, cur.StateDir},
 		{"keys_dir", old.KeysDir, cur.KeysDir},
 		{"configs_dir", old.ConfigsDir, cur.ConfigsDir},
+		{"images_dir", old.ImagesDir, cur.ImagesDir},
 		{"log.format", old.Log.Format, cur.Log.Format},
 		{"metrics.listen", old.Metrics.Listen, cur.Metrics.Listen},
 		{"watch.extension", old.Watch.Extension, cur.Watch.Extension},
@@ -263,6 +317,11 @@ func restartOnly(old, cur *config.Config) []string {
 		{"keystore.fetch_max_size", old.Keystore.FetchMaxSize, cur.Keystore.FetchMaxSize},
 		// The TFTP server takes it at once, the keystore at restart.
 		{"seal.allow_small_rsa", old.Seal.AllowSmallRSA, cur.Seal.AllowSmallRSA},
+		{"http.listen", old.HTTP.Listen, cur.HTTP.Listen},
+		{"http.header_timeout", old.HTTP.HeaderTimeout, cur.HTTP.HeaderTimeout},
+		{"http.idle_timeout", old.HTTP.IdleTimeout, cur.HTTP.IdleTimeout},
+		// The key pair is read again on reload; TLS on or off is a restart.
+		{"http.tls_cert", old.HTTP.TLSCert == "", cur.HTTP.TLSCert == ""},
 		{"dhcp.inventory", old.DHCP.Inventory, cur.DHCP.Inventory},
 		{"dhcp.enabled", old.DHCP.Enabled, cur.DHCP.Enabled},
 		{"dhcp.receive_buffer", old.DHCP.ReceiveBuffer, cur.DHCP.ReceiveBuffer},

@@ -28,6 +28,7 @@ type Event struct {
 	Client      string // DHCP client id, for clients with no serial
 	Family      string
 	Bytes       int64
+	Image       bool // an HTTP fetch of an OS image, not of the config
 }
 
 // Events the state reads; others are ignored.
@@ -66,6 +67,8 @@ func (s *State) Apply(ev Event) {
 	case ev.Name == EventUnknownClient || (ev.Serial == "" && (ev.Name == EventOffer || ev.Name == EventAck)):
 		s.clients.seen(ev, at)
 		return
+	case fetch && ev.Image && ev.Serial == "":
+		return // images are no device's config: nothing to say of it
 	case fetch && ev.Serial == "":
 		s.fetchWithoutSerial(ev, at)
 		return
@@ -75,6 +78,8 @@ func (s *State) Apply(ev Event) {
 	d := s.get(ev.Serial)
 	d.lastEvent = at
 	switch {
+	case fetch && ev.Image:
+		s.applyImage(d, ev, at)
 	case fetch:
 		s.applyFetch(d, ev, transport, at)
 	case ev.Name == EventCertificate:
@@ -139,6 +144,17 @@ func (s *State) applyFetch(d *device, ev Event, transport string, at int64) {
 		return
 	}
 	f.inARow++
+}
+
+// applyImage records an image fetch: in the story and counted, but it
+// says nothing of the device's config, so its phase stays.
+func (s *State) applyImage(d *device, ev Event, at int64) {
+	x := d.more()
+	x.imageFetches++
+	x.imageLast, x.imageFile, x.imageAt = s.words.code(ev.Outcome), ev.File, at
+	if ev.Outcome == "served" {
+		x.imageServed++
+	}
 }
 
 func (s *State) applyCert(d *device, ev Event, at int64) {

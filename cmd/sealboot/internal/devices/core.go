@@ -88,6 +88,8 @@ func read(ev *Event, fields []zapcore.Field) (found bool) {
 			ev.Family = text(f)
 		case "bytes":
 			ev.Bytes = f.Integer
+		case "image":
+			ev.Image = f.Type == zapcore.BoolType && f.Integer == 1
 		}
 	}
 	return found

@@ -29,6 +29,8 @@ func TestCoreSeesEventsTheOutputDrops(t *testing.T) {
 		zap.Stringer("mac", (*nilStringer)(nil)))
 	log.Warn("tftp fetch binding_mismatch", zap.String("event", "tftp.fetch"), zap.String("outcome", "binding_mismatch"),
 		zap.String("serial", "SN1"), zap.Int64("bytes", 0), zap.Bool("cached", false), zap.String("remote", "192.0.2.9:1000"))
+	log.Named("httpd").Info("http fetch served", zap.String("event", "http.fetch"), zap.String("outcome", "served"),
+		zap.String("serial", "SN1"), zap.String("file", "/images/os.tgz"), zap.Bool("image", true), zap.Int64("bytes", 9))
 	log.Info("no event here", zap.String("serial", "SN1"))
 	log.Debug("debug event", zap.String("event", "tftp.fetch"), zap.String("serial", "SN1"), zap.String("outcome", "served"))
 
@@ -40,11 +42,11 @@ func TestCoreSeesEventsTheOutputDrops(t *testing.T) {
 	for _, e := range d.Story {
 		story = append(story, e.Event+"/"+e.Result+"/"+e.Address)
 	}
-	want := "certificate.state/added/ config.state/ready/ dhcp.nak//192.0.2.9 tftp.fetch/binding_mismatch/192.0.2.9:1000"
+	want := "certificate.state/added/ config.state/ready/ dhcp.nak//192.0.2.9 tftp.fetch/binding_mismatch/192.0.2.9:1000 http.fetch/served/"
 	if strings.Join(story, " ") != want {
 		t.Fatalf("story %v\nwant %s", story, want)
 	}
-	if d.Config.Bytes != 12 || d.DHCP.IP != "192.0.2.9" || d.Phase != PhaseBooting {
+	if d.Config.Bytes != 12 || d.DHCP.IP != "192.0.2.9" || d.Phase != PhaseBooting || d.Images == nil || d.Images.Served != 1 || d.Fetch.Attempts != 1 {
 		t.Fatalf("device %+v", d)
 	}
 	if n := strings.Count(buf.String(), "\n"); n != 1 || !strings.Contains(buf.String(), "binding_mismatch") {

@@ -79,6 +79,8 @@ func TestPhases(t *testing.T) {
 		{"served, then the config removed", join(ready, []Event{fetch(3, "SN", "served"), conf(4, "SN", "removed")}), PhaseServed, "served"},
 		{"served in plaintext without a certificate", []Event{conf(1, "SN", "waiting_for_certificate"), fetch(2, "SN", "served")}, PhaseServed, "served"},
 		{"served over http", join(ready, []Event{{Time: at(5), Name: "http.fetch", Serial: "SN", Outcome: "served", Bytes: 99}}), PhaseServed, "served 99 bytes over http"},
+		{"an image served does not make it served", join(ready, refused(1), []Event{{Time: at(20), Name: "http.fetch", Serial: "SN", Outcome: "served", Image: true, File: "/images/os.tgz"}}),
+			PhaseBooting, "refused 1 time(s)"},
 		{"sztp request served", join(ready, []Event{{Time: at(5), Name: EventSZTPRequest, Serial: "SN", Outcome: "served", Bytes: 7}}), PhaseServed, "over sztp"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,11 +64,16 @@ type fetchInfo struct { // fields ordered to fit 80 bytes
 	servedTransport  uint8
 }
 
-// extra is what few devices have: why a file gives nothing, SZTP progress.
+// extra is what few devices have: why a file gives nothing, SZTP
+// progress, image fetches.
 type extra struct {
-	certReason, configReason string
-	sztpAt                   int64
-	sztpLast                 uint8
+	certReason, configReason  string
+	sztpAt                    int64
+	sztpLast                  uint8
+	imageLast                 uint8 // word: the last image fetch's outcome
+	imageFetches, imageServed uint32
+	imageFile                 string
+	imageAt                   int64
 }
 
 func (d *device) activity() *activity {

@@ -67,6 +67,7 @@ type Device struct {
 	DHCP        *DHCPView       `json:"dhcp,omitempty"`
 	Fetch       *FetchView      `json:"fetch,omitempty"`
 	SZTP        *SZTPView       `json:"sztp,omitempty"`
+	Images      *ImagesView     `json:"images,omitempty"`
 	Story       []StoryEvent    `json:"story,omitempty"`
 }
 
@@ -117,6 +118,16 @@ type FetchView struct {
 	ServedAt        time.Time `json:"served_at,omitzero"`
 	ServedBytes     int64     `json:"served_bytes,omitempty"`
 	ServedTransport string    `json:"served_transport,omitempty"`
+}
+
+// ImagesView is the device's fetches of OS images (HTTP), which do not
+// change its phase.
+type ImagesView struct {
+	Fetches     int       `json:"fetches"`
+	Served      int       `json:"served"`
+	LastOutcome string    `json:"last_outcome"`
+	LastFile    string    `json:"last_file"`
+	LastAttempt time.Time `json:"last_attempt"`
 }
 
 // SZTPView is the device's last SZTP progress report.
@@ -287,6 +298,10 @@ func (s *State) view(d *device, story bool) Device {
 	}
 	if x.sztpLast != 0 {
 		v.SZTP = &SZTPView{Last: w.word(x.sztpLast), At: ts(x.sztpAt)}
+	}
+	if x.imageFetches > 0 {
+		v.Images = &ImagesView{Fetches: int(x.imageFetches), Served: int(x.imageServed), LastOutcome: w.word(x.imageLast),
+			LastFile: x.imageFile, LastAttempt: ts(x.imageAt)}
 	}
 	v.Why = why(v, s.opts.FailingAfter)
 	if story {
