@@ -123,7 +123,8 @@ func TestServeLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	port := freeUDPPort(t)
 	cfgFile := filepath.Join(dir, "sealboot.yaml")
-	good := fmt.Sprintf("state_dir: %s\ntftp:\n  listen: [\"127.0.0.1:%d\"]\nlog:\n  level: info\n", dir, port)
+	metricsAddr := freeTCPAddr(t)
+	good := fmt.Sprintf("state_dir: %s\ntftp:\n  listen: [\"127.0.0.1:%d\"]\nlog:\n  level: info\nmetrics:\n  listen: %s\n", dir, port, metricsAddr)
 	if err := os.WriteFile(cfgFile, []byte(good), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -174,12 +175,18 @@ func TestServeLifecycle(t *testing.T) {
 	if err := fetch(); err != nil {
 		t.Fatalf("not serving after a refused reload: %v", err)
 	}
+	if _, body := get(t, "http://"+metricsAddr+"/metrics"); !strings.Contains(body, "\nsealboot_config_last_reload_successful 0\n") {
+		t.Fatal("a refused reload does not set sealboot_config_last_reload_successful to 0")
+	}
 	// A good file is applied.
 	_ = os.WriteFile(cfgFile, []byte(good+"seal:\n  cipher: aes128-gcm\n"), 0o600)
 	_ = d.cmd.Process.Signal(syscall.SIGHUP)
 	d.waitFor("configuration reloaded")
 	if err := fetch(); err != nil {
 		t.Fatalf("after reload: %v", err)
+	}
+	if _, body := get(t, "http://"+metricsAddr+"/metrics"); !strings.Contains(body, "\nsealboot_config_last_reload_successful 1\n") {
+		t.Fatal("an applied reload does not set sealboot_config_last_reload_successful to 1")
 	}
 
 	// Settings that need a restart say so, and the running ones stay.
