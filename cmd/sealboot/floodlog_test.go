@@ -142,7 +142,7 @@ func messages(logs *observer.ObservedLogs) []string {
 func TestTFTPFloodLogsBounded(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cfg, err := config.Load(config.Source{Data: fmt.Appendf(nil, "state_dir: %s\ntftp:\n  listen: [\"127.0.0.1:0\"]\nlog:\n  level: debug\n", dir)})
+	cfg, err := config.Load(config.Source{Data: fmt.Appendf(nil, "state_dir: %s\ntftp:\n  listen: [\"127.0.0.1:0\"]\nlog:\n  level: debug\nadmin:\n  socket: \"off\"\n", dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,9 @@ func startDaemon(t *testing.T, bin string, env []string, args ...string) *daemon
 	d := &daemonProc{t: t, done: make(chan error, 1)}
 	d.cond = sync.NewCond(&d.mu)
 	d.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
-	d.cmd.Env = append(os.Environ(), env...)
+	// A control socket of its own: as root the default is the host's
+	// /run/sealboot/admin.sock, which another sealboot may hold.
+	d.cmd.Env = append(append(os.Environ(), "SEALBOOT_ADMIN_SOCKET="+filepath.Join(t.TempDir(), "admin.sock")), env...)
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -217,6 +219,7 @@ func TestServeStartFailureNamesComponent(t *testing.T) {
 	}
 	defer busy.Close()
 	cmd := exec.Command(bin, "serve", "--state-dir", t.TempDir(), "--tftp-listen", busy.LocalAddr().String(), "--log-format", "console")
+	cmd.Env = append(os.Environ(), "SEALBOOT_ADMIN_SOCKET="+filepath.Join(t.TempDir(), "admin.sock"))
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatal("serve started on a port in use")

@@ -108,6 +108,7 @@ dhcp:
 }
 
 func (l *lab) keysDir() string    { return filepath.Join(l.dir, "state", "keys") }
+func (l *lab) socket() string     { return filepath.Join(l.dir, "admin.sock") }
 func (l *lab) configsDir() string { return filepath.Join(l.dir, "state", "configs") }
 
 // server is sealboot serve running in the lab's server namespace.
@@ -125,6 +126,8 @@ func (l *lab) start(cfgPath string) *server {
 	s := &server{t: l.t, done: make(chan struct{})}
 	s.cond = sync.NewCond(&s.mu)
 	s.cmd = l.srv.NS.Command(context.Background(), sealbootBin, "serve", "--config", cfgPath)
+	// The lab's own control socket, not the host's /run/sealboot/admin.sock.
+	s.cmd.Env = append(os.Environ(), "SEALBOOT_ADMIN_SOCKET="+l.socket())
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		l.t.Fatal(err)

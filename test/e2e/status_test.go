@@ -28,8 +28,8 @@ import (
 func TestStatusLab(t *testing.T) {
 	need(t, "curl")
 	l := newLab(t)
-	sock := filepath.Join(l.dir, "admin.sock")
-	s := l.start(l.config(fmt.Sprintf("metrics:\n  listen: 192.0.2.1:9100\nadmin:\n  socket: %s\n", sock)))
+	sock := l.socket()
+	s := l.start(l.config("metrics:\n  listen: 192.0.2.1:9100\n"))
 	keys := map[string]string{}
 	for _, d := range []struct {
 		serial string
