@@ -18,6 +18,9 @@ if [ ! -x "$BIN/sealboot" ]; then
 	(cd "$ROOT" && CGO_ENABLED=0 go build -o "$BIN/sealboot" ./cmd/sealboot && go build -o "$BIN/tftpbench" ./test/tftpbench && go build -o "$BIN/slowlink" ./test/slowlink)
 fi
 SB=$BIN/sealboot
+# Each sealboot serve the benches start gets its own control socket, not
+# the host's /run/sealboot/admin.sock (a running service may hold it).
+export SEALBOOT_ADMIN_SOCKET=$T/admin.sock
 
 need() {
 	for c in "$@"; do

@@ -19,6 +19,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "sealboot_keystore_events_total", Help: "Certificate changes by state (added, replaced, removed, refused, invalid, duplicate).",
 		}, []string{"state"}),
 	}
+	for _, st := range []string{"added", "replaced", "removed", "refused", "invalid", "duplicate"} {
+		m.events.WithLabelValues(st) // every series from the start, at zero
+	}
 	if reg != nil {
 		reg.MustRegister(m.certs, m.events)
 	}

@@ -73,7 +73,7 @@ func TestUnitKeepsRequiredSettings(t *testing.T) {
 		"Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure",
 		"AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_RAW",
 		"CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_RAW",
-		"StateDirectory=sealboot", "ConfigurationDirectory=sealboot",
+		"StateDirectory=sealboot", "ConfigurationDirectory=sealboot", "RuntimeDirectory=sealboot",
 		"ProtectSystem=strict", "NoNewPrivileges=yes", "SystemCallFilter=@system-service",
 		"RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_PACKET AF_UNIX",
 	} {

@@ -28,6 +28,8 @@ packages=(
 	xxd:xxd
 	procps:pkill
 	bash-completion:/usr/share/bash-completion/bash_completion
+	prometheus:promtool
+	chromium:chromium
 )
 
 missing=()

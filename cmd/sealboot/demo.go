@@ -115,7 +115,9 @@ func (d *demo) startServer(ctx context.Context, self string) error {
 		"SEALBOOT_STATE_DIR="+filepath.Join(d.dir, "state"), "SEALBOOT_TFTP_LISTEN=192.0.2.1:69",
 		"SEALBOOT_DHCP_ENABLED=true", "SEALBOOT_DHCP_V4_INTERFACES="+d.srv.Name,
 		"SEALBOOT_DHCP_V4_POOL=192.0.2.100-192.0.2.199", "SEALBOOT_DHCP_V4_NETMASK=255.255.255.0",
-		"SEALBOOT_WATCH_SETTLE=100ms", "SEALBOOT_LOG_FORMAT=json")
+		"SEALBOOT_WATCH_SETTLE=100ms", "SEALBOOT_LOG_FORMAT=json",
+		// Its own control socket: a sealboot service on this host has /run/sealboot's.
+		"SEALBOOT_ADMIN_SOCKET="+filepath.Join(d.dir, "admin.sock"))
 	stderr, err := d.server.StderrPipe()
 	if err != nil {
 		return err
@@ -123,11 +125,13 @@ func (d *demo) startServer(ctx context.Context, self string) error {
 	if err := d.server.Start(); err != nil {
 		return err
 	}
-	ready := make(chan struct{})
+	ready, exited := make(chan struct{}), make(chan string, 1)
 	d.refused = make(chan struct{})
-	go d.printEvents(stderr, ready)
+	go func() { exited <- d.printEvents(stderr, ready) }()
 	select {
 	case <-ready:
+	case last := <-exited:
+		return fmt.Errorf("sealboot serve exited before it was ready: %s", last)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -135,13 +139,15 @@ func (d *demo) startServer(ctx context.Context, self string) error {
 	return nil
 }
 
-// printEvents shows the server's events, one line each.
-func (d *demo) printEvents(r io.Reader, ready chan struct{}) {
+// printEvents shows the server's events, one line each, until it exits;
+// it returns the last line that was not an event (serve's error, if any).
+func (d *demo) printEvents(r io.Reader, ready chan struct{}) (last string) {
 	sc := bufio.NewScanner(r)
 	isReady, isRefused := false, false
 	for sc.Scan() {
 		var m map[string]any
 		if json.Unmarshal(sc.Bytes(), &m) != nil {
+			last = sc.Text()
 			continue
 		}
 		if m["msg"] == "sealboot ready" && !isReady {
@@ -164,6 +170,7 @@ func (d *demo) printEvents(r io.Reader, ready chan struct{}) {
 		}
 		d.say("   [sealboot] %-16s%s", ev, b.String())
 	}
+	return last
 }
 
 // finish drops the config once the device has been refused, then waits

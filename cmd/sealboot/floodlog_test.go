@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/devices"
 	"github.com/sealboot/sealboot/plugins/bootstrap"
 	"github.com/sealboot/sealboot/plugins/leases"
 )
@@ -141,7 +142,7 @@ func messages(logs *observer.ObservedLogs) []string {
 func TestTFTPFloodLogsBounded(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cfg, err := config.Load(config.Source{Data: fmt.Appendf(nil, "state_dir: %s\ntftp:\n  listen: [\"127.0.0.1:0\"]\nlog:\n  level: debug\n", dir)})
+	cfg, err := config.Load(config.Source{Data: fmt.Appendf(nil, "state_dir: %s\ntftp:\n  listen: [\"127.0.0.1:0\"]\nlog:\n  level: debug\nadmin:\n  socket: \"off\"\n", dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,8 @@ func TestTFTPFloodLogsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zap.DebugLevel)
-	c, err := build(cfg, zap.New(core), packetLogging{Tick: time.Hour, First: floodFirst, Window: time.Hour})
+	st := newDeviceState(cfg)
+	c, err := build(cfg, zap.New(core), st, packetLogging{Tick: time.Hour, First: floodFirst, Window: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +172,11 @@ func TestTFTPFloodLogsBounded(t *testing.T) {
 	}
 	waitMetric(t, c.reg, "sealboot_tftp_fetches_total", 2*n)
 	c.flushLogs()
+	// The per-device state saw every refusal the log left out.
+	if l := st.List(devices.Filter{}); l.Summary.Devices != n || l.Summary.Phases[devices.PhaseWaitingForConfig] != n || l.Summary.UnresolvedFetches.Total != n {
+		t.Errorf("device state: %d devices, %d waiting for config, %d unresolved fetches; want %d each",
+			l.Summary.Devices, l.Summary.Phases[devices.PhaseWaitingForConfig], l.Summary.UnresolvedFetches.Total, n)
+	}
 	for _, msg := range []string{"tftp fetch not_found", "tftp fetch write_refused"} {
 		if got := logs.FilterMessage(msg).Len(); got != floodFirst {
 			t.Errorf("%d lines %q for %d requests, want %d", got, msg, n, floodFirst)

@@ -13,6 +13,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
+
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/devices"
 )
 
 // newLogger builds the process logger: JSON (for journald and log
@@ -76,13 +78,15 @@ func defaultPacketLogging() packetLogging {
 
 // packetLogs makes rate-limited loggers on top of the process logger, for
 // the components that log per packet. Components get a plain *zap.Logger.
+// The per-device state (nil: none) taps them outside the rate limit.
 type packetLogs struct {
 	base *zap.Logger
 	opts packetLogging
 	sup  *suppressed
+	st   *devices.State
 }
 
-func newPacketLogs(base *zap.Logger, opts packetLogging, reg prometheus.Registerer) *packetLogs {
+func newPacketLogs(base *zap.Logger, opts packetLogging, reg prometheus.Registerer, st *devices.State) *packetLogs {
 	sup := &suppressed{log: base, window: opts.Window, counts: map[suppressedKey]int64{},
 		counter: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sealboot_log_suppressed_total",
@@ -91,20 +95,21 @@ func newPacketLogs(base *zap.Logger, opts packetLogging, reg prometheus.Register
 	if reg != nil {
 		reg.MustRegister(sup.counter)
 	}
-	return &packetLogs{base: base, opts: opts, sup: sup}
+	return &packetLogs{base: base, opts: opts, sup: sup, st: st}
 }
 
 // logger returns the process logger with every line rate-limited, except
 // those exempt (nil: none) says must always be written. Each logger made
 // here has budgets of its own.
 func (p *packetLogs) logger(exempt func(zapcore.Entry) bool) *zap.Logger {
-	return p.base.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+	log := p.base.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		sampled := zapcore.NewSamplerWithOptions(c, p.opts.Tick, p.opts.First, 0, zapcore.SamplerHook(p.sup.hook))
 		if exempt == nil {
 			return sampled
 		}
 		return &exemptCore{Core: sampled, plain: c, exempt: exempt}
 	}))
+	return withStateTap(log, p.st)
 }
 
 // flush writes the pending summaries now and stops the timer (at exit).
@@ -190,4 +195,15 @@ func (s *suppressed) flush(stop bool) {
 			ce.Write(zap.String("event", "log.suppressed"), zap.String("message", k.msg), zap.Int64("suppressed", counts[k]))
 		}
 	}
+}
+
+// withStateTap tees log into the per-device state (nil: log as it is): the
+// state reads every event at Info and above whatever log.level says, and
+// the output's level and rate limits apply to the output only (see
+// devices.State.Core). It goes outermost, around any sampler.
+func withStateTap(log *zap.Logger, st *devices.State) *zap.Logger {
+	if st == nil {
+		return log
+	}
+	return log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, st.Core()) }))
 }

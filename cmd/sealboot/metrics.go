@@ -23,6 +23,8 @@ type metricsServer struct {
 	log   *zap.Logger
 	ready chan struct{}
 	bound chan net.Addr
+	// admin, when set, serves the status page and API beside /metrics.
+	admin http.Handler
 }
 
 func newMetricsServer(addr string, withPProf bool, g prometheus.Gatherer, log *zap.Logger) *metricsServer {
@@ -43,13 +45,17 @@ func (m *metricsServer) Run(ctx context.Context) error {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		fmt.Fprintln(w, "sealboot: metrics at /metrics")
-	})
+	if m.admin != nil {
+		mux.Handle("/", m.admin)
+	} else {
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/" {
+				http.NotFound(w, r)
+				return
+			}
+			fmt.Fprintln(w, "sealboot: metrics at /metrics")
+		})
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	m.bound <- ln.Addr()
 	close(m.ready)

@@ -18,7 +18,7 @@ import (
 func testPacketLogs(first int, window time.Duration) (*packetLogs, *observer.ObservedLogs, *prometheus.Registry) {
 	core, logs := observer.New(zap.DebugLevel)
 	reg := prometheus.NewRegistry()
-	return newPacketLogs(zap.New(core), packetLogging{Tick: time.Hour, First: first, Window: window}, reg), logs, reg
+	return newPacketLogs(zap.New(core), packetLogging{Tick: time.Hour, First: first, Window: window}, reg, nil), logs, reg
 }
 
 func counterValue(t *testing.T, c prometheus.Counter) float64 {
@@ -105,7 +105,7 @@ func TestPacketLogRateLimited(t *testing.T) {
 func TestPacketLogSummariesBounded(t *testing.T) {
 	t.Parallel()
 	core, logs := observer.New(zap.DebugLevel)
-	pl := newPacketLogs(zap.New(core), packetLogging{Tick: time.Hour, First: 1, Window: time.Hour}, nil)
+	pl := newPacketLogs(zap.New(core), packetLogging{Tick: time.Hour, First: 1, Window: time.Hour}, nil, nil)
 	log := pl.logger(nil)
 	for m := range 3 * maxSuppressedKeys {
 		for range 3 {

@@ -48,6 +48,7 @@ func (s *server) reload() {
 		err = s.comps.check(cfg)
 	}
 	if err != nil {
+		s.comps.metrics.reloaded(false)
 		s.log.Error("reload refused: the new configuration is invalid; the running one keeps serving",
 			zap.String("event", "config.reload"), zap.String("outcome", "refused"), zap.Error(err))
 		return
@@ -56,10 +57,12 @@ func (s *server) reload() {
 		s.level.SetLevel(lvl.Level())
 	}
 	if err := s.comps.reload(cfg); err != nil {
+		s.comps.metrics.reloaded(false)
 		s.log.Error("reload incomplete", zap.String("event", "config.reload"), zap.String("outcome", "partial"), zap.Error(err))
 		return
 	}
 	s.current = cfg
+	s.comps.metrics.reloaded(true)
 	s.log.Info("configuration reloaded", zap.String("event", "config.reload"), zap.String("outcome", "applied"),
 		zap.Strings("kept", kept), zap.Bool("binding_check", *cfg.TFTP.BindingCheck))
 }

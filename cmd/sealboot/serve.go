@@ -16,6 +16,7 @@ import (
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/daemon"
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/devices"
 )
 
 const serveExamples = `  sealboot serve                                  # built-in defaults (configs/reference.yaml)
@@ -63,7 +64,8 @@ func runServe(ctx context.Context, file string, keys map[string]*pflag.Flag, std
 		sig = catchSignals()
 		defer sig.release()
 	}
-	s := &server{log: log, level: level, src: src, notify: daemon.Notifier{Log: log}, hups: sig.hangups()}
+	st := newDeviceState(cfg) // buildComponents taps the components' loggers into it
+	s := &server{log: log, level: level, src: src, notify: daemon.Notifier{Log: log}, hups: sig.hangups(), devices: st}
 	if err := s.serve(ctx, cfg, file == "" && !keys["tftp.listen"].Changed && os.Getenv(config.EnvName("tftp.listen")) == ""); err != nil {
 		log.Error("sealboot stopped", zap.Error(err))
 		return err
@@ -112,6 +114,7 @@ type server struct {
 	listenInFile []string
 	current      *config.Config // the last configuration applied
 	comps        *components
+	devices      *devices.State // what the events say of each device
 }
 
 func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bool) error {
@@ -129,7 +132,7 @@ func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bo
 		s.log.Warn("tftp.shutdown_timeout is cut to fit within shutdown_timeout, which bounds the whole stop",
 			zap.Duration("tftp.shutdown_timeout", cfg.TFTP.ShutdownTimeout), zap.Duration("shutdown_timeout", cfg.ShutdownTimeout), zap.Duration("used", d))
 	}
-	comps, err := buildComponents(cfg, s.log)
+	comps, err := buildComponents(cfg, s.log, s.devices)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,12 @@ func startDaemon(t *testing.T, bin string, env []string, args ...string) *daemon
 // startProc starts cmd, a `sealboot serve`, and collects its log.
 func startProc(t *testing.T, cmd *exec.Cmd) *daemonProc {
 	t.Helper()
+	// A control socket of its own: as root the default is the host's
+	// /run/sealboot/admin.sock, which another sealboot may hold.
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append([]string{"SEALBOOT_ADMIN_SOCKET=" + filepath.Join(t.TempDir(), "admin.sock")}, cmd.Env...)
 	d := &daemonProc{t: t, cmd: cmd, done: make(chan error, 1)}
 	d.cond = sync.NewCond(&d.mu)
 	stderr, err := d.cmd.StderrPipe()
@@ -129,7 +135,8 @@ func TestServeLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	port := freeUDPPort(t)
 	cfgFile := filepath.Join(dir, "sealboot.yaml")
-	good := fmt.Sprintf("state_dir: %s\ntftp:\n  listen: [\"127.0.0.1:%d\"]\nlog:\n  level: info\n", dir, port)
+	metricsAddr := freeTCPAddr(t)
+	good := fmt.Sprintf("state_dir: %s\ntftp:\n  listen: [\"127.0.0.1:%d\"]\nlog:\n  level: info\nmetrics:\n  listen: %s\n", dir, port, metricsAddr)
 	if err := os.WriteFile(cfgFile, []byte(good), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -180,12 +187,18 @@ func TestServeLifecycle(t *testing.T) {
 	if err := fetch(); err != nil {
 		t.Fatalf("not serving after a refused reload: %v", err)
 	}
+	if _, body := get(t, "http://"+metricsAddr+"/metrics"); !strings.Contains(body, "\nsealboot_config_last_reload_successful 0\n") {
+		t.Fatal("a refused reload does not set sealboot_config_last_reload_successful to 0")
+	}
 	// A good file is applied.
 	_ = os.WriteFile(cfgFile, []byte(good+"seal:\n  cipher: aes128-gcm\n"), 0o600)
 	_ = d.cmd.Process.Signal(syscall.SIGHUP)
 	d.waitFor("configuration reloaded")
 	if err := fetch(); err != nil {
 		t.Fatalf("after reload: %v", err)
+	}
+	if _, body := get(t, "http://"+metricsAddr+"/metrics"); !strings.Contains(body, "\nsealboot_config_last_reload_successful 1\n") {
+		t.Fatal("an applied reload does not set sealboot_config_last_reload_successful to 1")
 	}
 
 	// Settings that need a restart say so, and the running ones stay.
@@ -216,6 +229,7 @@ func TestServeStartFailureNamesComponent(t *testing.T) {
 	}
 	defer busy.Close()
 	cmd := exec.Command(bin, "serve", "--state-dir", t.TempDir(), "--tftp-listen", busy.LocalAddr().String(), "--log-format", "console")
+	cmd.Env = append(os.Environ(), "SEALBOOT_ADMIN_SOCKET="+filepath.Join(t.TempDir(), "admin.sock"))
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatal("serve started on a port in use")

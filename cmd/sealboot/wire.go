@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/daemon"
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/devices"
 	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/keystore/cms"
 	"github.com/sealboot/sealboot/plugins"
@@ -37,6 +40,9 @@ type components struct {
 	// flushLogs writes the pending summaries of rate-limited log lines
 	// (at exit).
 	flushLogs func()
+	// admin serves the status page and API; nil without device state.
+	admin   http.Handler
+	metrics *serverMetrics
 }
 
 // check runs every component's check of a new configuration.
@@ -68,16 +74,25 @@ func (c *components) reload(cfg *config.Config) error {
 }
 
 // buildComponents constructs every component of `sealboot serve` from cfg.
-func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
-	return build(cfg, log, defaultPacketLogging())
+// st (nil: none) is the per-device state: every component's logger feeds
+// it, outside any rate limit.
+func buildComponents(cfg *config.Config, log *zap.Logger, st *devices.State) (*components, error) {
+	return build(cfg, log, st, defaultPacketLogging())
 }
 
 // build is buildComponents with the rate limit of per-packet log lines.
-func build(cfg *config.Config, log *zap.Logger, pl packetLogging) (*components, error) {
+func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLogging) (*components, error) {
 	c := &components{reg: prometheus.NewRegistry()}
-	plogs := newPacketLogs(log, pl, c.reg)
+	// The state taps each logger outermost: rate limits and levels apply
+	// to the output only, and it sees every event.
+	plogs := newPacketLogs(base, pl, c.reg, st)
+	log := withStateTap(base, st)
 	c.flushLogs = plogs.flush
+	for _, name := range []string{"dhcp", "dhcp.leases", "dhcp.coredhcp", "tftpd", "httpd"} {
+		plogs.sup.counter.WithLabelValues(name) // the rate-limited loggers' series, from the start
+	}
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.metrics = newServerMetrics(c.reg, runtime.Version())
 	var configs *configdir.Dir // the keystore tells it when certificates change
 	keys, err := keystore.Open(keystore.Options{
 		Dir: cfg.KeysDir, Settle: cfg.Keystore.Settle, AllowSmallRSA: cfg.Seal.AllowSmallRSA,
@@ -175,8 +190,13 @@ func build(cfg *config.Config, log *zap.Logger, pl packetLogging) (*components, 
 		warnUnknownProfiles(cfg.Profiles, known, log.Named("dhcp"))
 		return nil
 	})
+	if st != nil {
+		c.addStatus(cfg, st, keys, configs, log)
+	}
 	if cfg.Metrics.Listen != "" {
-		c.tasks = append(c.tasks, daemon.Task{Name: "metrics", Component: newMetricsServer(cfg.Metrics.Listen, cfg.Metrics.PProf, c.reg, log.Named("metrics"))})
+		ms := newMetricsServer(cfg.Metrics.Listen, cfg.Metrics.PProf, c.reg, log.Named("metrics"))
+		ms.admin = c.admin
+		c.tasks = append(c.tasks, daemon.Task{Name: "metrics", Component: ms})
 		c.listen = append(c.listen, "metrics "+cfg.Metrics.Listen)
 	}
 	return c, nil

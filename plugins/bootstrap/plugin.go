@@ -176,6 +176,9 @@ func New(cfg Config, deps Deps, log *zap.Logger, reg prometheus.Registerer) (*Pl
 	}
 	p.cfg.Store(&cfg)
 	p.reserve(&cfg)
+	if reg != nil {
+		reg.MustRegister(newPoolCollector(p))
+	}
 	return p, nil
 }
 
@@ -297,6 +300,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Offers freed before they expired because the client requested another server's (RFC 2131 4.3.2; two servers on one segment).",
 		}, []string{"family"}),
 	}
+	// Every series from the start, at zero: the types clients send.
+	for _, t := range []string{"DISCOVER", "REQUEST", "DECLINE", "RELEASE", "INFORM"} {
+		m.packets.WithLabelValues("v4", t)
+	}
+	for _, t := range []string{"SOLICIT", "REQUEST", "CONFIRM", "RENEW", "REBIND", "RELEASE", "DECLINE", "INFORMATION-REQUEST"} {
+		m.packets.WithLabelValues("v6", t)
+	}
+	m.notForUs.WithLabelValues("v4")
+	m.notForUs.WithLabelValues("v6")
 	if reg != nil {
 		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown, m.noSubnet, m.declines, m.notForUs, m.withdrawn)
 	}
@@ -359,6 +371,6 @@ func (p *Plugin) event(name string, known bool, client string, id identity.Ident
 		relayStr = relay.String()
 	}
 	log.Info(name, zap.String("event", name), zap.String("serial", id.Serial), zap.String("mac", mac),
-		zap.String("ip", ip.String()), zap.String("bootfile", file), zap.String("vendor", id.Vendor),
+		zap.String("ip", ip.String()), zap.String("bootfile", file), zap.String("vendor", id.Vendor), zap.String("model", id.Model),
 		zap.String("source", id.Source), zap.String("profile", profileName(prof)), zap.String("relay", relayStr), zap.String("circuit_id", circuit))
 }

@@ -53,6 +53,7 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	if id.Serial == "" && !cfg.ServeUnknown {
 		p.m.unknown.Inc()
 		p.debug("dhcpv6: ignoring a client with no recognisable serial (dhcp.serve_unknown is false)", zap.String("duid", duid.String()))
+		p.unknownClient("v6", duid.String(), id, relay, "")
 		return nil, true
 	}
 	out.AddOption(dhcpv6.OptServerID(cfg.V6.ServerDUID))

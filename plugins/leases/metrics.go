@@ -18,7 +18,7 @@ func registerMetrics(reg prometheus.Registerer, s *Store) {
 			Name: "sealboot_dhcp_leases", Help: "Active DHCP leases.", ConstLabels: labels,
 		}, func() float64 { return float64(s.active()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "sealboot_dhcp_lease_journal_syncs_total", Help: "fsyncs of the lease journal.", ConstLabels: labels,
+			Name: "sealboot_dhcp_lease_journal_syncs_total", Help: "Times the lease journal was synced to disk (fsync).", ConstLabels: labels,
 		}, func() float64 {
 			if s.j == nil {
 				return 0
@@ -28,7 +28,7 @@ func registerMetrics(reg prometheus.Registerer, s *Store) {
 			return float64(s.j.syncs)
 		}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "sealboot_dhcp_lease_journal_sync_failures_total", Help: "fsyncs of the lease journal that failed.", ConstLabels: labels,
+			Name: "sealboot_dhcp_lease_journal_sync_failures_total", Help: "Syncs of the lease journal to disk (fsync) that failed.", ConstLabels: labels,
 		}, func() float64 {
 			if s.j == nil {
 				return 0

@@ -108,6 +108,7 @@ dhcp:
 }
 
 func (l *lab) keysDir() string    { return filepath.Join(l.dir, "state", "keys") }
+func (l *lab) socket() string     { return filepath.Join(l.dir, "admin.sock") }
 func (l *lab) configsDir() string { return filepath.Join(l.dir, "state", "configs") }
 
 // server is sealboot serve running in the lab's server namespace.
@@ -122,15 +123,28 @@ type server struct {
 
 func (l *lab) start(cfgPath string) *server {
 	l.t.Helper()
-	return startServer(l.t, l.srv.NS, cfgPath)
+	return startServerSocket(l.t, l.srv.NS, cfgPath, l.socket())
 }
 
 // startServer runs sealboot serve in ns and returns once it is ready.
 func startServer(t *testing.T, ns *netns.NS, cfgPath string) *server {
 	t.Helper()
+	return startServerSocket(t, ns, cfgPath, "")
+}
+
+// startServerSocket is startServer with its control socket at sock (empty:
+// one of its own).
+func startServerSocket(t *testing.T, ns *netns.NS, cfgPath, sock string) *server {
+	t.Helper()
 	s := &server{t: t, done: make(chan struct{})}
 	s.cond = sync.NewCond(&s.mu)
 	s.cmd = ns.Command(context.Background(), sealbootBin, "serve", "--config", cfgPath)
+	// A control socket of its own, not the host's /run/sealboot/admin.sock:
+	// the lab's (l.socket) or, for servers started otherwise, a new one.
+	if sock == "" {
+		sock = filepath.Join(t.TempDir(), "admin.sock")
+	}
+	s.cmd.Env = append(os.Environ(), "SEALBOOT_ADMIN_SOCKET="+sock)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -146,6 +146,19 @@ func TestInitialScan(t *testing.T) {
 	if fmt.Sprint(reasons) != fmt.Sprint(want) {
 		t.Fatalf("invalid reasons:\n got %v\nwant %v", reasons, want)
 	}
+	list := map[string]Status{}
+	for _, st := range h.d.List() {
+		list[st.Serial] = st
+	}
+	wantList := map[string]Status{
+		"SN1":   {Serial: "SN1", State: StateWaitingForCert, Bytes: 11},
+		"SN2":   {Serial: "SN2", State: StateWaitingForCert, Bytes: 11},
+		"EMPTY": {Serial: "EMPTY", State: StateInvalid, Reason: "empty"},
+		"BIG":   {Serial: "BIG", State: StateInvalid, Reason: "2048 bytes, larger than watch.max_size (1024)", Bytes: 2048},
+	}
+	if fmt.Sprint(list) != fmt.Sprint(wantList) {
+		t.Fatalf("List:\n got %v\nwant %v", list, wantList)
+	}
 }
 
 func TestWatchStates(t *testing.T) {

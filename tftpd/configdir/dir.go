@@ -335,3 +335,26 @@ func parallel(n int, fn func(i int)) {
 	close(next)
 	wg.Wait()
 }
+
+// Status is one config file as the directory has it.
+type Status struct {
+	Serial string
+	State  string // ready, waiting_for_certificate, invalid
+	Reason string // why it is invalid
+	Bytes  int64
+}
+
+// List returns the status of every config file whose name carries a
+// serial, in no order: what the first scan found, for whoever keeps
+// per-device state from then on from the config.state events.
+func (d *Dir) List() []Status {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make([]Status, 0, len(d.bySerial))
+	for _, e := range d.bySerial {
+		if e.serial != "" {
+			out = append(out, Status{Serial: e.serial, State: e.counted, Reason: e.problem, Bytes: e.size})
+		}
+	}
+	return out
+}

@@ -238,8 +238,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "sealboot_configs", Help: "Config files in the configs directory by state.",
 		}, []string{"state"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sealboot_configs_events_total", Help: "config.state events by state.",
+			Name: "sealboot_configs_events_total", Help: "Config file state changes (config.state events) by state.",
 		}, []string{"state"}),
+	}
+	m.set(0, 0, 0) // every series from the start, at zero
+	for _, st := range []string{StateReady, StateWaitingForCert, StateRemoved, StateInvalid} {
+		m.events.WithLabelValues(st)
 	}
 	if reg != nil {
 		reg.MustRegister(m.configs, m.events)

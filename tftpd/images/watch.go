@@ -138,11 +138,14 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer, d *Dir) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sealboot_images_events_total", Help: "image.state events by state.",
+			Name: "sealboot_images_events_total", Help: "Image file state changes (image.state events) by state.",
 		}, []string{"state"}),
 		hashed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sealboot_images_hashed_bytes_total", Help: "Bytes of images read to compute their SHA-256.",
 		}),
+	}
+	for _, state := range []string{StateReady, StateRemoved, StateInvalid} {
+		m.events.WithLabelValues(state) // every series from the start, at zero
 	}
 	if reg == nil {
 		return m

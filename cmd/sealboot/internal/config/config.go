@@ -7,6 +7,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,7 @@ type Config struct {
 
 	Log      Log      `mapstructure:"log"`
 	Metrics  Metrics  `mapstructure:"metrics"`
+	Admin    Admin    `mapstructure:"admin"`
 	Keystore Keystore `mapstructure:"keystore"`
 	Watch    Watch    `mapstructure:"watch"`
 	Seal     Seal     `mapstructure:"seal"`
@@ -77,6 +79,47 @@ type Log struct {
 type Metrics struct {
 	Listen string `mapstructure:"listen"` // host:port; empty turns metrics off
 	PProf  bool   `mapstructure:"pprof"`  // also serve Go's /debug/pprof profiles there
+}
+
+// Admin configures the local control socket (sealboot status) and the
+// per-device state it and the status page show.
+type Admin struct {
+	// Socket is the control socket's path. Empty: admin.sock in
+	// $RUNTIME_DIRECTORY (systemd's RuntimeDirectory=), else
+	// /run/sealboot/admin.sock as root, <state_dir>/admin.sock otherwise;
+	// "off": none. See SocketPath.
+	Socket string `mapstructure:"socket"`
+	// FailingAfter is how many refused attempts in a row make a device
+	// whose config and certificate are ready "failing".
+	FailingAfter int `mapstructure:"failing_after"`
+	// MaxUnknownDevices bounds the devices remembered with no config or
+	// certificate file (seen in DHCP or asking for a file).
+	MaxUnknownDevices int `mapstructure:"max_unknown_devices"`
+	// StoryEvents and StoryTotal bound the recent events kept per device
+	// and in all.
+	StoryEvents int `mapstructure:"story_events"`
+	StoryTotal  int `mapstructure:"story_total"`
+}
+
+// SocketOff is admin.socket's value that turns the socket off.
+const SocketOff = "off"
+
+// SocketPath is where the control socket is, resolved as Admin.Socket
+// says, or "" when it is off. getenv reads $RUNTIME_DIRECTORY.
+func (c *Config) SocketPath(getenv func(string) string, euid int) string {
+	switch s := c.Admin.Socket; {
+	case s == SocketOff:
+		return ""
+	case s != "":
+		return s
+	}
+	if rd, _, _ := strings.Cut(getenv("RUNTIME_DIRECTORY"), ":"); rd != "" {
+		return filepath.Join(rd, "admin.sock")
+	}
+	if euid == 0 {
+		return "/run/sealboot/admin.sock"
+	}
+	return filepath.Join(c.StateDir, "admin.sock")
 }
 
 // Keystore configures the device certificate store.
@@ -206,6 +249,7 @@ func Default() Config {
 	return Config{
 		ShutdownTimeout: 10 * time.Second,
 		Log:             Log{Level: "info"},
+		Admin:           Admin{FailingAfter: 3, MaxUnknownDevices: 100000, StoryEvents: 32, StoryTotal: 100000},
 		Keystore: Keystore{
 			Settle:       250 * time.Millisecond,
 			FetchTimeout: 10 * time.Second,

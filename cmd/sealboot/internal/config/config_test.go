@@ -74,6 +74,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "negative receive buffer", yaml: "dhcp:\n  receive_buffer: -1\n", want: []string{"dhcp.receive_buffer: must be between 0 and 1GiB"}},
 		{name: "huge receive buffer", yaml: "dhcp:\n  receive_buffer: 2GiB\n", want: []string{"dhcp.receive_buffer: must be between 0 and 1GiB"}},
 		{name: "bad level", yaml: "log:\n  level: loud\n", want: []string{`log.level: invalid level "loud"`}},
+		{name: "admin bounds", yaml: "admin:\n  failing_after: 0\n  story_events: 50\n  story_total: 10\n", want: []string{"admin.failing_after: must be positive", "admin.story_total: 10 is less than admin.story_events (50)"}},
+		{name: "admin socket too long", yaml: "admin:\n  socket: /" + strings.Repeat("s", 110) + "\n", want: []string{"admin.socket: path longer than 107 bytes"}},
 		{name: "bad cipher", yaml: "seal:\n  cipher: des\n", want: []string{`seal.cipher: unknown cipher "des"`}},
 		{name: "pattern without serial", yaml: "tftp:\n  names: [config.enc]\n", want: []string{`tftp.names[0]: pattern "config.enc" must contain {serial} exactly once`}},
 		{name: "traversal pattern", yaml: "tftp:\n  names: [\"../{serial}\"]\n", want: []string{`tftp.names[0]: pattern "../{serial}" may only use`}},
@@ -222,5 +224,30 @@ func TestPluginREADMEExamples(t *testing.T) {
 		if _, err := Load(Source{Data: []byte(yaml)}); err != nil {
 			t.Errorf("plugins/README.md example %d:\n%s\n%v", i+1, yaml, err)
 		}
+	}
+}
+
+func TestSocketPath(t *testing.T) {
+	t.Parallel()
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, tt := range []struct {
+		name, socket string
+		env          map[string]string
+		euid         int
+		want         string
+	}{
+		{"systemd's runtime directory", "", map[string]string{"RUNTIME_DIRECTORY": "/run/sealboot"}, 997, "/run/sealboot/admin.sock"},
+		{"the first of several", "", map[string]string{"RUNTIME_DIRECTORY": "/run/a:/run/b"}, 997, "/run/a/admin.sock"},
+		{"root", "", nil, 0, "/run/sealboot/admin.sock"},
+		{"a user", "", nil, 1000, "/srv/sb/admin.sock"},
+		{"set", "/tmp/x.sock", map[string]string{"RUNTIME_DIRECTORY": "/run/sealboot"}, 0, "/tmp/x.sock"},
+		{"off", "off", nil, 0, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Config{StateDir: "/srv/sb", Admin: Admin{Socket: tt.socket}}
+			if got := c.SocketPath(env(tt.env), tt.euid); got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

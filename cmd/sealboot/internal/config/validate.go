@@ -47,6 +47,7 @@ func (c *Config) validateTop(p *problems) {
 	if c.Metrics.Listen != "" {
 		hostPort(p, "metrics.listen", c.Metrics.Listen)
 	}
+	c.Admin.validate(p)
 	positive(p, "keystore.settle", c.Keystore.Settle)
 	positive(p, "keystore.fetch_timeout", c.Keystore.FetchTimeout)
 	if c.Keystore.FetchMaxSize <= 0 {
@@ -71,6 +72,24 @@ func (c *Config) validateTop(p *problems) {
 	}
 	positive(p, "watch.settle", c.Watch.Settle)
 	c.Seal.validate(p)
+}
+
+func (a Admin) validate(p *problems) {
+	switch {
+	case strings.ContainsRune(a.Socket, 0):
+		p.add("admin.socket", "contains a NUL byte")
+	case len(a.Socket) > 107: // sun_path holds 108 bytes with the NUL
+		p.add("admin.socket", "path longer than 107 bytes, the most a Unix socket's name may have")
+	}
+	for key, n := range map[string]int{"admin.failing_after": a.FailingAfter, "admin.max_unknown_devices": a.MaxUnknownDevices,
+		"admin.story_events": a.StoryEvents, "admin.story_total": a.StoryTotal} {
+		if n <= 0 {
+			p.add(key, "must be positive")
+		}
+	}
+	if a.StoryTotal > 0 && a.StoryTotal < a.StoryEvents {
+		p.add("admin.story_total", "%d is less than admin.story_events (%d)", a.StoryTotal, a.StoryEvents)
+	}
 }
 
 func (s Seal) validate(p *problems) {
