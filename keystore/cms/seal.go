@@ -22,6 +22,10 @@ func seal(cert *x509.Certificate, plaintext []byte, opts Options) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
+	ct, err := opts.ContentType.oid()
+	if err != nil {
+		return nil, err
+	}
 	cek := make([]byte, spec.keyLen)
 	if _, err := rand.Read(cek); err != nil {
 		return nil, err
@@ -32,15 +36,15 @@ func seal(cert *x509.Certificate, plaintext []byte, opts Options) ([]byte, error
 	}
 	var ci []byte
 	if spec.gcm {
-		alg, ct, tag, err := encryptGCM(cek, plaintext)
+		alg, ctext, tag, err := encryptGCM(cek, plaintext)
 		if err != nil {
 			return nil, err
 		}
 		// AuthEnvelopedData, RFC 5083 section 2.1: version 0.
-		body := seq(mustMarshal(0), tlv(0x31, ri), encryptedContentInfo(alg, ct), octets(tag))
+		body := seq(mustMarshal(0), tlv(0x31, ri), encryptedContentInfo(ct, alg, ctext), octets(tag))
 		ci = seq(mustMarshal(oidAuthEnvelopedData), explicit(0, body))
 	} else {
-		alg, ct, err := encryptCBC(cek, plaintext)
+		alg, ctext, err := encryptCBC(cek, plaintext)
 		if err != nil {
 			return nil, err
 		}
@@ -50,7 +54,7 @@ func seal(cert *x509.Certificate, plaintext []byte, opts Options) ([]byte, error
 		if riVersion != 0 {
 			version = 2
 		}
-		body := seq(mustMarshal(version), tlv(0x31, ri), encryptedContentInfo(alg, ct))
+		body := seq(mustMarshal(version), tlv(0x31, ri), encryptedContentInfo(ct, alg, ctext))
 		ci = seq(mustMarshal(oidEnvelopedData), explicit(0, body))
 	}
 	if opts.DER {
@@ -59,10 +63,10 @@ func seal(cert *x509.Certificate, plaintext []byte, opts Options) ([]byte, error
 	return pem.EncodeToMemory(&pem.Block{Type: "PKCS7", Bytes: ci}), nil
 }
 
-// encryptedContentInfo: id-data, the content algorithm, and the ciphertext
-// as [0] IMPLICIT OCTET STRING.
-func encryptedContentInfo(alg, ct []byte) []byte {
-	return seq(mustMarshal(oidData), alg, tlv(0x80, ct))
+// encryptedContentInfo: the content type, the content algorithm, and the
+// ciphertext as [0] IMPLICIT OCTET STRING.
+func encryptedContentInfo(ct asn1.ObjectIdentifier, alg, ctext []byte) []byte {
+	return seq(mustMarshal(ct), alg, tlv(0x80, ctext))
 }
 
 // recipientInfo builds the RecipientInfo for cert's key and returns its
