@@ -15,7 +15,7 @@ trap cleanup EXIT
 BIN=${BENCH_BIN:-$T/bin}
 mkdir -p "$BIN"
 if [ ! -x "$BIN/sealboot" ]; then
-	(cd "$ROOT" && CGO_ENABLED=0 go build -o "$BIN/sealboot" ./cmd/sealboot && go build -o "$BIN/tftpbench" ./test/tftpbench)
+	(cd "$ROOT" && CGO_ENABLED=0 go build -o "$BIN/sealboot" ./cmd/sealboot && go build -o "$BIN/tftpbench" ./test/tftpbench && go build -o "$BIN/slowlink" ./test/slowlink)
 fi
 SB=$BIN/sealboot
 

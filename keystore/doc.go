@@ -2,7 +2,10 @@
 // by device serial number (RFC 8886 section 3): a directory of certificate
 // files, each mapped to a serial, with the SHA-256 fingerprint of each
 // SubjectPublicKeyInfo pinned so that a different key for a known serial is
-// refused unless replacement is asked for (section 5.2).
+// refused unless replacement is asked for (section 5.2). Certificates and
+// the pin file are regular files in the directory, read without following
+// links (sub-package regfile): a symlinked certificate is invalid, a
+// symlinked pin file an error.
 //
 // Cryptography lives under this package: sub-package cms seals and opens
 // CMS messages, and GenerateDevice makes a device's factory key pair.

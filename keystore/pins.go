@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sealboot/sealboot/keystore/regfile"
 )
 
 // The pin database lives in the keys directory; the scanner skips dot files.
@@ -48,14 +50,31 @@ func (p *pins) remove(serial string) {
 	}
 }
 
+// maxPinsFile bounds the pin database: about 90 bytes a serial.
+const maxPinsFile = 256 << 20
+
 // loadPins reads the pin database of dir; a missing file is an empty one.
 func loadPins(dir string) (*pins, error) {
-	p := newPins()
-	data, err := os.ReadFile(filepath.Join(dir, pinsFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return p, nil
-	}
+	d, err := regfile.OpenDir(dir)
 	if err != nil {
+		return nil, fmt.Errorf("read key pins: %w", err)
+	}
+	defer d.Close()
+	return loadPinsFrom(d)
+}
+
+// loadPinsFrom reads the pin database of dir. It must be a regular file:
+// a symbolic link there is an error, not an empty database.
+func loadPinsFrom(dir *regfile.Dir) (*pins, error) {
+	p := newPins()
+	data, _, err := dir.ReadFile(pinsFile, maxPinsFile)
+	var nr *regfile.NotRegularError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return p, nil
+	case errors.As(err, &nr):
+		return nil, fmt.Errorf("read key pins: %w: the pin file must be a regular file in keys_dir", err)
+	case err != nil:
 		return nil, fmt.Errorf("read key pins: %w", err)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -98,7 +117,9 @@ func (p *pins) save(dir string) error {
 // shared with other sealboot processes (the daemon and the keys command),
 // and saves the result when fn returns nil.
 func updatePins(dir string, fn func(*pins) error) (*pins, error) {
-	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o640)
+	// O_NOFOLLOW: a link planted there must not make us create or open
+	// its target.
+	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("lock key pins: %w", err)
 	}

@@ -1,19 +1,20 @@
 package keystore
 
 import (
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
 	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/sealboot/sealboot/keystore/regfile"
 )
 
 // fileRec is what a scan learned about one file in the directory.
@@ -34,24 +35,12 @@ type fileRec struct {
 	problem        string // why the file gives no usable certificate
 }
 
-func (f *fileRec) same(fi os.FileInfo) bool {
-	return f.size == fi.Size() && f.mtime.Equal(fi.ModTime()) && f.ctime.Equal(ctime(fi)) && f.ino == inode(fi)
+func (f *fileRec) same(st *unix.Stat_t) bool {
+	return f.size == st.Size && f.mtime.Equal(mtimeOf(st)) && f.ctime.Equal(ctimeOf(st)) && f.ino == st.Ino
 }
 
-// ctime is fi's change time (zero where unknown).
-func ctime(fi os.FileInfo) time.Time {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return time.Unix(st.Ctim.Unix())
-	}
-	return time.Time{}
-}
-
-func inode(fi os.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return st.Ino
-	}
-	return 0
-}
+func mtimeOf(st *unix.Stat_t) time.Time { return time.Unix(st.Mtim.Unix()) }
+func ctimeOf(st *unix.Stat_t) time.Time { return time.Unix(st.Ctim.Unix()) }
 
 // ignored reports whether name is not a certificate candidate: dot files
 // (the pin database, editors' and our temporary files) and backups.
@@ -66,18 +55,27 @@ func ignored(name string) bool {
 func (s *Store) rescan(trusted ...string) (again bool, err error) {
 	s.scanMu.Lock()
 	defer s.scanMu.Unlock()
-	files, again, err := s.readFiles(trusted)
+	// Every entry is reached from one descriptor of the directory, opened
+	// by its path (which may be a symlink to a release), without
+	// following links: certificates and the pin file are regular files
+	// in keys_dir.
+	dir, err := regfile.OpenDir(s.opts.Dir)
+	if err != nil {
+		return false, fmt.Errorf("keys directory: %w", err)
+	}
+	defer dir.Close()
+	files, again, err := s.readFiles(dir, trusted)
 	if err != nil {
 		return false, err
 	}
-	pins := versionOf(filepath.Join(s.opts.Dir, pinsFile))
+	pins := versionOf(dir, pinsFile)
 	if s.resolvedOK && pins == s.resolvedPins && s.unchanged(files) {
 		// Nothing to resolve again: with 100,000 certificates that would
 		// allocate ~100 MiB to arrive where we are.
 		return again, nil
 	}
 	s.resolvedOK = false
-	p, err := loadPins(s.opts.Dir)
+	p, err := loadPinsFrom(dir)
 	if err != nil {
 		return again, err
 	}
@@ -86,7 +84,7 @@ func (s *Store) rescan(trusted ...string) (again bool, err error) {
 		if p, err = s.pinNew(res.toPin); err != nil {
 			s.log.Error("cannot write key pins", zap.String("dir", s.opts.Dir), zap.Error(err))
 		} else {
-			pins = versionOf(filepath.Join(s.opts.Dir, pinsFile))
+			pins = versionOf(dir, pinsFile)
 			res = resolve(files, p)
 		}
 	}
@@ -118,55 +116,58 @@ type fileVersion struct {
 	ino                uint64
 }
 
-// versionOf is path's version; the zero value when it cannot be stat'ed.
-func versionOf(path string) fileVersion {
-	fi, err := os.Stat(path)
+// versionOf is the version of the entry name of dir; the zero value when
+// it cannot be stat'ed.
+func versionOf(dir *regfile.Dir, name string) fileVersion {
+	st, err := dir.Lstat(name)
 	if err != nil {
 		return fileVersion{}
 	}
-	return fileVersion{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ctime: ctime(fi).UnixNano(), ino: inode(fi)}
+	return fileVersion{size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano(), ino: st.Ino}
 }
 
 // readFiles lists the directory and parses new or changed files, reusing
 // what an earlier scan parsed, with the stat and parse work spread over
 // every CPU. Files modified within the settle delay are left for the next
 // scan (their previous version, if any, stays), except trusted ones: files
-// this store wrote atomically itself.
-func (s *Store) readFiles(trusted []string) (map[string]*fileRec, bool, error) {
-	entries, err := os.ReadDir(s.opts.Dir)
+// this store wrote atomically itself. Subdirectories are not looked into;
+// a symbolic link, FIFO, socket or device is a file with a problem.
+func (s *Store) readFiles(dir *regfile.Dir, trusted []string) (map[string]*fileRec, bool, error) {
+	names, err := dir.Names()
 	if err != nil {
-		return nil, false, fmt.Errorf("keys directory: %w", err)
+		return nil, false, fmt.Errorf("keys directory %s: %w", s.opts.Dir, err)
 	}
 	s.mu.RLock()
 	old := s.files
 	s.mu.RUnlock()
 	fresh := time.Now().Add(-s.opts.Settle)
-	results := make([]*fileRec, len(entries))
-	deferred := make([]bool, len(entries))
-	parallel(len(entries), func(i int) {
-		e := entries[i]
-		name := e.Name()
-		if ignored(name) || !(e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0) {
+	results := make([]*fileRec, len(names))
+	deferred := make([]bool, len(names))
+	parallel(len(names), func(i int) {
+		name := names[i]
+		if ignored(name) {
 			return
 		}
-		fi, err := e.Info() // lstat: one syscall for a regular file
-		if err == nil && e.Type()&os.ModeSymlink != 0 {
-			fi, err = os.Stat(filepath.Join(s.opts.Dir, name))
-		}
+		st, err := dir.Stat(name) // lstat: one syscall
+		var nr *regfile.NotRegularError
 		prev := old[name]
 		switch {
-		case err != nil: // dangling link or gone: parseFile says which
-			results[i] = s.parseFile(name, nil)
-		case !fi.Mode().IsRegular():
-		case prev != nil && prev.same(fi):
+		case errors.Is(err, fs.ErrNotExist): // gone since the listing
+		case errors.As(err, &nr) && st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		case err != nil && nr == nil:
+			results[i] = &fileRec{name: name, problem: "unreadable: " + err.Error(), mtime: time.Now()} // compares as changed until it is readable
+		case prev != nil && prev.same(&st):
 			results[i] = prev
-		case fi.ModTime().After(fresh) && !slices.Contains(trusted, name):
+		case mtimeOf(&st).After(fresh) && !slices.Contains(trusted, name):
 			deferred[i], results[i] = true, prev
+		case nr != nil:
+			results[i] = &fileRec{name: name, size: st.Size, mtime: mtimeOf(&st), ctime: ctimeOf(&st), ino: st.Ino,
+				problem: nr.Kind + ": certificates must be regular files in keys_dir"}
 		default:
-			results[i] = s.parseFile(name, fi)
+			results[i] = s.parseFile(dir, name)
 		}
 	})
-	out := make(map[string]*fileRec, len(entries))
+	out := make(map[string]*fileRec, len(names))
 	again := slices.Contains(deferred, true)
 	for _, r := range results {
 		if r != nil {
@@ -194,23 +195,27 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-func (s *Store) parseFile(name string, fi os.FileInfo) *fileRec {
+// maxCertificateFile is the largest file read as a certificate.
+const maxCertificateFile = 1 << 20
+
+// parseFile reads and parses one certificate file; its version is that of
+// the descriptor read (open, fstat, read, close: at a hundred thousand
+// certificates, os.ReadFile's extra stat and poller registration double
+// the scan time).
+func (s *Store) parseFile(dir *regfile.Dir, name string) *fileRec {
 	r := &fileRec{name: name}
-	path := filepath.Join(s.opts.Dir, name)
-	if fi == nil {
-		_, err := os.Stat(path)
-		r.problem = fmt.Sprintf("unreadable: %v", err)
-		r.mtime = time.Now() // compares as changed until it is readable
+	data, st, err := dir.ReadFile(name, maxCertificateFile)
+	r.size, r.mtime, r.ctime, r.ino = st.Size, mtimeOf(&st), ctimeOf(&st), st.Ino
+	var nr *regfile.NotRegularError
+	switch {
+	case errors.As(err, &nr): // replaced since it was stat'ed
+		r.problem, r.mtime = nr.Kind+": certificates must be regular files in keys_dir", time.Now()
 		return r
-	}
-	r.size, r.mtime, r.ctime, r.ino = fi.Size(), fi.ModTime(), ctime(fi), inode(fi)
-	if fi.Size() > 1<<20 {
+	case errors.Is(err, regfile.ErrTooLarge):
 		r.problem = "larger than 1 MiB: not a certificate"
 		return r
-	}
-	data, err := readSmallFile(path, fi.Size())
-	if err != nil {
-		r.problem = "unreadable: " + err.Error()
+	case err != nil:
+		r.problem, r.mtime = "unreadable: "+err.Error(), time.Now() // compares as changed until it is readable
 		return r
 	}
 	cert, err := ParseCertificate(data)
@@ -227,37 +232,6 @@ func (s *Store) parseFile(name string, fi os.FileInfo) *fileRec {
 		r.subjectProblem = err.Error()
 	}
 	return r
-}
-
-// readSmallFile reads a file expected to be size bytes with three system
-// calls (open, read, close): at a hundred thousand certificates, os.ReadFile's
-// extra stat and poller registration double the scan time. A file that has
-// grown since it was stat'ed is reported as changing.
-func readSmallFile(path string, size int64) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, size+1)
-	n := 0
-	for n < len(buf) {
-		m, err := unix.Read(fd, buf[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
-		}
-		if m == 0 {
-			break
-		}
-		n += m
-	}
-	if int64(n) != size {
-		return nil, fmt.Errorf("%s changed while being read", path)
-	}
-	return buf[:n], nil
 }
 
 // resolution is the outcome of matching files to serials and pins.

@@ -32,6 +32,11 @@ type Config struct {
 	ReceiveBuffer int
 	V4            V4Config
 	V6            V6Config
+	// HTTP is the built-in HTTP server's scheme and port, for the URLs
+	// of profiles whose transport is http.
+	HTTP bootstrap.HTTP
+	// Profiles say how the devices they match boot (first match wins).
+	Profiles []bootstrap.Profile
 }
 
 // V4Config is DHCPv4; no interfaces means off.
@@ -92,6 +97,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error
 
 // Bindings is what the TFTP server asks which device holds an address.
 func (s *Server) Bindings() *Bindings { return &Bindings{v4: s.v4, v6: s.v6} }
+
+// InInventory reports whether the inventory lists a device with serial.
+func (s *Server) InInventory(serial string) bool { return s.inv != nil && s.inv.HasSerial(serial) }
 
 // Ready is closed when every listener is up.
 func (s *Server) Ready() <-chan struct{} { return s.ready }

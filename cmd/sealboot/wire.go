@@ -90,12 +90,13 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		daemon.Task{Name: "keystore", Component: keys},
 		daemon.Task{Name: "configs", Component: configs},
 	)
+	var dhcp *plugins.Server
 	if cfg.DHCP.Enabled {
 		dcfg, err := dhcpConfig(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("dhcp: %w", err)
 		}
-		dhcp, err := plugins.New(dcfg, log.Named("dhcp"), c.reg)
+		dhcp, err = plugins.New(dcfg, log.Named("dhcp"), c.reg)
 		if err != nil {
 			return nil, fmt.Errorf("dhcp: %w", err)
 		}
@@ -139,6 +140,15 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		func(cfg *config.Config) error { return core.Update(fetchConfig(cfg)) },
 		func(cfg *config.Config) error { return tftp.Update(tftpConfig(cfg)) },
 	)
+	known := func(serial string) bool {
+		_, err := configs.Sum(serial)
+		return keys.HasCertificate(serial) || !errors.Is(err, configdir.ErrNotFound) || dhcp != nil && dhcp.InInventory(serial)
+	}
+	warnUnknownProfiles(cfg.Profiles, known, log.Named("dhcp"))
+	c.reloads = append(c.reloads, func(cfg *config.Config) error {
+		warnUnknownProfiles(cfg.Profiles, known, log.Named("dhcp"))
+		return nil
+	})
 	if cfg.Metrics.Listen != "" {
 		c.tasks = append(c.tasks, daemon.Task{Name: "metrics", Component: newMetricsServer(cfg.Metrics.Listen, cfg.Metrics.PProf, c.reg, log.Named("metrics"))})
 		c.listen = append(c.listen, "metrics "+cfg.Metrics.Listen)

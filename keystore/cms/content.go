@@ -5,7 +5,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/des"
-	"crypto/rand"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
@@ -31,49 +30,6 @@ func specFor(c Cipher) (cipherSpec, error) {
 		return cipherSpec{32, true}, nil
 	}
 	return cipherSpec{}, fmt.Errorf("unknown cipher %q (want %s, %s, %s, %s or %s)", c, AES256CBC, AES192CBC, AES128CBC, AES128GCM, AES256GCM)
-}
-
-// encryptCBC encrypts with AES-CBC and PKCS#7 padding (RFC 5652 section
-// 6.3) and returns the AlgorithmIdentifier (IV as parameter) and ciphertext.
-func encryptCBC(key, plaintext []byte) (alg, ct []byte, err error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	iv := make([]byte, aes.BlockSize)
-	if _, err := rand.Read(iv); err != nil {
-		return nil, nil, err
-	}
-	pad := aes.BlockSize - len(plaintext)%aes.BlockSize
-	ct = make([]byte, len(plaintext)+pad)
-	copy(ct, plaintext)
-	for i := len(plaintext); i < len(ct); i++ {
-		ct[i] = byte(pad)
-	}
-	cipher.NewCBCEncrypter(block, iv).CryptBlocks(ct, ct)
-	return algID(aesOID(modeCBC, len(key)), octets(iv)), ct, nil
-}
-
-// encryptGCM encrypts with AES-GCM (RFC 5084): a 12-byte nonce, and a
-// 16-byte tag returned apart, for AuthEnvelopedData's mac field. The ICV
-// length is written explicitly although 12 is the default.
-func encryptGCM(key, plaintext []byte) (alg, ct, tag []byte, err error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	nonce := make([]byte, aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, nil, nil, err
-	}
-	sealed := aead.Seal(nil, nonce, plaintext, nil)
-	split := len(sealed) - aead.Overhead()
-	params := seq(octets(nonce), mustMarshal(aead.Overhead()))
-	return algID(aesOID(modeGCM, len(key)), params), sealed[:split], sealed[split:], nil
 }
 
 // contentKeyLen returns the key length the content algorithm needs.

@@ -75,6 +75,23 @@ func tlv(tag byte, parts ...[]byte) []byte {
 	return out
 }
 
+// head encodes the start of a TLV whose content is parts followed by tail
+// more bytes that the caller writes after it: the header (with the length
+// of both) and parts.
+func head(tag byte, tail int, parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]byte, 0, n+6)
+	out = append(out, tag)
+	out = appendLength(out, n+tail)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
 func appendLength(b []byte, n int) []byte {
 	switch {
 	case n < 0x80:

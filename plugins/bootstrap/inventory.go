@@ -50,6 +50,16 @@ func (i *Inventory) SerialForMAC(mac net.HardwareAddr) (string, bool) {
 	return s, ok
 }
 
+// HasSerial reports whether a device with this serial is listed.
+func (i *Inventory) HasSerial(serial string) bool {
+	for _, s := range *i.byMAC.Load() {
+		if s == serial {
+			return true
+		}
+	}
+	return false
+}
+
 // Len is the number of devices listed.
 func (i *Inventory) Len() int { return len(*i.byMAC.Load()) }
 

@@ -4,7 +4,10 @@
 // server checks), and tells it where its config is: for DHCPv4 siaddr, the
 // BOOTP file field, options 66, 67 and 150 and, for Juniper, option 43;
 // for DHCPv6 options 59 and 60. A recognised device gets its boot options
-// even before its config or certificate exists (RFC 8886 section 4.3).
+// even before its config or certificate exists (RFC 8886 section 4.3). A
+// boot profile (profile.go) that matches a device changes them: a URL to
+// the HTTP server instead of a TFTP name, an OS image for Juniper, extra
+// options (options.go).
 package bootstrap
 
 import (
@@ -30,6 +33,12 @@ type Config struct {
 	ServeUnknown bool   // lease addresses (without boot options) to unrecognised clients
 	V4           *V4    // nil: no DHCPv4
 	V6           *V6    // nil: no DHCPv6
+	// HTTP is the built-in HTTP server, for profiles whose transport is
+	// http.
+	HTTP HTTP
+	// Profiles say how the devices they match boot; the first match
+	// wins, and a device matching none gets the plain boot options.
+	Profiles []Profile
 }
 
 // V4 is the DHCPv4 side.
@@ -90,6 +99,11 @@ func (c *Config) Validate() error {
 	}
 	if c.V6 != nil && (c.V6.ServerDUID == nil || !c.V6.TFTPServer.Is6() || c.V6.LeaseTime <= 0) {
 		return fmt.Errorf("dhcp.v6: server DUID, TFTP server address and lease time are needed")
+	}
+	for i := range c.Profiles {
+		if err := c.Profiles[i].validate(c.HTTP); err != nil {
+			return err
+		}
 	}
 	if c.V6 != nil {
 		for _, sub := range c.V6.Relayed {
@@ -242,8 +256,8 @@ func (d *dedup) changed(client, key string, now time.Time) bool {
 }
 
 // event logs dhcp.offer or dhcp.ack once per state change of a client.
-func (p *Plugin) event(name, client string, id identity.Identity, ip netip.Addr, file string, relay netip.Addr, circuit string) {
-	if !p.dedup.changed(client, name+"|"+ip.String()+"|"+file+"|"+id.Serial, time.Now()) {
+func (p *Plugin) event(name, client string, id identity.Identity, ip netip.Addr, file string, prof *Profile, relay netip.Addr, circuit string) {
+	if !p.dedup.changed(client, name+"|"+ip.String()+"|"+file+"|"+id.Serial+"|"+profileName(prof), time.Now()) {
 		return
 	}
 	mac := ""
@@ -256,5 +270,5 @@ func (p *Plugin) event(name, client string, id identity.Identity, ip netip.Addr,
 	}
 	p.log.Info(name, zap.String("event", name), zap.String("serial", id.Serial), zap.String("mac", mac),
 		zap.String("ip", ip.String()), zap.String("bootfile", file), zap.String("vendor", id.Vendor),
-		zap.String("source", id.Source), zap.String("relay", relayStr), zap.String("circuit_id", circuit))
+		zap.String("source", id.Source), zap.String("profile", profileName(prof)), zap.String("relay", relayStr), zap.String("circuit_id", circuit))
 }

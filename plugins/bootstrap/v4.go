@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -16,11 +17,12 @@ import (
 
 // request4 is one DHCPv4 request being answered.
 type request4 struct {
-	cfg    *Config
-	sub    *Subnet
-	id     identity.Identity
-	client string
-	relay  netip.Addr
+	cfg     *Config
+	sub     *Subnet
+	id      identity.Identity
+	profile *Profile // nil: none matches
+	client  string
+	relay   netip.Addr
 }
 
 // Handle4 is the DHCPv4 handler. It answers DISCOVER, REQUEST, RELEASE
@@ -41,6 +43,7 @@ func (p *Plugin) Handle4(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 		return nil, true
 	}
 	r.id = p.identify4(req, r.client)
+	r.profile = cfg.profileFor(r.id)
 	if r.id.Serial == "" && !cfg.ServeUnknown {
 		p.m.unknown.Inc()
 		p.debug("dhcpv4: ignoring a client with no recognisable serial (dhcp.serve_unknown is false)", zap.Stringer("mac", req.ClientHWAddr))
@@ -94,7 +97,7 @@ func (p *Plugin) offer4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 	}
 	resp.YourIPAddr = ip.AsSlice()
 	file := p.fill4(resp, r, r.sub.LeaseTime)
-	p.event("dhcp.offer", r.client, r.id, ip, file, r.relay, circuitID(req))
+	p.event("dhcp.offer", r.client, r.id, ip, file, r.profile, r.relay, circuitID(req))
 	return resp
 }
 
@@ -133,7 +136,7 @@ func (p *Plugin) ack4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 	}
 	resp.YourIPAddr = l.IP.AsSlice()
 	file := p.fill4(resp, r, r.sub.LeaseTime)
-	p.event("dhcp.ack", r.client, r.id, l.IP, file, r.relay, circuitID(req))
+	p.event("dhcp.ack", r.client, r.id, l.IP, file, r.profile, r.relay, circuitID(req))
 	return resp
 }
 
@@ -149,9 +152,10 @@ func (p *Plugin) nak4(resp *dhcpv4.DHCPv4, r *request4, ip netip.Addr, err error
 }
 
 // fill4 adds the subnet's options and, for a recognised device, its boot
-// options; it returns the bootfile handed out. siaddr, the file field and
-// options 66, 67 and 150 are all set whether or not the client asked for
-// them: many boot ROMs read only siaddr and file.
+// options and its profile's options; it returns the bootfile handed out
+// (a URL for a profile whose transport is http). siaddr, the file field
+// and options 66, 67 and 150 are all set whether or not the client asked
+// for them: many boot ROMs read only siaddr and file.
 func (p *Plugin) fill4(resp *dhcpv4.DHCPv4, r *request4, lease time.Duration) string {
 	v4, sub := r.cfg.V4, r.sub
 	resp.UpdateOption(dhcpv4.OptServerIdentifier(v4.ServerID.AsSlice()))
@@ -176,23 +180,56 @@ func (p *Plugin) fill4(resp *dhcpv4.DHCPv4, r *request4, lease time.Duration) st
 		return ""
 	}
 	file := bootfile(r.cfg.Bootfile, r.id)
+	handed := file
+	if r.profile != nil && r.profile.Transport == TransportHTTP {
+		handed = r.cfg.HTTP.url(v4.TFTPServer, file)
+	}
 	tftp := v4.TFTPServer.AsSlice()
-	resp.ServerIPAddr = tftp
-	resp.BootFileName = file
+	resp.ServerIPAddr = tftp // also the HTTP server of Juniper's option 43
+	resp.BootFileName = ""
+	if len(handed) < 128 { // the BOOTP file field: 128 bytes with its NUL
+		resp.BootFileName = handed
+	}
 	resp.UpdateOption(dhcpv4.OptTFTPServerName(v4.TFTPServer.String()))
-	resp.UpdateOption(dhcpv4.OptBootFileName(file))
+	resp.UpdateOption(dhcpv4.OptBootFileName(handed))
 	resp.UpdateOption(dhcpv4.Option{Code: dhcpv4.OptionTFTPServerAddress, Value: dhcpv4.IPs{tftp}})
 	if r.id.Vendor == "juniper" {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, juniperOption43(file)))
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, juniperOption43(file, r.profile, r.cfg.HTTP)))
 	}
-	return file
+	if r.profile != nil { // after the subnet's and the boot options: the profile's win
+		for _, o := range r.profile.Options.v4() {
+			resp.UpdateOption(o)
+		}
+	}
+	return handed
 }
 
-// juniperOption43 is Juniper's ZTP vendor-specific information:
-// sub-option 01 the config file name, 03 the transfer mode.
-func juniperOption43(file string) []byte {
-	out := append([]byte{0x01, byte(len(file))}, file...)
-	return append(out, 0x03, 0x04, 't', 'f', 't', 'p')
+// juniperOption43 is Juniper's ZTP vendor-specific information: the image
+// (sub-option 00, and 04), the config file name (01), the transfer mode
+// (03: tftp, http or https) and, for HTTP on another port than 80, the
+// port (05). Over HTTP the device fetches http://<option 150>[:<05>]/<01>
+// and /<00>.
+func juniperOption43(file string, prof *Profile, h HTTP) []byte {
+	var out []byte
+	add := func(code byte, v string) {
+		out = append(append(out, code, byte(len(v))), v...)
+	}
+	if prof != nil && prof.Image != "" {
+		add(0x00, imagePath(prof.Image))
+	}
+	add(0x01, file)
+	if prof == nil || prof.Transport != TransportHTTP {
+		add(0x03, "tftp")
+		return out
+	}
+	add(0x03, h.Scheme)
+	if prof.ImageAlt != "" {
+		add(0x04, imagePath(prof.ImageAlt))
+	}
+	if h.Port != 0 && h.Port != 80 {
+		add(0x05, strconv.Itoa(h.Port))
+	}
+	return out
 }
 
 // subnetFor picks the subnet: the one whose network holds the relay's

@@ -43,6 +43,7 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 		return nil, true
 	}
 	id := p.identify6(req, msg, duid)
+	prof := cfg.profileFor(id)
 	if id.Serial == "" && !cfg.ServeUnknown {
 		p.m.unknown.Inc()
 		p.debug("dhcpv6: ignoring a client with no recognisable serial (dhcp.serve_unknown is false)", zap.String("duid", duid.String()))
@@ -51,7 +52,7 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	out.AddOption(dhcpv6.OptServerID(cfg.V6.ServerDUID))
 	switch msg.Type() {
 	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind:
-		p.addresses6(msg, out, sub, id, duid, relay, out.Type() == dhcpv6.MessageTypeAdvertise)
+		p.addresses6(msg, out, sub, boot6{cfg, id, prof}, duid, relay, out.Type() == dhcpv6.MessageTypeAdvertise)
 	case dhcpv6.MessageTypeConfirm: // RFC 8415 18.3.3: are the addresses still on link?
 		st := confirmStatus(msg, sub, cfg.V6.OnLink)
 		if st == nil {
@@ -65,7 +66,7 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	default:
 		return nil, true
 	}
-	p.options6(out, cfg, sub, id)
+	p.options6(out, sub, boot6{cfg, id, prof})
 	return out, true
 }
 
@@ -110,7 +111,8 @@ func (p *Plugin) identify6(req dhcpv6.DHCPv6, msg *dhcpv6.Message, duid dhcpv6.D
 
 // addresses6 answers each IA_NA: an offer for a Solicit's Advertise, a
 // lease otherwise (Request, Renew, Rebind, and Solicit with rapid commit).
-func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, id identity.Identity, duid dhcpv6.DUID, relay netip.Addr, advertise bool) {
+func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, b boot6, duid dhcpv6.DUID, relay netip.Addr, advertise bool) {
+	id := b.id
 	for _, ia := range msg.Options.IANA() {
 		client := leases.ClientID6(duid.ToBytes(), ia.IaId)
 		var hint netip.Addr
@@ -147,15 +149,29 @@ func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, id identity.I
 		if advertise {
 			name = "dhcp.offer"
 		}
-		p.event(name, client, id, ip, p.bootfileIf(id), relay, "")
+		p.event(name, client, id, ip, b.url(), b.profile, relay, "")
 	}
 }
 
-func (p *Plugin) bootfileIf(id identity.Identity) string {
-	if id.Serial == "" {
+// boot6 is what a DHCPv6 reply tells a device about its config.
+type boot6 struct {
+	cfg     *Config
+	id      identity.Identity
+	profile *Profile // nil: none matches
+}
+
+// url is option 59 (RFC 5970): tftp://[addr]/<file>, or the HTTP server's
+// URL for a profile whose transport is http; "" for an unrecognised
+// client.
+func (b boot6) url() string {
+	if b.id.Serial == "" {
 		return ""
 	}
-	return bootfile(p.cfg.Load().Bootfile, id)
+	file := bootfile(b.cfg.Bootfile, b.id)
+	if b.profile != nil && b.profile.Transport == TransportHTTP {
+		return b.cfg.HTTP.url(b.cfg.V6.TFTPServer, file)
+	}
+	return "tftp://[" + b.cfg.V6.TFTPServer.String() + "]/" + file
 }
 
 // iaStatus reports why an IA_NA got no address: NoAddrsAvail for a new
@@ -196,18 +212,24 @@ func confirmStatus(msg *dhcpv6.Message, sub *Subnet6, direct func(netip.Addr) bo
 	return &dhcpv6.OptStatusCode{StatusCode: iana.StatusSuccess, StatusMessage: "on link"}
 }
 
-// options6 adds DNS and, for a recognised device, the bootfile URL
-// tftp://[addr]/<file> (RFC 5970) and its parameters.
-func (p *Plugin) options6(out *dhcpv6.Message, cfg *Config, sub *Subnet6, id identity.Identity) {
+// options6 adds DNS and, for a recognised device, the bootfile URL and
+// its parameters (RFC 5970), then the options of its profile, which
+// replace the subnet's of the same code.
+func (p *Plugin) options6(out *dhcpv6.Message, sub *Subnet6, b boot6) {
 	if len(sub.DNS) > 0 {
 		out.AddOption(dhcpv6.OptDNS(ipSlices(sub.DNS)...))
 	}
-	if id.Serial == "" {
+	if b.id.Serial == "" {
 		return
 	}
-	out.AddOption(dhcpv6.OptBootFileURL("tftp://[" + cfg.V6.TFTPServer.String() + "]/" + bootfile(cfg.Bootfile, id)))
-	if len(cfg.V6.BootfileParams) > 0 {
-		out.AddOption(dhcpv6.OptBootFileParam(cfg.V6.BootfileParams...))
+	out.AddOption(dhcpv6.OptBootFileURL(b.url()))
+	if len(b.cfg.V6.BootfileParams) > 0 {
+		out.AddOption(dhcpv6.OptBootFileParam(b.cfg.V6.BootfileParams...))
+	}
+	if b.profile != nil {
+		for _, o := range b.profile.Options.v6() {
+			out.UpdateOption(o)
+		}
 	}
 }
 

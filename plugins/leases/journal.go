@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -41,17 +43,40 @@ type journal struct {
 
 func openJournal(path string, interval time.Duration, s *Store, log *zap.Logger) (*journal, error) {
 	j := &journal{path: path, interval: interval, store: s, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	j.removeLeftover()
 	if err := j.replay(); err != nil {
 		return nil, err
 	}
 	if err := j.compact(); err != nil {
-		return nil, fmt.Errorf("lease journal %s: %w", path, err)
+		// The journal as it is holds every acknowledged lease: compaction
+		// only saves space, and a full disk must not keep DHCP down.
+		j.log.Warn("lease journal: cannot compact it at start; carrying on with the journal as it is (compaction is tried again once it has grown)",
+			zap.String("file", path), zap.Error(err))
+		if err := j.openAppend(); err != nil {
+			return nil, fmt.Errorf("lease journal %s: %w", path, err)
+		}
 	}
 	go j.loop()
 	return j, nil
 }
 
-// replay applies the journal's records to the store.
+// tmpPath is where compaction writes the new journal before renaming it.
+func (j *journal) tmpPath() string { return j.path + ".tmp" }
+
+// removeLeftover removes the temporary file of a compaction that a crash
+// interrupted: it holds nothing the journal does not.
+func (j *journal) removeLeftover() {
+	err := os.Remove(j.tmpPath())
+	switch {
+	case err == nil:
+		j.log.Info("lease journal: removed the temporary file of an interrupted compaction", zap.String("file", j.tmpPath()))
+	case !errors.Is(err, fs.ErrNotExist):
+		j.log.Warn("lease journal: cannot remove the temporary file of an interrupted compaction", zap.String("file", j.tmpPath()), zap.Error(err))
+	}
+}
+
+// replay applies the journal's records to the store, and sets j.size to
+// the bytes of its whole records and j.records to their number.
 func (j *journal) replay() error {
 	data, err := os.ReadFile(j.path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -60,6 +85,7 @@ func (j *journal) replay() error {
 	if err != nil {
 		return fmt.Errorf("read lease journal: %w", err)
 	}
+	j.size = int64(bytes.LastIndexByte(data, '\n') + 1)
 	lines := bytes.Split(data, []byte("\n"))
 	torn := len(data) > 0 && data[len(data)-1] != '\n'
 	for i, line := range lines {
@@ -76,6 +102,31 @@ func (j *journal) replay() error {
 			j.log.Warn("lease journal: skipping a corrupt record", zap.String("file", j.path), zap.Int("line", i+1), zap.Error(err))
 		}
 		j.records++
+	}
+	return nil
+}
+
+// openAppend opens the journal for appending when compaction did not, and
+// cuts off a partial last record that replay dropped (or marks it torn,
+// so the next record starts on a line of its own).
+func (j *journal) openAppend() error {
+	f, err := os.OpenFile(j.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	j.f, j.torn = f, false
+	switch {
+	case fi.Size() < j.size: // changed under us: trust what is there
+		j.size = fi.Size()
+	case fi.Size() > j.size:
+		if err := f.Truncate(j.size); err != nil {
+			j.torn = true
+		}
 	}
 	return nil
 }
@@ -162,31 +213,21 @@ func (j *journal) sync() {
 }
 
 // compact rewrites the journal with only the remembered leases and
-// quarantines: temporary file, fsync, rename, fsync of the directory.
+// quarantines: temporary file, fsync, rename, fsync of the directory. When
+// any step before the rename fails, the temporary file is removed and the
+// journal stays as it was.
 func (j *journal) compact() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	lines := j.store.snapshotLines()
-	tmp := j.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	size, err := writeSnapshot(j.tmpPath(), lines)
+	if err == nil {
+		err = os.Rename(j.tmpPath(), j.path)
+	}
 	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	fmt.Fprintln(w, journalHeader)
-	for _, l := range lines {
-		fmt.Fprintln(w, l)
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	f.Close()
-	if err := os.Rename(tmp, j.path); err != nil {
+		if rerr := os.Remove(j.tmpPath()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = fmt.Errorf("%w (and removing %s: %v)", err, j.tmpPath(), rerr)
+		}
 		return err
 	}
 	if d, err := os.Open(filepath.Dir(j.path)); err == nil {
@@ -195,18 +236,40 @@ func (j *journal) compact() error {
 	}
 	if j.f != nil {
 		j.f.Close()
+		j.f = nil
 	}
+	j.records, j.dirty, j.torn, j.size = len(lines), false, false, size
 	j.f, err = os.OpenFile(j.path, os.O_APPEND|os.O_WRONLY, 0o640)
-	j.records, j.dirty, j.torn = len(lines), false, false
 	if err != nil {
+		j.f = nil
 		return err
 	}
-	fi, err := j.f.Stat()
-	if err != nil {
-		return err
-	}
-	j.size = fi.Size()
 	return nil
+}
+
+// writeSnapshot writes a journal holding lines to path and syncs it; it
+// returns its size.
+func writeSnapshot(path string, lines []string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|syscall.O_NOFOLLOW, 0o640)
+	if err != nil {
+		return 0, err
+	}
+	w := bufio.NewWriter(f)
+	n, _ := fmt.Fprintln(w, journalHeader)
+	size := int64(n)
+	for _, l := range lines {
+		n, _ = fmt.Fprintln(w, l)
+		size += int64(n)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return 0, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return 0, err
+	}
+	return size, f.Close()
 }
 
 func (j *journal) close() error {

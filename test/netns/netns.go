@@ -1,6 +1,9 @@
 // Package netns builds throwaway network namespaces joined by veth pairs, for
-// the end-to-end tests and for `sealboot demo`. It drives iproute2 (`ip`) and
-// needs root; Check reports why it cannot run so tests can skip cleanly.
+// the end-to-end tests and for `sealboot demo`, or by a SlowLink (a TUN
+// device in each and a forwarder that delays every packet) where a test or a
+// benchmark needs a wide-area round trip and the kernel has no netem. It
+// drives iproute2 (`ip`) and needs root; Check reports why it cannot run so
+// tests can skip cleanly. README.md has the measured accuracy of SlowLink.
 package netns
 
 import (

@@ -10,6 +10,14 @@
 // half-written. Every change is logged as one config.state event: ready,
 // waiting_for_certificate, removed or invalid (with the reason). At start
 // the directory is summarised in one line, plus one line per invalid file.
+//
+// A config is only ever a regular file inside the directory, reached from
+// a descriptor of the directory without following links (package
+// keystore/regfile): a symbolic link, wherever it points, a FIFO, a
+// socket or a directory named like a config is invalid, with a reason
+// saying which, and is never read. The directory's own path may be a
+// symlink (a release swapped in): it is opened again when it names
+// another directory. Hard links are served.
 package configdir
 
 import (

@@ -2,19 +2,22 @@ package configdir
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/sealboot/sealboot/keystore/regfile"
 )
 
 // entry is what is known of one config file once it has settled.
@@ -48,6 +51,12 @@ type Dir struct {
 	m     *metrics
 	ready chan struct{}
 
+	// dir is the directory, opened by its path once (the path may be a
+	// symlink to a release); its entries are reached without following
+	// links. A full rescan opens the path again when it names another
+	// directory now.
+	dir atomic.Pointer[regfile.Dir]
+
 	mu       sync.RWMutex
 	bySerial map[string]*entry
 	counts   map[string]int // entries by state, for the gauges
@@ -78,10 +87,35 @@ func New(cfg Config, certs CertificateChecker, log *zap.Logger, reg prometheus.R
 	}
 	d := &Dir{cfg: cfg, certs: certs, log: log, m: newMetrics(reg), ready: make(chan struct{}),
 		bySerial: map[string]*entry{}, counts: map[string]int{}, recheck: make(chan string, 1024)}
+	rd, err := regfile.OpenDir(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("configs directory: %w", err)
+	}
+	d.dir.Store(rd)
 	if err := d.initialScan(); err != nil {
+		rd.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// reopen opens the directory's path again when it names another directory
+// than the one open (a release swapped in, the directory made again).
+func (d *Dir) reopen() error {
+	old := d.dir.Load()
+	if old.Same(d.cfg.Dir) {
+		return nil
+	}
+	rd, err := regfile.OpenDir(d.cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("configs directory: %w", err)
+	}
+	if d.dir.CompareAndSwap(old, rd) {
+		old.Close() // a read still using it ends as not ready, and is checked again
+	} else {
+		rd.Close()
+	}
+	return nil
 }
 
 // Config returns serial's config and its SHA-256. The file is read now and
@@ -120,8 +154,8 @@ func (d *Dir) Sum(serial string) ([32]byte, error) {
 	case e.problem != "":
 		return [32]byte{}, fmt.Errorf("%w: %s", ErrInvalid, e.problem)
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(filepath.Join(d.cfg.Dir, e.name), &st); err != nil || !e.is(&st) {
+	st, err := d.dir.Load().Lstat(e.name)
+	if err != nil || !e.is(&st) {
 		d.changing(e)
 		return [32]byte{}, ErrNotReady
 	}
@@ -140,30 +174,20 @@ func (d *Dir) changing(e *entry) {
 }
 
 // readSettled reads e's file, checking on the open descriptor that it is
-// the version that settled.
+// the version that settled. A file replaced by a symlink, FIFO or other
+// non-regular file since is not opened as such, or not read.
 func (d *Dir) readSettled(e *entry) ([]byte, error) {
-	fd, err := unix.Open(filepath.Join(d.cfg.Dir, e.name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	f, err := d.dir.Load().Open(e.name)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
-	}
-	if !e.is(&st) {
+	defer f.Close()
+	if !e.is(&f.Stat) {
 		return nil, ErrNotReady
 	}
 	buf := make([]byte, e.size)
-	for n := 0; n < len(buf); {
-		m, err := unix.Read(fd, buf[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || m == 0 {
-			return nil, fmt.Errorf("%w: short read", ErrNotReady)
-		}
-		n += m
+	if _, err := io.ReadFull(f, buf); err != nil {
+		return nil, fmt.Errorf("%w: short read", ErrNotReady)
 	}
 	return buf, nil
 }
@@ -204,14 +228,14 @@ func (d *Dir) initialScan() error {
 
 // list returns the candidate file names in the directory.
 func (d *Dir) list() ([]string, error) {
-	des, err := os.ReadDir(d.cfg.Dir)
+	all, err := d.dir.Load().Names()
 	if err != nil {
-		return nil, fmt.Errorf("configs directory: %w", err)
+		return nil, fmt.Errorf("configs directory %s: %w", d.cfg.Dir, err)
 	}
-	var names []string
-	for _, de := range des {
-		if _, _, _, ok := d.keyOf(de.Name()); ok {
-			names = append(names, de.Name())
+	names := all[:0]
+	for _, name := range all {
+		if _, _, _, ok := d.keyOf(name); ok {
+			names = append(names, name)
 		}
 	}
 	return names, nil
@@ -237,42 +261,44 @@ func (d *Dir) keyOf(name string) (key, serial string, bad error, ok bool) {
 // inspect stats one file. It returns nil when the file is gone or is not
 // a config, and fresh=true when it changed within the settle delay (since
 // is the time after which a change counts as fresh; zero takes all).
+// Only regular files are configs: a symbolic link is not followed (it
+// could name any file sealboot may read: /etc/shadow, a private key, the
+// lease journal) but reported invalid, as are FIFOs, directories and
+// other special files.
 func (d *Dir) inspect(name string, since time.Time) (e *entry, fresh bool) {
 	key, serial, bad, ok := d.keyOf(name)
 	if !ok {
 		return nil, false
 	}
-	fi, err := os.Stat(filepath.Join(d.cfg.Dir, name))
-	if bad != nil && (err == nil || !os.IsNotExist(err)) {
+	rd := d.dir.Load()
+	st, err := rd.Stat(name)
+	var nr *regfile.NotRegularError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, false
+	case bad != nil:
 		return &entry{name: name, key: key, problem: bad.Error()}, false
-	}
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, false
-		}
+	case err != nil && !errors.As(err, &nr):
 		return &entry{name: name, serial: serial, key: key, problem: "unreadable: " + err.Error()}, false
 	}
-	e = &entry{name: name, serial: serial, key: key, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		e.ino = st.Ino
-		// Freshness stays by mtime: cp -p sets it back only once the
-		// content is written, and tools that backdate files work as before.
-		e.ctime = time.Unix(st.Ctim.Unix()).UnixNano()
-	}
-	if !since.IsZero() && fi.ModTime().After(since) {
+	// ctime: a rewrite that keeps size, mtime and inode still changes it.
+	// Freshness stays by mtime: cp -p sets it back only once the content
+	// is written, and tools that backdate files work as before.
+	e = &entry{name: name, serial: serial, key: key, size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano(), ino: st.Ino}
+	if !since.IsZero() && time.Unix(0, e.mtime).After(since) {
 		return e, true
 	}
 	switch {
-	case !fi.Mode().IsRegular():
-		e.problem = "not a regular file"
-	case fi.Size() == 0:
+	case nr != nil:
+		e.problem = nr.Kind + ": configs must be regular files in configs_dir"
+	case st.Size == 0:
 		e.problem = "empty"
-	case fi.Size() > d.cfg.MaxSize:
-		e.problem = fmt.Sprintf("%d bytes, larger than watch.max_size (%d)", fi.Size(), d.cfg.MaxSize)
+	case st.Size > d.cfg.MaxSize:
+		e.problem = fmt.Sprintf("%d bytes, larger than watch.max_size (%d)", st.Size, d.cfg.MaxSize)
 	default:
 		// Readable by us (effective ids): one syscall, where open and close
 		// cost two and most of a 100,000-file scan.
-		if err := unix.Faccessat(unix.AT_FDCWD, filepath.Join(d.cfg.Dir, name), unix.R_OK, unix.AT_EACCESS); err != nil {
+		if err := rd.Readable(name); err != nil {
 			e.problem = "unreadable: " + err.Error()
 		}
 	}

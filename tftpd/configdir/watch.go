@@ -101,6 +101,9 @@ func (d *Dir) Rescan() error {
 }
 
 func (d *Dir) rescanInto(pending map[string]time.Time) error {
+	if err := d.reopen(); err != nil {
+		return err
+	}
 	names, err := d.list()
 	if err != nil {
 		return err

@@ -48,17 +48,16 @@ func ValidSerial(s string) bool {
 	return true
 }
 
-// fromInventory applies the inventory, which overrides what the request
-// says.
-func fromInventory(inv Inventory, mac net.HardwareAddr, id *Identity) bool {
+// fromInventory applies the inventory, whose serial overrides what the
+// request says; the vendor and model the request names stay, so that a
+// profile can still match them.
+func fromInventory(inv Inventory, mac net.HardwareAddr, id *Identity) {
 	if inv == nil || len(mac) == 0 {
-		return false
+		return
 	}
 	if s, ok := inv.SerialForMAC(mac); ok && ValidSerial(s) {
 		id.Serial, id.Source = s, SourceInventory
-		return true
 	}
-	return false
 }
 
 // vendorClass parses a vendor class string (DHCPv4 option 60, or one
@@ -66,16 +65,16 @@ func fromInventory(inv Inventory, mac net.HardwareAddr, id *Identity) bool {
 // option 12, which some vendors use instead.
 func vendorClass(vc, hostname string, clientID []byte) (serial, vendor, model string) {
 	switch {
-	case strings.HasPrefix(vc, "Juniper-"): // Juniper-<model>-<serial>; the model may contain dashes
-		p := strings.Split(vc, "-")
-		if len(p) >= 3 {
-			return p[len(p)-1], "juniper", strings.Join(p[1:len(p)-1], "-")
-		}
-		return hostname, "juniper", p[1] // Juniper-qfx10008: the serial is in option 12
+	case strings.HasPrefix(vc, "Juniper-"): // Juniper-<platform>[-<serial>]; the platform may contain dashes
+		serial, model := juniperClass(strings.TrimPrefix(vc, "Juniper-"), hostname)
+		return serial, "juniper", model
 	case strings.HasPrefix(vc, "Juniper:"): // Juniper:<model>:<serial>
 		if p := strings.Split(vc, ":"); len(p) == 3 {
 			return p[2], "juniper", p[1]
 		}
+	case len(vc) >= 5 && strings.EqualFold(vc[:5], "NOKIA"): // "NOKIA:<chassis type>"; serial in option 61
+		_, model, _ := strings.Cut(vc, ":")
+		return string(clientID), "nokia", strings.TrimSpace(model)
 	case strings.HasPrefix(vc, "Arista;"): // Arista;<model>;<hwver>;<serial>
 		if p := strings.Split(vc, ";"); len(p) >= 4 {
 			return p[3], "arista", p[1]

@@ -70,6 +70,18 @@ func TestFromDHCPv4(t *testing.T) {
 		{"juniper model with dash", []opt{{60, "t:Juniper-qfx10002-36q-DN817"}}, nil, "DN817", "juniper", "qfx10002-36q", "option 60"},
 		{"juniper serial in option 12", []opt{{60, "t:Juniper-qfx10008"}, {12, "t:DE123"}}, nil, "DE123", "juniper", "qfx10008", "option 60"},
 		{"juniper colon form", []opt{{60, "t:Juniper:ex4300-48t:PE3714100218"}}, nil, "PE3714100218", "juniper", "ex4300-48t", "option 60"},
+		// Juniper platforms end in suffixes (48t, 4g, c, 24mp) that are
+		// not serials: the model is the whole platform.
+		{"juniper ex2200 platform only", []opt{{60, "t:Juniper-ex2200-48t-4g"}}, nil, "", "juniper", "ex2200-48t-4g", ""},
+		{"juniper ex2200 platform and option 12", []opt{{60, "t:Juniper-ex2200-48t-4g"}, {12, "t:CW0210260050"}}, nil, "CW0210260050", "juniper", "ex2200-48t-4g", "option 60"},
+		{"juniper ex2200 platform and serial", []opt{{60, "t:Juniper-ex2200-48t-4g-CW0210260050"}}, nil, "CW0210260050", "juniper", "ex2200-48t-4g", "option 60"},
+		{"juniper ex2300-c platform only", []opt{{60, "t:Juniper-ex2300-c-12p"}}, nil, "", "juniper", "ex2300-c-12p", ""},
+		{"juniper qfx5100 with serial", []opt{{60, "t:Juniper-qfx5100-48s-6q-TA3714AF0123"}}, nil, "TA3714AF0123", "juniper", "qfx5100-48s-6q", "option 60"},
+		{"juniper ex4300 mp platform only", []opt{{60, "t:Juniper-ex4300-48mp"}}, nil, "", "juniper", "ex4300-48mp", ""},
+		{"juniper ptx10001 with serial", []opt{{60, "t:Juniper-ptx10001-36mr-DN5421AA0007"}}, nil, "DN5421AA0007", "juniper", "ptx10001-36mr", "option 60"},
+		{"juniper srx345 dual-ac platform only", []opt{{60, "t:Juniper-srx345-dual-ac"}}, nil, "", "juniper", "srx345-dual-ac", ""},
+		{"juniper platform only, serial in option 61", []opt{{60, "t:Juniper-ex3400-48p"}, {61, "t:NX3716AF0456"}}, nil, "NX3716AF0456", "juniper", "ex3400-48p", "option 61"},
+		{"juniper digits-only serial", []opt{{60, "t:Juniper-mx480-102938475610"}}, nil, "102938475610", "juniper", "mx480", "option 60"},
 		{"arista", []opt{{60, "t:Arista;DCS-7050SX3-48YC8;11.01;JPE20123456"}}, nil, "JPE20123456", "arista", "DCS-7050SX3-48YC8", "option 60"},
 		{"dell os9", []opt{{60, "t:S4048-ON SN=CN0R1FP5779006A1014 OS9"}}, nil, "CN0R1FP5779006A1014", "dell", "", "option 60"},
 		{"zpe", []opt{{60, "t:ZPESystems:NSC:002251623"}}, nil, "002251623", "zpe", "NSC", "option 60"},
@@ -81,12 +93,19 @@ func TestFromDHCPv4(t *testing.T) {
 		{"cisco ios-xr option 124", []opt{{124, vivc9("SN:FOC2122R1ZZ;PID:NCS-55A1")}, {61, "t:FOC2122R1ZZ"}}, nil, "FOC2122R1ZZ", "cisco", "NCS-55A1", "option 124"},
 		{"cisco ios-xr SN:0 falls back to option 61", []opt{{124, vivc9("SN:0;PID:R-IOSXRV9000-C")}, {61, "t:FOC9999X1YZ"}}, nil, "FOC9999X1YZ", "", "", "option 61"},
 		{"nokia serial as text", []opt{{61, "t:NS1234567890"}}, nil, "NS1234567890", "", "", "option 61"},
+		{"nokia class id", []opt{{60, "t:NOKIA:7750 SR-1"}, {61, "t:NS2040F0123"}}, nil, "NS2040F0123", "nokia", "7750 SR-1", "option 60"},
+		{"arista 7280r3", []opt{{60, "t:Arista;DCS-7280CR3-32P4;12.00;JPE21104321"}}, nil, "JPE21104321", "arista", "DCS-7280CR3-32P4", "option 60"},
+		{"cisco ncs-540 option 124", []opt{{124, vivc9("SN:FOC2401NAB1;PID:N540X-16Z4G8Q2C-A")}}, nil, "FOC2401NAB1", "cisco", "N540X-16Z4G8Q2C-A", "option 124"},
+		{"cisco asr9903 option 124", []opt{{124, vivc9("SN:FOX2316P0AB;PID:ASR-9903")}, {61, "t:FOX2316P0AB"}}, nil, "FOX2316P0AB", "cisco", "ASR-9903", "option 124"},
 		{"ios-xe alternate client id", []opt{{61, "00" + hex.EncodeToString([]byte("cisco-0050.5685.3ab2-Gi1"))}}, nil, "", "", "", ""},
 		{"dhclient type 1 client id", []opt{{61, "01 2c6bf5010203"}}, nil, "", "", "", ""},
 		{"no identity", nil, nil, "", "", "", ""},
 		{"traversal in vendor class", []opt{{60, "t:Juniper-mx-../../etc"}}, nil, "", "juniper", "mx", ""},
 		{"serial too long", []opt{{60, "t:Arista;X;1;" + strings.Repeat("A", 65)}}, nil, "", "arista", "X", ""},
-		{"inventory overrides", []opt{{60, "t:Juniper-mx204-JN1"}}, inv{testMAC.String(): "INV-42"}, "INV-42", "", "", "inventory"},
+		// The inventory's serial wins; the vendor and model the request
+		// names stay, for profiles to match.
+		{"inventory overrides", []opt{{60, "t:Juniper-mx204-JN1"}}, inv{testMAC.String(): "INV-42"}, "INV-42", "juniper", "mx204", "inventory"},
+		{"inventory for a juniper sending its platform only", []opt{{60, "t:Juniper-ex2200-48t-4g"}}, inv{testMAC.String(): "CW0210260050"}, "CW0210260050", "juniper", "ex2200-48t-4g", "inventory"},
 		{"inventory for classic ios", nil, inv{testMAC.String(): "FTX1234A0BC"}, "FTX1234A0BC", "", "", "inventory"},
 	}
 	for _, tt := range tests {

@@ -18,10 +18,14 @@ const (
 
 // FromDHCPv4 identifies the sender of a DHCPv4 request.
 func FromDHCPv4(req *dhcpv4.DHCPv4, inv Inventory) Identity {
+	id := fromRequest4(req)
+	fromInventory(inv, req.ClientHWAddr, &id)
+	return id
+}
+
+// fromRequest4 is what the request itself says.
+func fromRequest4(req *dhcpv4.DHCPv4) Identity {
 	id := Identity{MAC: req.ClientHWAddr}
-	if fromInventory(inv, req.ClientHWAddr, &id) {
-		return id
-	}
 	clientID := req.Options.Get(dhcpv4.OptionClientIdentifier)
 	if serial, vendor, model := vendorClass(req.ClassIdentifier(), req.HostName(), trimType0(clientID)); ValidSerial(serial) {
 		id.Serial, id.Vendor, id.Model, id.Source = serial, vendor, model, "option 60"
@@ -57,14 +61,18 @@ func trimType0(ci []byte) []byte {
 // client's link-layer address when known (from its DUID, or the relay's
 // option 79).
 func FromDHCPv6(msg *dhcpv6.Message, mac net.HardwareAddr, inv Inventory) Identity {
-	duid := msg.Options.ClientID()
 	if mac == nil {
-		mac = duidMAC(duid)
+		mac = duidMAC(msg.Options.ClientID())
 	}
+	id := fromRequest6(msg, mac)
+	fromInventory(inv, mac, &id)
+	return id
+}
+
+// fromRequest6 is what the message itself says.
+func fromRequest6(msg *dhcpv6.Message, mac net.HardwareAddr) Identity {
+	duid := msg.Options.ClientID()
 	id := Identity{MAC: mac}
-	if fromInventory(inv, mac, &id) {
-		return id
-	}
 	for _, vc := range msg.Options.VendorClasses() {
 		for _, data := range vc.Data {
 			if serial, vendor, model := vendorClass(string(data), "", nil); ValidSerial(serial) {
@@ -114,4 +122,41 @@ func duidMAC(d dhcpv6.DUID) net.HardwareAddr {
 		return d.LinkLayerAddr
 	}
 	return nil
+}
+
+// juniperClass splits what follows "Juniper-" in option 60 into serial and
+// platform. Juniper sends "<platform>-<serial>" or the platform alone
+// (an EX2200: "ex2200-48t-4g"), and a platform has dashes of its own, so
+// the last field is the serial only when it cannot be part of a platform
+// name. Juniper's platform suffixes are a port count and a lower-case
+// kind (48t, 4g, 12p, 6q, 24mp, 36mr) or a short lower-case word (c, f,
+// dc, ac, dual); its serials are upper case and digits, typically 12
+// characters (JN11F4C4DAFA, CW0210260050). Without a serial in option
+// 60, the serial is option 12's (hostname), else the caller looks at
+// option 61.
+func juniperClass(rest, hostname string) (serial, model string) {
+	if i := strings.LastIndexByte(rest, '-'); i > 0 && !platformSuffix(rest[i+1:]) {
+		return rest[i+1:], rest[:i]
+	}
+	return hostname, rest
+}
+
+// platformSuffix reports whether s looks like a dash-separated part of a
+// Juniper platform name: up to three digits, then one to four lower-case
+// letters.
+func platformSuffix(s string) bool {
+	i := 0
+	for i < len(s) && i < 3 && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	letters := s[i:]
+	if len(letters) == 0 || len(letters) > 4 {
+		return false
+	}
+	for _, c := range []byte(letters) {
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
 }

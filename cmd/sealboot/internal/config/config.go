@@ -29,6 +29,47 @@ type Config struct {
 	Seal     Seal     `mapstructure:"seal"`
 	TFTP     TFTP     `mapstructure:"tftp"`
 	DHCP     DHCP     `mapstructure:"dhcp"`
+	HTTP     HTTP     `mapstructure:"http"`
+	// Profiles say how the devices they match boot: transport, image and
+	// extra DHCP options. The first match wins.
+	Profiles []Profile `mapstructure:"profiles"`
+}
+
+// HTTP configures the built-in HTTP server (see tftpd/httpd).
+type HTTP struct {
+	Listen  []string `mapstructure:"listen"`
+	TLSCert string   `mapstructure:"tls_cert"`
+	TLSKey  string   `mapstructure:"tls_key"`
+}
+
+// Profile is one boot profile: which devices it matches (all criteria
+// given must hold) and how they boot.
+type Profile struct {
+	Name      string         `mapstructure:"name"`
+	Vendor    string         `mapstructure:"vendor"`  // as sealboot names vendors: juniper, arista, cisco, ...
+	Model     string         `mapstructure:"model"`   // glob (path.Match), compared in lower case
+	Serials   []string       `mapstructure:"serials"` // any of these
+	Transport string         `mapstructure:"transport"`
+	Image     string         `mapstructure:"image"`     // file in images_dir
+	ImageAlt  string         `mapstructure:"image_alt"` // Juniper option 43 sub-option 04
+	Options   ProfileOptions `mapstructure:"options"`
+}
+
+// ProfileOptions are the DHCP options a profile adds; IPv4 addresses go
+// into DHCPv4, IPv6 ones into DHCPv6.
+type ProfileOptions struct {
+	NTP    []string    `mapstructure:"ntp"`
+	DNS    []string    `mapstructure:"dns"`
+	Log    []string    `mapstructure:"log"`
+	Domain string      `mapstructure:"domain"`
+	Raw    []RawOption `mapstructure:"raw"`  // DHCPv4
+	Raw6   []RawOption `mapstructure:"raw6"` // DHCPv6
+}
+
+// RawOption is a DHCP option given by code and value in hex.
+type RawOption struct {
+	Code int    `mapstructure:"code"`
+	Hex  string `mapstructure:"hex"`
 }
 
 // Log configures logging.
@@ -188,6 +229,8 @@ func Default() Config {
 				LeaseTime: time.Hour,
 			},
 		},
+		HTTP:     HTTP{Listen: []string{}},
+		Profiles: []Profile{},
 	}
 }
 

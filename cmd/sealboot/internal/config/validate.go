@@ -26,6 +26,7 @@ func (c *Config) Validate() error {
 	c.validateTop(&p)
 	c.TFTP.validate(&p, c.DHCP.Enabled)
 	c.DHCP.validate(&p, c.TFTP)
+	validateProfiles(&p, c.Profiles, c.HTTP)
 	return errors.Join(p...)
 }
 
