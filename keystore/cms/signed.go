@@ -53,8 +53,8 @@ type Signed struct {
 	Chains       [][]*x509.Certificate
 }
 
-// VerifyOptions say whom to trust. Exactly one of Roots and Signer is
-// needed.
+// VerifyOptions say whom to trust. Exactly one of Roots, Signer and
+// AnySigner is needed.
 type VerifyOptions struct {
 	// Roots are trust anchors: the signer's certificate must chain to one,
 	// through the certificates the message carries and Intermediates.
@@ -67,6 +67,10 @@ type VerifyOptions struct {
 	CurrentTime time.Time
 	// KeyUsages the signer's certificate must allow; nil means any.
 	KeyUsages []x509.ExtKeyUsage
+	// AnySigner checks the signature with the certificate the message
+	// carries for its signer, trusting nothing: for inspecting a message,
+	// never for deciding to trust it.
+	AnySigner bool
 }
 
 // Errors Verify returns, for errors.Is.
@@ -134,6 +138,11 @@ func Wrap(ct ContentType, content []byte) ([]byte, error) {
 // nil: Verify or Open them.
 func Unwrap(data []byte) (ct ContentType, content []byte, err error) {
 	return unwrap(data)
+}
+
+// DER returns a CMS message given as PEM, S/MIME, DER or BER as DER.
+func DER(data []byte) ([]byte, error) {
+	return messageDER(data)
 }
 
 func (ct ContentType) oid() (asn1.ObjectIdentifier, error) {

@@ -125,8 +125,14 @@ func parseCertSet(b []byte) ([]*x509.Certificate, error) {
 }
 
 func verify(data []byte, opts VerifyOptions) (*Signed, error) {
-	if (opts.Roots == nil) == (opts.Signer == nil) {
-		return nil, fmt.Errorf("cms: verify needs either trust anchors or a signer certificate")
+	n := 0
+	for _, set := range []bool{opts.Roots != nil, opts.Signer != nil, opts.AnySigner} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, fmt.Errorf("cms: verify needs one of trust anchors, a signer certificate, or AnySigner")
 	}
 	p, err := parseSignedData(data)
 	if err != nil {

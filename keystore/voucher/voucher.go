@@ -92,6 +92,31 @@ func Open(artifact []byte, masaRoots *x509.CertPool, now time.Time) (*Voucher, *
 	return v, s, nil
 }
 
+// Inspect reads a voucher artifact whose signature is intact, without
+// deciding whether its signer is trusted (that is the device's part, with
+// its MASA trust anchors): what a bootstrap server checks before it hands
+// a voucher out, and what `sealboot sztp check` shows.
+func Inspect(artifact []byte) (*Voucher, *cms.Signed, error) {
+	s, err := cms.Verify(decodeArtifact(artifact), cms.VerifyOptions{AnySigner: true})
+	if err != nil {
+		return nil, nil, fmt.Errorf("voucher signature: %w", err)
+	}
+	if s.ContentType != cms.TypeVoucher {
+		return nil, nil, fmt.Errorf("%w: content type %s is not a JSON voucher (%s)", ErrInvalid, s.ContentType, cms.TypeVoucher)
+	}
+	v, err := Parse(s.Content)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, s, nil
+}
+
+// DER returns a voucher artifact as DER, whichever of DER, PEM or base64
+// it was given in (RFC 8572 sends it as DER, base64 in the JSON).
+func DER(artifact []byte) ([]byte, error) {
+	return cms.DER(decodeArtifact(artifact))
+}
+
 // Sign makes a voucher artifact, as a MASA does: the voucher's JSON signed
 // by cert and key, with chain included. DER.
 func Sign(v *Voucher, cert *x509.Certificate, key crypto.Signer, chain []*x509.Certificate) ([]byte, error) {

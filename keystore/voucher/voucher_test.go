@@ -275,3 +275,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Inspect reads a voucher whose signer nobody said to trust, and refuses a
+// broken signature.
+func TestInspect(t *testing.T) {
+	t.Parallel()
+	w := getWorld(t)
+	art := w.issue(t, w.voucher("SN1"))
+	v, s, err := Inspect(art)
+	if err != nil || v.SerialNumber != "SN1" || !s.Signer.Equal(w.masaSigner.Cert) {
+		t.Fatalf("%v", err)
+	}
+	bad := bytes.Clone(art)
+	i := bytes.Index(bad, []byte("SN1"))
+	bad[i+2] = '2'
+	if _, _, err := Inspect(bad); !errors.Is(err, cms.ErrSignature) {
+		t.Fatalf("a changed voucher: %v", err)
+	}
+	der, err := DER([]byte(base64.StdEncoding.EncodeToString(art)))
+	if err != nil || !bytes.Equal(der, art) {
+		t.Fatalf("DER of base64: %v", err)
+	}
+}
