@@ -227,7 +227,10 @@ func TestSealContentType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, inner, _ := cutContentInfo(t, signed)
+	ict, inner, err := Inner(signed)
+	if err != nil || ict != TypeSignedData {
+		t.Fatalf("Inner: %s %v", ict, err)
+	}
 	for _, c := range []Cipher{AES256CBC, AES256GCM} {
 		sealed, err := Seal(dev.Cert, inner, Options{Cipher: c, DER: true, ContentType: TypeSignedData})
 		if err != nil {
@@ -236,6 +239,13 @@ func TestSealContentType(t *testing.T) {
 		pt, ct, err := OpenContent(dev.Key, sealed)
 		if err != nil || ct != TypeSignedData || !bytes.Equal(pt, inner) {
 			t.Fatalf("%s: %v %s", c, err, ct)
+		}
+		rewrapped, err := WrapInner(ct, pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := Verify(rewrapped, VerifyOptions{Signer: p.signers[keystore.P256].Cert}); err != nil || !bytes.Equal(v.Content, conveyedJSON) {
+			t.Fatalf("%s: the decrypted SignedData does not verify: %v", c, err)
 		}
 	}
 	_, ct, err := OpenContent(dev.Key, mustSeal(t, dev.Cert))

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -138,6 +139,32 @@ func Wrap(ct ContentType, content []byte) ([]byte, error) {
 // nil: Verify or Open them.
 func Unwrap(data []byte) (ct ContentType, content []byte, err error) {
 	return unwrap(data)
+}
+
+// Inner returns a ContentInfo's type and its content's DER as CMS nests
+// it: for SignedData, the SignedData itself, what an EnvelopedData of
+// content type TypeSignedData encrypts (RFC 5652 section 6.1, RFC 8572
+// section 3.4). WrapInner puts it back.
+func Inner(msg []byte) (ContentType, []byte, error) {
+	der, err := messageDER(msg)
+	if err != nil {
+		return "", nil, err
+	}
+	var ci contentInfo
+	if rest, err := asn1.Unmarshal(der, &ci); err != nil || len(rest) > 0 {
+		return "", nil, fmt.Errorf("%w: bad ContentInfo", ErrNotCMS)
+	}
+	return ContentType(ci.ContentType.String()), ci.Content.Bytes, nil
+}
+
+// WrapInner puts nested content back into a ContentInfo of type ct: what a
+// device does with the SignedData it decrypted before verifying it.
+func WrapInner(ct ContentType, inner []byte) ([]byte, error) {
+	oid, err := ct.oid()
+	if err != nil {
+		return nil, err
+	}
+	return seq(mustMarshal(oid), explicit(0, inner)), nil
 }
 
 // DER returns a CMS message given as PEM, S/MIME, DER or BER as DER.
