@@ -135,7 +135,9 @@ func TestRefusals(t *testing.T) {
 		{"signed data wanted, no voucher", l.client(p.devices["SN2"]), nil, input(sztp.GetBootstrappingDataInput{SignedDataPreferred: true}),
 			func() { removeFile(l.cfg.VouchersDir + "/SN2.vcj") }, 404, OutcomeNoVoucher, "SN2.vcj is not in vouchers_dir"},
 		{"voucher nonce differs", l.client(p.devices["SN3"]), nil, input(sztp.GetBootstrappingDataInput{Nonce: nonce}),
-			func() { writeVoucher("SN3", func(v *voucher.Voucher) { v.ExpiresOn, v.Nonce = time.Time{}, bytes.Repeat([]byte{2}, 16) }) },
+			func() {
+				writeVoucher("SN3", func(v *voucher.Voucher) { v.ExpiresOn, v.Nonce = time.Time{}, bytes.Repeat([]byte{2}, 16) })
+			},
 			404, OutcomeVoucherInvalid, "nonce"},
 		{"voucher expired", l.client(p.devices["SN1"]), nil, nil,
 			func() { writeVoucher("SN1", func(v *voucher.Voucher) { v.ExpiresOn = time.Now().Add(-time.Minute) }) }, 404, OutcomeVoucherInvalid, "expired"},
