@@ -172,17 +172,25 @@ func (s *server) tftpListenFallback(listen []string) []string {
 	return []string{fallbackTFTPListen}
 }
 
-// prepareDirs creates the state, keys and configs directories when missing.
+// prepareDirs creates the state, keys and configs directories (and the SZTP
+// trust anchors' when SZTP runs) when missing.
 // Configs hold secrets: their directory is private to the service.
 func prepareDirs(cfg *config.Config, log *zap.Logger) error {
-	for _, d := range []struct {
+	dirs := []struct {
 		key, path string
 		mode      os.FileMode
 	}{
 		{"state_dir", cfg.StateDir, 0o750},
 		{"keys_dir", cfg.KeysDir, 0o750},
 		{"configs_dir", cfg.ConfigsDir, 0o700},
-	} {
+	}
+	if len(cfg.SZTP.Listen) > 0 {
+		dirs = append(dirs, struct {
+			key, path string
+			mode      os.FileMode
+		}{"sztp.trust_anchors", cfg.SZTP.TrustAnchors, 0o750})
+	}
+	for _, d := range dirs {
 		if _, err := os.Stat(d.path); err == nil {
 			continue
 		}

@@ -140,6 +140,11 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		func(cfg *config.Config) error { return core.Update(fetchConfig(cfg)) },
 		func(cfg *config.Config) error { return tftp.Update(tftpConfig(cfg)) },
 	)
+	// The images directory comes with the HTTP server; until it is in this
+	// build, SZTP profiles name images that cannot be hashed (500, logged).
+	if err := c.addSZTP(cfg, core, keys, nil, log); err != nil {
+		return nil, err
+	}
 	known := func(serial string) bool {
 		_, err := configs.Sum(serial)
 		return keys.HasCertificate(serial) || !errors.Is(err, configdir.ErrNotFound) || dhcp != nil && dhcp.InInventory(serial)
@@ -205,6 +210,9 @@ func restartOnly(old, cur *config.Config) []string {
 		{"configs_dir", old.ConfigsDir, cur.ConfigsDir},
 		{"log.format", old.Log.Format, cur.Log.Format},
 		{"metrics.listen", old.Metrics.Listen, cur.Metrics.Listen},
+		{"sztp.listen", old.SZTP.Listen, cur.SZTP.Listen},
+		{"sztp.trust_anchors", old.SZTP.TrustAnchors, cur.SZTP.TrustAnchors},
+		{"sztp.max_requests", old.SZTP.MaxRequests, cur.SZTP.MaxRequests},
 		{"watch.extension", old.Watch.Extension, cur.Watch.Extension},
 		{"watch.max_size", old.Watch.MaxSize, cur.Watch.MaxSize},
 		{"watch.settle", old.Watch.Settle, cur.Watch.Settle},

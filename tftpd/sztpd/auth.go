@@ -79,13 +79,23 @@ func (s *Server) authenticate(r *http.Request, st *settings, rec *request) (*dev
 func (s *Server) authTLS(chain []*x509.Certificate, rec *request) (*device, *authError) {
 	leaf := chain[0]
 	rec.Fingerprint = keystore.SPKIFingerprint(leaf).String()
+	serial, serr := keystore.SubjectSerial(leaf)
+	// The serial the certificate claims, trusted or not, names the device
+	// in the event (as a TFTP name does before any check).
+	claimed := leaf.Subject.SerialNumber
+	if claimed == "" {
+		claimed = leaf.Subject.CommonName
+	}
+	rec.Serial = fetch.ClientText(clip(claimed, 64))
+	if serr == nil {
+		rec.Serial = serial
+	}
 	vendor, err := s.deps.Anchors.Verify(chain, s.now())
 	if err != nil {
 		return nil, &authError{OutcomeUntrusted, err.Error(), http.StatusUnauthorized}
 	}
-	serial, err := keystore.SubjectSerial(leaf)
-	if err != nil {
-		return nil, &authError{OutcomeUntrusted, err.Error(), http.StatusUnauthorized}
+	if serr != nil {
+		return nil, &authError{OutcomeUntrusted, serr.Error(), http.StatusUnauthorized}
 	}
 	rec.Serial, rec.vendor = serial, vendor
 	// The keystore pins one key per serial: a certificate for the serial

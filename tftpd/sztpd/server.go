@@ -58,6 +58,14 @@ func New(cfg Config, deps Deps, log *zap.Logger, reg prometheus.Registerer) (*Se
 	return s, nil
 }
 
+// CheckFiles reads the files cfg names (certificates, keys, scripts,
+// password file) and reports what is wrong, without a server: for
+// sealboot check.
+func CheckFiles(cfg Config) error {
+	_, err := load(cfg)
+	return err
+}
+
 // Check reports what would make Update refuse cfg.
 func (s *Server) Check(cfg Config) error {
 	_, err := load(cfg)
