@@ -62,10 +62,23 @@ type V6Config struct {
 	Subnets        []bootstrap.Subnet6 // relayed
 }
 
+// Deps are what the DHCP server works with besides its configuration.
+type Deps struct {
+	// Known says which serials sealboot has a certificate or a config
+	// for: those devices' offers come first when a pool runs short.
+	Known bootstrap.Known
+	// PacketLog takes every line a packet can cause, CoreDHCP's and the
+	// lease journals' included; the caller rate-limits it. nil: the
+	// server's logger.
+	PacketLog *zap.Logger
+}
+
 // Server is the DHCP component of `sealboot serve`.
 type Server struct {
 	cfg    Config
+	deps   Deps
 	log    *zap.Logger
+	plog   *zap.Logger
 	reg    prometheus.Registerer
 	v4, v6 *leases.Store
 	inv    *bootstrap.Inventory
@@ -74,16 +87,19 @@ type Server struct {
 }
 
 // New opens the lease stores and the inventory.
-func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Server, error) {
-	s := &Server{cfg: cfg, log: log, reg: reg, ready: make(chan struct{})}
+func New(cfg Config, deps Deps, log *zap.Logger, reg prometheus.Registerer) (*Server, error) {
+	s := &Server{cfg: cfg, deps: deps, log: log, plog: deps.PacketLog, reg: reg, ready: make(chan struct{})}
+	if s.plog == nil {
+		s.plog = log
+	}
 	var err error
 	if len(cfg.V4.Interfaces) > 0 {
-		if s.v4, err = leases.Open(leases.Options{Path: filepath.Join(cfg.StateDir, "leases4.journal"), Family: "v4"}, log.Named("leases"), reg); err != nil {
+		if s.v4, err = leases.Open(leases.Options{Path: filepath.Join(cfg.StateDir, "leases4.journal"), Family: "v4"}, s.plog.Named("leases"), reg); err != nil {
 			return nil, fmt.Errorf("dhcpv4 leases: %w", err)
 		}
 	}
 	if len(cfg.V6.Interfaces) > 0 {
-		if s.v6, err = leases.Open(leases.Options{Path: filepath.Join(cfg.StateDir, "leases6.journal"), Family: "v6"}, log.Named("leases"), reg); err != nil {
+		if s.v6, err = leases.Open(leases.Options{Path: filepath.Join(cfg.StateDir, "leases6.journal"), Family: "v6"}, s.plog.Named("leases"), reg); err != nil {
 			return nil, fmt.Errorf("dhcpv6 leases: %w", err)
 		}
 	}
@@ -112,18 +128,16 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var inv interface {
-		SerialForMAC(net.HardwareAddr) (string, bool)
-	}
+	deps := bootstrap.Deps{V4: s.v4, V6: s.v6, Known: s.deps.Known, PacketLog: s.plog}
 	if s.inv != nil {
-		inv = s.inv
+		deps.Inventory = s.inv
 		go func() { _ = s.inv.Run(ctx) }()
 	}
-	s.plugin, err = bootstrap.New(pcfg, s.v4, s.v6, inv, s.log, s.reg)
+	s.plugin, err = bootstrap.New(pcfg, deps, s.log, s.reg)
 	if err != nil {
 		return err
 	}
-	removeBridge := bridgeLogs(s.log.Named("coredhcp"), s.plugin.Malformed)
+	removeBridge := bridgeLogs(s.plog.Named("coredhcp"), s.plugin.Malformed)
 	defer removeBridge()
 	var h4 []handler.Handler4
 	var h6 []handler.Handler6
@@ -285,7 +299,7 @@ func (s *Server) captureDeclines(ctx context.Context, pcfg bootstrap.Config) {
 			}
 			if reply := s.plugin.Decline6(req); reply != nil {
 				if err := answerDecline6(ifi, from, reply); err != nil {
-					s.log.Warn("dhcpv6: cannot answer a Decline", zap.Stringer("client", from), zap.Error(err))
+					s.plog.Warn("dhcpv6: cannot answer a Decline", zap.Stringer("client", from), zap.Error(err))
 				}
 			}
 		}}

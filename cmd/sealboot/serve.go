@@ -126,6 +126,7 @@ func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bo
 	if err != nil {
 		return err
 	}
+	defer comps.flushLogs()
 	// The first scans of the keys and configs directories leave garbage in
 	// proportion to their size (100,000 files: ~100 MiB); hand it back
 	// before serving instead of carrying it as heap headroom.

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/daemon"
@@ -32,6 +33,9 @@ type components struct {
 	// tell is wrong (a pool off the interface's link), so that such a file
 	// is refused as a whole rather than half applied.
 	checks []func(*config.Config) error
+	// flushLogs writes the pending summaries of rate-limited log lines
+	// (at exit).
+	flushLogs func()
 }
 
 // check runs every component's check of a new configuration.
@@ -64,7 +68,14 @@ func (c *components) reload(cfg *config.Config) error {
 
 // buildComponents constructs every component of `sealboot serve` from cfg.
 func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
+	return build(cfg, log, defaultPacketLogging())
+}
+
+// build is buildComponents with the rate limit of per-packet log lines.
+func build(cfg *config.Config, log *zap.Logger, pl packetLogging) (*components, error) {
 	c := &components{reg: prometheus.NewRegistry()}
+	plogs := newPacketLogs(log, pl, c.reg)
+	c.flushLogs = plogs.flush
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var configs *configdir.Dir // the keystore tells it when certificates change
 	keys, err := keystore.Open(keystore.Options{
@@ -96,7 +107,10 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dhcp: %w", err)
 		}
-		dhcp, err = plugins.New(dcfg, log.Named("dhcp"), c.reg)
+		// Every line a packet can cause is rate-limited; events of
+		// known devices and state changes are not (see plugins/README.md).
+		dhcp, err = plugins.New(dcfg, plugins.Deps{Known: knownSerials{keys, configs}, PacketLog: plogs.logger(nil).Named("dhcp")},
+			log.Named("dhcp"), c.reg)
 		if err != nil {
 			return nil, fmt.Errorf("dhcp: %w", err)
 		}
@@ -128,7 +142,11 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		return nil, fmt.Errorf("tftp: %w", err)
 	}
 	c.checks = append(c.checks, func(cfg *config.Config) error { return core.Check(fetchConfig(cfg)) })
-	tftp, err := tftpd.New(tftpConfig(cfg), core.Transport("tftp", log.Named("tftpd"), c.reg), log.Named("tftpd"), c.reg)
+	// tftpd's Info lines are the served tftp.fetch events and start-up
+	// lines: never rate-limited. Its other lines (refusals, failures,
+	// dropped packets) are, per outcome (see tftpd/README.md).
+	tftpLog := plogs.logger(func(e zapcore.Entry) bool { return e.Level == zapcore.InfoLevel }).Named("tftpd")
+	tftp, err := tftpd.New(tftpConfig(cfg), core.Transport("tftp", tftpLog, c.reg), tftpLog, c.reg)
 	if err != nil {
 		return nil, fmt.Errorf("tftp: %w", err)
 	}
@@ -159,6 +177,17 @@ func buildComponents(cfg *config.Config, log *zap.Logger) (*components, error) {
 		c.listen = append(c.listen, "metrics "+cfg.Metrics.Listen)
 	}
 	return c, nil
+}
+
+// knownSerials implements the DHCP plugin's Known: a serial with a
+// certificate or a config file.
+type knownSerials struct {
+	keys    *keystore.Store
+	configs *configdir.Dir
+}
+
+func (k knownSerials) Known(serial string) bool {
+	return k.keys.HasCertificate(serial) || k.configs.Has(serial)
 }
 
 // tftpShutdown is how long a stop waits for TFTP transfers: at most

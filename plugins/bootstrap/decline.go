@@ -48,7 +48,7 @@ func (p *Plugin) decline(st *leases.Store, client string, ip netip.Addr, relay s
 	switch {
 	case held && ip.IsValid() && l.IP == ip:
 		if err := st.Decline(ip); err != nil {
-			p.log.Error("dhcp: declined address not recorded", zap.Stringer("ip", ip), zap.Error(err))
+			p.plog.Error("dhcp: declined address not recorded", zap.Stringer("ip", ip), zap.Error(err))
 		}
 		p.m.declines.Inc()
 		p.log.Warn("dhcp.decline", append([]zap.Field{zap.String("event", "dhcp.decline"), zap.String("serial", l.Serial),
@@ -56,7 +56,7 @@ func (p *Plugin) decline(st *leases.Store, client string, ip netip.Addr, relay s
 			zap.String("reason", "the client found the address in use on its link; quarantined, it gets another")}, who...)...)
 	case ip.IsValid() && st.Quarantined(ip):
 	default:
-		p.log.Warn("dhcp: DECLINE of an address this client does not hold; ignored",
+		p.plog.Warn("dhcp: DECLINE of an address this client does not hold; ignored",
 			append([]zap.Field{zap.String("event", "dhcp.decline_ignored"), zap.Stringer("ip", ip), zap.String("client", client)}, who...)...)
 	}
 }

@@ -11,6 +11,7 @@
 package bootstrap
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -125,23 +126,47 @@ func (v *V4) subnets() []Subnet {
 	return out
 }
 
+// Known says whether sealboot has a certificate or a config for a serial.
+// Offers to known devices come first when a pool runs short (see package
+// leases), and their events are not rate-limited as a stranger's are.
+type Known interface {
+	Known(serial string) bool
+}
+
+// Deps are what the plugin works with besides its configuration.
+type Deps struct {
+	V4, V6    *leases.Store      // nil when that side is off
+	Inventory identity.Inventory // nil: none
+	Known     Known              // nil: no device is known
+	// PacketLog takes the lines a packet causes (refusals, drops, Debug
+	// detail, events of unknown devices); the caller rate-limits it.
+	// nil: the plugin's logger.
+	PacketLog *zap.Logger
+}
+
 // Plugin holds the handlers' state; its methods are the CoreDHCP handlers.
 type Plugin struct {
 	cfg   atomic.Pointer[Config]
 	v4    *leases.Store
 	v6    *leases.Store
 	inv   identity.Inventory
-	log   *zap.Logger
+	known Known
+	log   *zap.Logger // state: events of known devices, declines
+	plog  *zap.Logger // per packet, rate-limited by the caller
 	m     *metrics
 	dedup *dedup
 }
 
-// New returns the plugin; v4 or v6 may be nil when that side is off.
-func New(cfg Config, v4, v6 *leases.Store, inv identity.Inventory, log *zap.Logger, reg prometheus.Registerer) (*Plugin, error) {
+// New returns the plugin.
+func New(cfg Config, deps Deps, log *zap.Logger, reg prometheus.Registerer) (*Plugin, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Plugin{v4: v4, v6: v6, inv: inv, log: log, m: newMetrics(reg), dedup: &dedup{seen: map[string]seenEvent{}}}
+	p := &Plugin{v4: deps.V4, v6: deps.V6, inv: deps.Inventory, known: deps.Known, log: log, plog: deps.PacketLog,
+		m: newMetrics(reg), dedup: &dedup{seen: map[string]seenEvent{}}}
+	if p.plog == nil {
+		p.plog = log
+	}
 	p.cfg.Store(&cfg)
 	p.reserve(&cfg)
 	return p, nil
@@ -174,6 +199,37 @@ func (p *Plugin) reserve(cfg *Config) {
 
 // Malformed counts a packet CoreDHCP could not parse.
 func (p *Plugin) Malformed() { p.m.malformed.Inc() }
+
+// isKnown asks Known about a recognised serial.
+func (p *Plugin) isKnown(serial string) bool {
+	return serial != "" && p.known != nil && p.known.Known(serial)
+}
+
+// noOffer logs why a request got no address, to the per-packet log.
+func (p *Plugin) noOffer(msg string, pool leases.Pool, serial string, err error, who zap.Field) {
+	if errors.Is(err, leases.ErrSerialLimit) {
+		p.plog.Warn("dhcp: no offer: this serial holds the most offers allowed already (a device on several ports, or someone sending its serial)",
+			zap.String("serial", serial), who)
+		return
+	}
+	if errors.Is(err, leases.ErrPoolExhausted) {
+		p.m.exhausted.Inc()
+	}
+	p.plog.Warn(msg, zap.String("pool", pool.String()), zap.String("serial", serial), who, zap.Error(err))
+}
+
+// taken logs an offer that replaced another client's (see package leases).
+func (p *Plugin) taken(r leases.Reservation, serial string, who zap.Field) {
+	switch {
+	case r.Taken == "":
+	case r.Preempted:
+		p.plog.Info("dhcp: pool full; offer of a device with no certificate or config given to a known device",
+			zap.String("serial", serial), who, zap.Stringer("ip", r.IP), zap.String("taken_from", r.Taken), zap.String("taken_serial", r.TakenSerial))
+	default:
+		p.debug("dhcp: pool full; an offer past its short hold given to another client",
+			zap.String("serial", serial), who, zap.Stringer("ip", r.IP), zap.String("taken_from", r.Taken))
+	}
+}
 
 // bootfile renders the template for a device. Only {serial}: the TFTP
 // server resolves names by serial, so a name with anything else in it
@@ -242,10 +298,12 @@ type seenEvent struct {
 // relog is how often an unchanged state is logged again.
 const relog = 10 * time.Minute
 
-func (d *dedup) changed(client, key string, now time.Time) bool {
+// changed says whether client's state is not key, or was logged more
+// than within ago, and records it.
+func (d *dedup) changed(client, key string, now time.Time, within time.Duration) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if s, ok := d.seen[client]; ok && s.key == key && now.Sub(s.at) < relog {
+	if s, ok := d.seen[client]; ok && s.key == key && now.Sub(s.at) < within {
 		return false
 	}
 	if len(d.seen) > 100000 { // bound memory under a flood of random clients
@@ -255,10 +313,22 @@ func (d *dedup) changed(client, key string, now time.Time) bool {
 	return true
 }
 
-// event logs dhcp.offer or dhcp.ack once per state change of a client.
-func (p *Plugin) event(name, client string, id identity.Identity, ip netip.Addr, file string, prof *Profile, relay netip.Addr, circuit string) {
-	if !p.dedup.changed(client, name+"|"+ip.String()+"|"+file+"|"+id.Serial+"|"+profileName(prof), time.Now()) {
+// knownEvery is how often a known serial's dhcp.offer (or dhcp.ack) may
+// skip the rate limit: serials are no secret, and someone sending a known
+// serial from made-up MACs would otherwise get unlimited lines.
+const knownEvery = time.Second
+
+// event logs dhcp.offer or dhcp.ack once per state change of a client: for
+// a known device (at most one per serial, event and second), in the log;
+// otherwise in the per-packet log, which is rate-limited.
+func (p *Plugin) event(name string, known bool, client string, id identity.Identity, ip netip.Addr, file string, prof *Profile, relay netip.Addr, circuit string) {
+	now := time.Now()
+	if !p.dedup.changed(client, name+"|"+ip.String()+"|"+file+"|"+id.Serial+"|"+profileName(prof), now, relog) {
 		return
+	}
+	log := p.plog
+	if known && p.dedup.changed("serial "+id.Serial+" "+name, "", now, knownEvery) {
+		log = p.log
 	}
 	mac := ""
 	if id.MAC != nil {
@@ -268,7 +338,7 @@ func (p *Plugin) event(name, client string, id identity.Identity, ip netip.Addr,
 	if relay.IsValid() && !relay.IsUnspecified() {
 		relayStr = relay.String()
 	}
-	p.log.Info(name, zap.String("event", name), zap.String("serial", id.Serial), zap.String("mac", mac),
+	log.Info(name, zap.String("event", name), zap.String("serial", id.Serial), zap.String("mac", mac),
 		zap.String("ip", ip.String()), zap.String("bootfile", file), zap.String("vendor", id.Vendor),
 		zap.String("source", id.Source), zap.String("profile", profileName(prof)), zap.String("relay", relayStr), zap.String("circuit_id", circuit))
 }

@@ -50,20 +50,24 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg Config, inv *Inventory) *fixture {
 	t.Helper()
-	v4, _ := leases.Open(leases.Options{}, zap.NewNop(), nil)
-	v6, _ := leases.Open(leases.Options{}, zap.NewNop(), nil)
-	core, logs := observer.New(zap.DebugLevel)
-	var i interface {
-		SerialForMAC(net.HardwareAddr) (string, bool)
-	}
+	var deps Deps
 	if inv != nil {
-		i = inv
+		deps.Inventory = inv
 	}
-	p, err := New(cfg, v4, v6, i, zap.New(core), nil)
+	return newFixtureWith(t, cfg, deps)
+}
+
+// newFixtureWith fills in deps' lease stores (in memory) and logs.
+func newFixtureWith(t *testing.T, cfg Config, deps Deps) *fixture {
+	t.Helper()
+	deps.V4, _ = leases.Open(leases.Options{}, zap.NewNop(), nil)
+	deps.V6, _ = leases.Open(leases.Options{}, zap.NewNop(), nil)
+	core, logs := observer.New(zap.DebugLevel)
+	p, err := New(cfg, deps, zap.New(core), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{p: p, v4: v4, v6: v6, logs: logs}
+	return &fixture{p: p, v4: deps.V4, v6: deps.V6, logs: logs}
 }
 
 // exchange4 runs a request through the handler the way CoreDHCP does:

@@ -21,6 +21,7 @@ type request4 struct {
 	sub     *Subnet
 	id      identity.Identity
 	profile *Profile // nil: none matches
+	known   bool     // see Known
 	client  string
 	relay   netip.Addr
 }
@@ -44,6 +45,7 @@ func (p *Plugin) Handle4(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 	}
 	r.id = p.identify4(req, r.client)
 	r.profile = cfg.profileFor(r.id)
+	r.known = p.isKnown(r.id.Serial)
 	if r.id.Serial == "" && !cfg.ServeUnknown {
 		p.m.unknown.Inc()
 		p.debug("dhcpv4: ignoring a client with no recognisable serial (dhcp.serve_unknown is false)", zap.Stringer("mac", req.ClientHWAddr))
@@ -89,15 +91,16 @@ func (p *Plugin) identify4(req *dhcpv4.DHCPv4, client string) identity.Identity 
 }
 
 func (p *Plugin) offer4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
-	ip, err := p.v4.Offer(r.sub.Pool, r.client, addr4(req.RequestedIPAddress()))
+	res, err := p.v4.Reserve(r.sub.Pool, leases.OfferRequest{ClientID: r.client, Serial: r.id.Serial, Known: r.known,
+		Requested: addr4(req.RequestedIPAddress())})
 	if err != nil {
-		p.m.exhausted.Inc()
-		p.log.Warn("dhcpv4: no address to offer", zap.String("pool", r.sub.Pool.String()), zap.String("serial", r.id.Serial), zap.Stringer("mac", req.ClientHWAddr), zap.Error(err))
+		p.noOffer("dhcpv4: no address to offer", r.sub.Pool, r.id.Serial, err, zap.Stringer("mac", req.ClientHWAddr))
 		return nil
 	}
-	resp.YourIPAddr = ip.AsSlice()
+	p.taken(res, r.id.Serial, zap.Stringer("mac", req.ClientHWAddr))
+	resp.YourIPAddr = res.IP.AsSlice()
 	file := p.fill4(resp, r, r.sub.LeaseTime)
-	p.event("dhcp.offer", r.client, r.id, ip, file, r.profile, r.relay, circuitID(req))
+	p.event("dhcp.offer", r.known, r.client, r.id, res.IP, file, r.profile, r.relay, circuitID(req))
 	return resp
 }
 
@@ -131,18 +134,18 @@ func (p *Plugin) ack4(req, resp *dhcpv4.DHCPv4, r *request4) *dhcpv4.DHCPv4 {
 		return p.nak4(resp, r, ip, err)
 	}
 	if err != nil { // the journal could not be written: say nothing rather than promise
-		p.log.Error("dhcpv4: lease not recorded; not acknowledging", zap.Stringer("ip", ip), zap.Error(err))
+		p.plog.Error("dhcpv4: lease not recorded; not acknowledging", zap.Stringer("ip", ip), zap.Error(err))
 		return nil
 	}
 	resp.YourIPAddr = l.IP.AsSlice()
 	file := p.fill4(resp, r, r.sub.LeaseTime)
-	p.event("dhcp.ack", r.client, r.id, l.IP, file, r.profile, r.relay, circuitID(req))
+	p.event("dhcp.ack", r.known, r.client, r.id, l.IP, file, r.profile, r.relay, circuitID(req))
 	return resp
 }
 
 func (p *Plugin) nak4(resp *dhcpv4.DHCPv4, r *request4, ip netip.Addr, err error) *dhcpv4.DHCPv4 {
 	p.m.naks.Inc()
-	p.log.Info("dhcpv4: NAK", zap.String("event", "dhcp.nak"), zap.String("serial", r.id.Serial),
+	p.plog.Info("dhcpv4: NAK", zap.String("event", "dhcp.nak"), zap.String("serial", r.id.Serial),
 		zap.Stringer("mac", r.id.MAC), zap.Stringer("ip", ip), zap.Error(err))
 	resp.YourIPAddr = net.IPv4zero
 	resp.ClientIPAddr = net.IPv4zero // RFC 2131 table 3: 0 in a DHCPNAK
@@ -266,8 +269,9 @@ func ipSlices(addrs []netip.Addr) []net.IP {
 	return out
 }
 
+// debug writes per-packet detail, to the per-packet log.
 func (p *Plugin) debug(msg string, fields ...zap.Field) {
-	if ce := p.log.Check(zapcore.DebugLevel, msg); ce != nil {
+	if ce := p.plog.Check(zapcore.DebugLevel, msg); ce != nil {
 		ce.Write(fields...)
 	}
 }

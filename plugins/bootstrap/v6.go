@@ -44,6 +44,7 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	}
 	id := p.identify6(req, msg, duid)
 	prof := cfg.profileFor(id)
+	known := p.isKnown(id.Serial)
 	if id.Serial == "" && !cfg.ServeUnknown {
 		p.m.unknown.Inc()
 		p.debug("dhcpv6: ignoring a client with no recognisable serial (dhcp.serve_unknown is false)", zap.String("duid", duid.String()))
@@ -52,7 +53,7 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	out.AddOption(dhcpv6.OptServerID(cfg.V6.ServerDUID))
 	switch msg.Type() {
 	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind:
-		p.addresses6(msg, out, sub, boot6{cfg, id, prof}, duid, relay, out.Type() == dhcpv6.MessageTypeAdvertise)
+		p.addresses6(msg, out, sub, boot6{cfg, id, prof}, known, duid, relay, out.Type() == dhcpv6.MessageTypeAdvertise)
 	case dhcpv6.MessageTypeConfirm: // RFC 8415 18.3.3: are the addresses still on link?
 		st := confirmStatus(msg, sub, cfg.V6.OnLink)
 		if st == nil {
@@ -111,7 +112,7 @@ func (p *Plugin) identify6(req dhcpv6.DHCPv6, msg *dhcpv6.Message, duid dhcpv6.D
 
 // addresses6 answers each IA_NA: an offer for a Solicit's Advertise, a
 // lease otherwise (Request, Renew, Rebind, and Solicit with rapid commit).
-func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, b boot6, duid dhcpv6.DUID, relay netip.Addr, advertise bool) {
+func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, b boot6, known bool, duid dhcpv6.DUID, relay netip.Addr, advertise bool) {
 	id := b.id
 	for _, ia := range msg.Options.IANA() {
 		client := leases.ClientID6(duid.ToBytes(), ia.IaId)
@@ -119,7 +120,11 @@ func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, b boot6, duid
 		if a := ia.Options.OneAddress(); a != nil {
 			hint, _ = netip.AddrFromSlice(a.IPv6Addr)
 		}
-		ip, err := p.v6.Offer(v6.Pool, client, hint)
+		res, err := p.v6.Reserve(v6.Pool, leases.OfferRequest{ClientID: client, Serial: id.Serial, Known: known, Requested: hint})
+		ip := res.IP
+		if err == nil {
+			p.taken(res, id.Serial, zap.String("duid", duid.String()))
+		}
 		if err == nil && !advertise {
 			var l leases.Lease
 			l, err = p.v6.Ack(v6.Pool, leases.Lease{IP: ip, ClientID: client, MAC: id.MAC, Serial: id.Serial, Inventory: id.Source == identity.SourceInventory}, v6.LeaseTime)
@@ -127,7 +132,7 @@ func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, b boot6, duid
 		}
 		if err != nil {
 			out.AddOption(iaStatus(ia.IaId, msg.Type(), err))
-			p.log.Warn("dhcpv6: no address", zap.String("serial", id.Serial), zap.String("duid", duid.String()), zap.Error(err))
+			p.noOffer("dhcpv6: no address", v6.Pool, id.Serial, err, zap.String("duid", duid.String()))
 			continue
 		}
 		addrs := dhcpv6.Options{&dhcpv6.OptIAAddress{IPv6Addr: ip.AsSlice(), PreferredLifetime: v6.LeaseTime, ValidLifetime: v6.LeaseTime}}
@@ -149,7 +154,7 @@ func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, b boot6, duid
 		if advertise {
 			name = "dhcp.offer"
 		}
-		p.event(name, client, id, ip, b.url(), b.profile, relay, "")
+		p.event(name, known, client, id, ip, b.url(), b.profile, relay, "")
 	}
 }
 

@@ -36,9 +36,12 @@ type journal struct {
 	dirty   bool
 	records int // lines since the last compaction
 	syncs   int64
-	stop    chan struct{}
-	done    chan struct{}
-	closing sync.Once
+	// syncFailures counts failed fsyncs; failing, those since the last
+	// that worked (the log says when it starts and when it ends).
+	syncFailures, failing int64
+	stop                  chan struct{}
+	done                  chan struct{}
+	closing               sync.Once
 }
 
 func openJournal(path string, interval time.Duration, s *Store, log *zap.Logger) (*journal, error) {
@@ -205,8 +208,17 @@ func (j *journal) sync() {
 		return
 	}
 	if err := j.f.Sync(); err != nil {
-		j.log.Error("lease journal fsync failed", zap.String("file", j.path), zap.Error(err))
+		j.syncFailures++
+		j.failing++
+		if j.failing == 1 { // retried every interval: one line, not ten a second
+			j.log.Error("lease journal fsync failed; retrying, and saying so here once it works (sealboot_dhcp_lease_journal_sync_failures_total counts the attempts)",
+				zap.String("file", j.path), zap.Error(err))
+		}
 		return
+	}
+	if j.failing > 0 {
+		j.log.Info("lease journal fsync works again", zap.String("file", j.path), zap.Int64("failed_attempts", j.failing))
+		j.failing = 0
 	}
 	j.dirty = false
 	j.syncs++

@@ -27,5 +27,27 @@ func registerMetrics(reg prometheus.Registerer, s *Store) {
 			defer s.j.mu.Unlock()
 			return float64(s.j.syncs)
 		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_lease_journal_sync_failures_total", Help: "fsyncs of the lease journal that failed.", ConstLabels: labels,
+		}, func() float64 {
+			if s.j == nil {
+				return 0
+			}
+			s.j.mu.Lock()
+			defer s.j.mu.Unlock()
+			return float64(s.j.syncFailures)
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_offers_preempted_total", ConstLabels: labels,
+			Help: "Offers to devices with no certificate and no config given instead to a known device, the pool having nothing free.",
+		}, func() float64 { return float64(s.preempted.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_offers_reclaimed_total", ConstLabels: labels,
+			Help: "Offers given to another client after the short hold, the pool having nothing free.",
+		}, func() float64 { return float64(s.reclaimed.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "sealboot_dhcp_offers_serial_limit_total", ConstLabels: labels,
+			Help: "DISCOVERs and Solicits refused: their serial already holds the most offers allowed.",
+		}, func() float64 { return float64(s.serialLimited.Load()) }),
 	)
 }

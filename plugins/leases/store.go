@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,18 +16,18 @@ import (
 
 // Options configure a Store.
 type Options struct {
-	Path         string        // journal file; empty keeps leases in memory only (tests)
-	OfferTTL     time.Duration // how long an offer reserves an address; default 30s
-	SyncInterval time.Duration // fsync delay for acknowledged leases; default 100ms, negative = every ACK
-	DeclineHold  time.Duration // how long a declined address is quarantined; default 10m
-	Retain       time.Duration // how long an expired lease is remembered for its client; default 7 days
-	Family       string        // metrics label, "v4" or "v6"
-	Now          func() time.Time
-}
-
-type offer struct {
-	client  string
-	expires time.Time
+	Path     string        // journal file; empty keeps leases in memory only (tests)
+	OfferTTL time.Duration // how long an offer reserves an address; default 30s
+	// PressureTTL is how long an offer to an unknown device holds its
+	// address when the pool has nothing free; default 5s. See offers.go.
+	PressureTTL        time.Duration
+	MaxOffersPerSerial int           // offers one serial may hold at once; default 4
+	MaxOffers          int           // offers held at once, all pools; default 65536
+	SyncInterval       time.Duration // fsync delay for acknowledged leases; default 100ms, negative = every ACK
+	DeclineHold        time.Duration // how long a declined address is quarantined; default 10m
+	Retain             time.Duration // how long an expired lease is remembered for its client; default 7 days
+	Family             string        // metrics label, "v4" or "v6"
+	Now                func() time.Time
 }
 
 // Store holds the leases of one or more pools. It is safe for concurrent
@@ -39,9 +40,15 @@ type Store struct {
 	mu       sync.Mutex
 	byIP     map[netip.Addr]*Lease // current or last lease at an address
 	byClient map[string]*Lease     // current or last lease of a client
-	offers   map[netip.Addr]offer
 	declined map[netip.Addr]time.Time
 	reserved map[netip.Addr]bool // never leased: the server's own addresses, routers
+
+	offers  map[netip.Addr]*offer // see offers.go
+	offerOf map[string]netip.Addr // the one offer of a client
+	serials map[string]int        // offers held per serial
+	pools   map[Pool]*poolOffers  // offers by age
+
+	preempted, reclaimed, serialLimited atomic.Int64
 
 	j *journal
 }
@@ -65,6 +72,15 @@ func Open(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Store, err
 	if opts.OfferTTL <= 0 {
 		opts.OfferTTL = 30 * time.Second
 	}
+	if opts.PressureTTL <= 0 {
+		opts.PressureTTL = 5 * time.Second
+	}
+	if opts.MaxOffersPerSerial <= 0 {
+		opts.MaxOffersPerSerial = 4
+	}
+	if opts.MaxOffers <= 0 {
+		opts.MaxOffers = 1 << 16
+	}
 	if opts.SyncInterval == 0 {
 		opts.SyncInterval = 100 * time.Millisecond
 	}
@@ -76,7 +92,8 @@ func Open(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Store, err
 	}
 	s := &Store{opts: opts, log: log, now: opts.Now,
 		byIP: map[netip.Addr]*Lease{}, byClient: map[string]*Lease{},
-		offers: map[netip.Addr]offer{}, declined: map[netip.Addr]time.Time{}}
+		declined: map[netip.Addr]time.Time{}, offers: map[netip.Addr]*offer{}, offerOf: map[string]netip.Addr{},
+		serials: map[string]int{}, pools: map[Pool]*poolOffers{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -99,28 +116,11 @@ func (s *Store) Close() error {
 	return s.j.close()
 }
 
-// Offer picks an address for clientID in pool and reserves it for the
-// offer TTL (in memory only): the client's own lease if it is in the pool,
-// else requested if free, else a free address. Never-used addresses are
-// preferred to other clients' expired ones, so a device that comes back
-// finds its old address.
+// Offer reserves an address for clientID as Reserve does, for a client
+// with no known serial.
 func (s *Store) Offer(pool Pool, clientID string, requested netip.Addr) (netip.Addr, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	if l := s.byClient[clientID]; l != nil && pool.Contains(l.IP) && s.freeFor(l.IP, clientID, now, true) {
-		return s.reserve(l.IP, clientID, now), nil
-	}
-	requested = requested.Unmap()
-	if pool.Contains(requested) && s.freeFor(requested, clientID, now, false) {
-		return s.reserve(requested, clientID, now), nil
-	}
-	for _, allowUsed := range []bool{false, true} {
-		if ip, ok := s.probe(pool, clientID, now, allowUsed); ok {
-			return s.reserve(ip, clientID, now), nil
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("%w: %s", ErrPoolExhausted, pool)
+	r, err := s.Reserve(pool, OfferRequest{ClientID: clientID, Requested: requested})
+	return r.IP, err
 }
 
 // maxProbes bounds the search in huge (IPv6) pools; with a pool of 2^64 a
@@ -154,24 +154,21 @@ func (s *Store) probe(pool Pool, clientID string, now time.Time, allowUsed bool)
 // to another client, not offered to another client. With allowUsed, an
 // expired lease of another client does not count.
 func (s *Store) freeFor(ip netip.Addr, clientID string, now time.Time, allowUsed bool) bool {
+	return !s.offerBlocks(ip, clientID, now) && s.usable(ip, clientID, now, allowUsed)
+}
+
+// usable is freeFor without the offers.
+func (s *Store) usable(ip netip.Addr, clientID string, now time.Time, allowUsed bool) bool {
 	if s.reserved[ip] {
 		return false
 	}
 	if until, ok := s.declined[ip]; ok && now.Before(until) {
 		return false
 	}
-	if o, ok := s.offers[ip]; ok && o.client != clientID && now.Before(o.expires) {
-		return false
-	}
 	if l := s.byIP[ip]; l != nil && l.ClientID != clientID {
 		return allowUsed && !l.Active(now)
 	}
 	return true
-}
-
-func (s *Store) reserve(ip netip.Addr, clientID string, now time.Time) netip.Addr {
-	s.offers[ip] = offer{clientID, now.Add(s.opts.OfferTTL)}
-	return ip
 }
 
 // Ack binds l.IP to l.ClientID for ttl and writes the lease to the journal
@@ -190,7 +187,10 @@ func (s *Store) Ack(pool Pool, l Lease, ttl time.Duration) (Lease, error) {
 	}
 	l.Expires = now.Add(ttl).Truncate(time.Second)
 	s.install(&l)
-	delete(s.offers, l.IP)
+	s.removeOffer(l.IP)
+	if other, ok := s.offerOf[l.ClientID]; ok { // it chose this address
+		s.removeOffer(other)
+	}
 	s.mu.Unlock()
 	if s.j != nil {
 		if err := s.j.append(recordAck(l)); err != nil {
@@ -238,6 +238,7 @@ func (s *Store) Decline(ip netip.Addr) error {
 	s.mu.Lock()
 	until := s.now().Add(s.opts.DeclineHold).Truncate(time.Second)
 	s.declined[ip] = until
+	s.removeOffer(ip)
 	if l := s.byIP[ip]; l != nil {
 		delete(s.byIP, ip)
 		if s.byClient[l.ClientID] == l {
@@ -322,11 +323,7 @@ func (s *Store) expire() {
 			}
 		}
 	}
-	for ip, o := range s.offers {
-		if !now.Before(o.expires) {
-			delete(s.offers, ip)
-		}
-	}
+	s.dropExpiredOffers(now)
 	for ip, until := range s.declined {
 		if !now.Before(until) {
 			delete(s.declined, ip)

@@ -192,6 +192,15 @@ func (d *Dir) readSettled(e *entry) ([]byte, error) {
 	return buf, nil
 }
 
+// Has reports whether serial has a config file, valid or not: the
+// operator expects that device. It reads no file.
+func (d *Dir) Has(serial string) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	_, ok := d.bySerial[serial]
+	return ok
+}
+
 // Len is the number of config files, valid or not.
 func (d *Dir) Len() int {
 	d.mu.RLock()

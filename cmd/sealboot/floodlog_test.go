@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
+	"github.com/sealboot/sealboot/plugins/bootstrap"
+	"github.com/sealboot/sealboot/plugins/leases"
+)
+
+// Floods of the packets anyone on the segment can send, through the
+// components as the wiring builds them: the lines written stay bounded,
+// the rest are counted and summarised.
+
+const floodFirst = 5 // lines of one message written per (test-long) tick
+
+func randomMAC() net.HardwareAddr {
+	m := make(net.HardwareAddr, 6)
+	_, _ = rand.Read(m)
+	m[0] = m[0]&^1 | 2
+	return m
+}
+
+func madeUpSerial() dhcpv4.Modifier {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientIdentifier, append([]byte{0}, "FAKE"+hex.EncodeToString(b)...)))
+}
+
+// dhcpUnderFlood is the DHCP plugin with its logs built as buildComponents
+// builds them, on a pool of 16 addresses.
+func dhcpUnderFlood(t *testing.T) (*bootstrap.Plugin, *packetLogs, *observer.ObservedLogs) {
+	t.Helper()
+	pl, logs, _ := testPacketLogs(floodFirst, time.Hour) // summaries: at flush
+	server := netip.MustParseAddr("192.0.2.1")
+	pool, _ := leases.ParsePool("192.0.2.100-192.0.2.115")
+	v4, _ := leases.Open(leases.Options{}, pl.logger(nil).Named("dhcp.leases"), nil)
+	cfg := bootstrap.Config{Bootfile: "{serial}.enc", V4: &bootstrap.V4{ServerID: server, TFTPServer: server,
+		Direct: &bootstrap.Subnet{Pool: pool, Netmask: net.CIDRMask(24, 32), LeaseTime: time.Hour}}}
+	p, err := bootstrap.New(cfg, bootstrap.Deps{V4: v4, PacketLog: pl.logger(nil).Named("dhcp")}, pl.base.Named("dhcp"), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, pl, logs
+}
+
+func handle4(p *bootstrap.Plugin, req *dhcpv4.DHCPv4) {
+	req, _ = dhcpv4.FromBytes(req.ToBytes())
+	resp, _ := dhcpv4.NewReplyFromRequest(req)
+	p.Handle4(req, resp)
+}
+
+func TestDHCPFloodLogsBounded(t *testing.T) {
+	t.Parallel()
+	server := net.IPv4(192, 0, 2, 1)
+	tests := []struct {
+		name   string
+		packet func() *dhcpv4.DHCPv4
+		msg    string // the line each packet logged
+	}{
+		{"DISCOVER, made-up serial, pool full", func() *dhcpv4.DHCPv4 {
+			d, _ := dhcpv4.NewDiscovery(randomMAC(), madeUpSerial())
+			return d
+		}, "dhcpv4: no address to offer"},
+		{"REQUEST for an address not ours", func() *dhcpv4.DHCPv4 {
+			r, _ := dhcpv4.New(dhcpv4.WithHwAddr(randomMAC()), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), madeUpSerial(),
+				dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(198, 51, 100, 7))))
+			return r
+		}, "dhcpv4: NAK"},
+		{"DISCOVER without a serial", func() *dhcpv4.DHCPv4 {
+			d, _ := dhcpv4.NewDiscovery(randomMAC())
+			return d
+		}, "dhcpv4: ignoring a client with no recognisable serial (dhcp.serve_unknown is false)"},
+		{"forged DECLINE", func() *dhcpv4.DHCPv4 {
+			d, _ := dhcpv4.New(dhcpv4.WithHwAddr(randomMAC()), dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline),
+				dhcpv4.WithOption(dhcpv4.OptServerIdentifier(server)), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(192, 0, 2, 100))))
+			return d
+		}, "dhcp: DECLINE of an address this client does not hold; ignored"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, pl, logs := dhcpUnderFlood(t)
+			const n = 2000
+			for range n {
+				req := tt.packet()
+				if req.MessageType() == dhcpv4.MessageTypeDecline {
+					p.Decline4(req)
+				} else {
+					handle4(p, req)
+				}
+			}
+			pl.flush()
+			if got := logs.FilterMessage(tt.msg).Len(); got != floodFirst {
+				t.Errorf("%d lines %q for %d packets, want %d", got, tt.msg, n, floodFirst)
+			}
+			// Everything else (the offers the flood got first, the
+			// summaries) is bounded too.
+			if total := logs.Len(); total > 4*floodFirst {
+				t.Errorf("%d lines in all for %d packets:\n%v", total, n, messages(logs))
+			}
+			// The flood got the pool's 16 addresses first.
+			want := int64(n - floodFirst)
+			if tt.msg == "dhcpv4: no address to offer" {
+				want -= 16
+			}
+			if s := suppressedTotal(logs, tt.msg); s != want {
+				t.Errorf("summaries count %d lines %q, want %d", s, tt.msg, want)
+			}
+			if c := counterValue(t, pl.sup.counter.WithLabelValues("dhcp")); c == 0 {
+				t.Error("sealboot_log_suppressed_total{logger=dhcp} did not rise")
+			}
+		})
+	}
+}
+
+func messages(logs *observer.ObservedLogs) []string {
+	var out []string
+	for _, e := range logs.All() {
+		out = append(out, e.LoggerName+": "+e.Message)
+	}
+	return out
+}
+
+// TestTFTPFloodLogsBounded: a TFTP server on loopback built by
+// buildComponents' wiring gets requests for made-up names, write requests
+// and garbage; every refusal is still counted by outcome, the log holds a
+// few lines of each and the summaries.
+func TestTFTPFloodLogsBounded(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg, err := config.Load(config.Source{Data: fmt.Appendf(nil, "state_dir: %s\ntftp:\n  listen: [\"127.0.0.1:0\"]\nlog:\n  level: debug\n", dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prepareDirs(cfg, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	c, err := build(cfg, zap.New(core), packetLogging{Tick: time.Hour, First: floodFirst, Window: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := runComponents(t, c)
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const n = 1000
+	for i := range n {
+		_, _ = conn.WriteTo(fmt.Appendf(nil, "\x00\x01FAKE%06d.enc\x00octet\x00", i), addr)
+		_, _ = conn.WriteTo(fmt.Appendf(nil, "\x00\x02upload%d\x00octet\x00", i), addr)
+		_, _ = conn.WriteTo([]byte("\x00\x09garbage"), addr)
+		if i%50 == 49 { // pace the sender to what the socket buffer holds
+			waitMetric(t, c.reg, "sealboot_tftp_fetches_total", float64(2*(i+1)))
+		}
+	}
+	waitMetric(t, c.reg, "sealboot_tftp_fetches_total", 2*n)
+	c.flushLogs()
+	for _, msg := range []string{"tftp fetch not_found", "tftp fetch write_refused"} {
+		if got := logs.FilterMessage(msg).Len(); got != floodFirst {
+			t.Errorf("%d lines %q for %d requests, want %d", got, msg, n, floodFirst)
+		}
+		if s := suppressedTotal(logs, msg); s != n-floodFirst {
+			t.Errorf("summaries count %d lines %q, want %d", s, msg, n-floodFirst)
+		}
+	}
+	if total := logs.FilterLoggerName("tftpd").Len(); total > 6*floodFirst {
+		t.Errorf("%d tftpd lines for %d requests:\n%v", total, 3*n, messages(logs))
+	}
+}
+
+// runComponents runs c's tasks until the test ends and returns the TFTP
+// server's address.
+func runComponents(t *testing.T, c *components) net.Addr {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, len(c.tasks))
+	t.Cleanup(func() {
+		cancel()
+		for range c.tasks {
+			<-done
+		}
+	})
+	var addr net.Addr
+	for _, task := range c.tasks {
+		go func() { _ = task.Component.Run(ctx); done <- struct{}{} }()
+		<-task.Component.Ready()
+		if s, ok := task.Component.(interface{ Addrs() []net.Addr }); ok {
+			addr = s.Addrs()[0]
+		}
+	}
+	return addr
+}
+
+// waitMetric waits until the sum of name's series reaches want.
+func waitMetric(t *testing.T, reg prometheus.Gatherer, name string, want float64) {
+	t.Helper()
+	for {
+		var got float64
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				for _, m := range mf.GetMetric() {
+					got += m.GetCounter().GetValue()
+				}
+			}
+		}
+		if got >= want {
+			return
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("%s = %v, want %v", name, got, want)
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
