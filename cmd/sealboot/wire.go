@@ -160,7 +160,10 @@ func build(cfg *config.Config, log *zap.Logger, pl packetLogging) (*components, 
 	)
 	// The images directory comes with the HTTP server; until it is in this
 	// build, SZTP profiles name images that cannot be hashed (500, logged).
-	if err := c.addSZTP(cfg, core, keys, nil, log); err != nil {
+	// Like tftpd's, the SZTP server's Info lines (served, progress) are
+	// never rate-limited, its refusals are, per outcome.
+	sztpLog := plogs.logger(func(e zapcore.Entry) bool { return e.Level == zapcore.InfoLevel })
+	if err := c.addSZTP(cfg, core, keys, nil, sztpLog); err != nil {
 		return nil, err
 	}
 	known := func(serial string) bool {

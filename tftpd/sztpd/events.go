@@ -2,7 +2,6 @@ package sztpd
 
 import (
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,9 +36,9 @@ func newRequest(remote netip.AddrPort, rpc string) *request {
 }
 
 // logRequest writes the request's sztp.request event: Info when served,
-// Error for a server fault, Warn for a refusal. Refusals that come before
-// a device is known are rate-limited (a scanner must not flood the log);
-// what was held back is counted in the next event's suppressed field.
+// Error for a server fault, Warn for a refusal. The logger main gives the
+// server rate-limits all but Info lines, per message (so per outcome): a
+// scanner cannot flood the log.
 func (s *Server) logRequest(rec *request) {
 	d := time.Since(rec.Start)
 	if rec.logged {
@@ -56,15 +55,6 @@ func (s *Server) logRequest(rec *request) {
 	case fetch.OutcomeError:
 		level = zapcore.ErrorLevel
 	}
-	var suppressed int
-	if preAuth(rec.Outcome) {
-		ok, n := s.limit.allow(rec.Outcome, time.Now())
-		if !ok {
-			s.m.suppressed.Inc()
-			return
-		}
-		suppressed = n
-	}
 	ce := s.log.Check(level, "sztp request "+rec.Outcome)
 	if ce == nil {
 		return
@@ -79,68 +69,14 @@ func (s *Server) logRequest(rec *request) {
 		zap.String("hw_model", rec.hwModel), zap.String("os_name", rec.osName), zap.String("os_version", rec.osVer),
 		zap.String("reason", rec.Reason),
 	}
-	if suppressed > 0 {
-		fields = append(fields, zap.Int("suppressed", suppressed))
-	}
 	ce.Write(fields...)
 }
 
-// preAuth reports outcomes that anyone can cause without credentials.
-func preAuth(outcome string) bool {
-	switch outcome {
-	case OutcomeUnauthenticated, OutcomeUntrusted, OutcomeBadPassword, OutcomeBadRequest, fetch.OutcomeBusy:
-		return true
-	}
-	return false
-}
-
-// limiter is a token bucket per outcome: burst events at once, then rate
-// a second.
-type limiter struct {
-	mu         sync.Mutex
-	rate       float64
-	burst      float64
-	buckets    map[string]*bucket
-	suppressed map[string]int
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newLimiter(rate, burst float64) *limiter {
-	return &limiter{rate: rate, burst: burst, buckets: map[string]*bucket{}, suppressed: map[string]int{}}
-}
-
-// allow takes a token for key; when it may log, it also returns how many
-// were held back since the last one.
-func (l *limiter) allow(key string, now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[key]
-	if b == nil {
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[key] = b
-	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	b.last = now
-	if b.tokens < 1 {
-		l.suppressed[key]++
-		return false, 0
-	}
-	b.tokens--
-	n := l.suppressed[key]
-	l.suppressed[key] = 0
-	return true, n
-}
-
 type metrics struct {
-	requests   *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
-	progress   *prometheus.CounterVec
-	served     *prometheus.CounterVec
-	suppressed prometheus.Counter
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	progress *prometheus.CounterVec
+	served   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -158,9 +94,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		served: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sealboot_sztp_conveyed_total", Help: "Conveyed information served, by kind and security mode.",
 		}, []string{"conveyed", "mode"}),
-		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sealboot_sztp_events_suppressed_total", Help: "sztp.request refusal events held back by the rate limit.",
-		}),
 	}
 	for _, rpc := range []string{rpcGet, rpcReport} {
 		for _, o := range Outcomes() {
@@ -169,7 +102,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.duration.WithLabelValues(rpc)
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.progress, m.served, m.suppressed)
+		reg.MustRegister(m.requests, m.duration, m.progress, m.served)
 	}
 	return m
 }

@@ -27,7 +27,6 @@ type Server struct {
 	log   *zap.Logger
 	m     *metrics
 	set   atomic.Pointer[settings]
-	limit *limiter
 	slots chan struct{}
 	clock func() time.Time // nil: time.Now
 
@@ -52,7 +51,7 @@ func New(cfg Config, deps Deps, log *zap.Logger, reg prometheus.Registerer) (*Se
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{deps: deps, log: log, m: newMetrics(reg), limit: newLimiter(5, 20),
+	s := &Server{deps: deps, log: log, m: newMetrics(reg),
 		slots: make(chan struct{}, st.cfg.MaxRequests), ready: make(chan struct{}), ShutdownTimeout: 5 * time.Second}
 	s.set.Store(st)
 	return s, nil
