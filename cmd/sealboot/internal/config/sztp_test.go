@@ -1,6 +1,10 @@
 package config
 
-import "testing"
+import (
+	"os"
+	"strings"
+	"testing"
+)
 
 // One invalid sztp section per rule, with the exact error.
 func TestSZTPErrors(t *testing.T) {
@@ -59,5 +63,24 @@ profiles:
 	}
 	if cfg.SZTP.Sign != "always" || cfg.SZTP.Encrypt != "auto" || len(cfg.SZTP.Redirect) != 1 || cfg.Profiles[0].OSVersion != "17.9.4" || cfg.SZTP.TrustAnchors == "" {
 		t.Fatalf("%+v", cfg.SZTP)
+	}
+}
+
+// The Syntax example of tftpd/sztpd/README.md is a valid configuration.
+func TestSZTPREADMEExample(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../../../tftpd/sztpd/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(readme), "```yaml\n")[1:]
+	if len(blocks) == 0 {
+		t.Fatal("no YAML example")
+	}
+	for i, b := range blocks {
+		yaml, _, _ := strings.Cut(b, "```")
+		if _, err := Load(Source{Data: []byte(yaml)}); err != nil {
+			t.Errorf("tftpd/sztpd/README.md example %d:\n%s\n%v", i+1, yaml, err)
+		}
 	}
 }
