@@ -39,6 +39,34 @@ func GenerateAuthority(name string, kt KeyType) (*Authority, error) {
 	return issue(tmpl, tmpl, key, key)
 }
 
+// LoadAuthority reads a CA's certificate and key (PEM), to issue device
+// certificates with it (sealboot device keygen --ca-cert).
+func LoadAuthority(certPEM, keyPEM []byte) (*Authority, error) {
+	cert, err := ParseCertificate(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("CA certificate: %w", err)
+	}
+	block, _ := pem.Decode(keyPEM)
+	if block == nil {
+		return nil, fmt.Errorf("CA key: no PEM block")
+	}
+	var key any
+	for _, parse := range []func([]byte) (any, error){x509.ParsePKCS8PrivateKey, func(b []byte) (any, error) { return x509.ParseECPrivateKey(b) },
+		func(b []byte) (any, error) { return x509.ParsePKCS1PrivateKey(b) }} {
+		if key, err = parse(block.Bytes); err == nil {
+			break
+		}
+	}
+	signer, ok := key.(crypto.Signer)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("CA key: not a PKCS#8, SEC 1 or PKCS#1 private key")
+	}
+	if pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(cert.PublicKey) {
+		return nil, fmt.Errorf("CA key does not belong to the CA certificate")
+	}
+	return &Authority{Key: signer, Cert: cert, KeyPEM: keyPEM, CertPEM: certPEM}, nil
+}
+
 // IssueCA makes an intermediate CA under a.
 func (a *Authority) IssueCA(name string, kt KeyType) (*Authority, error) {
 	key, err := newKey(kt)

@@ -39,3 +39,22 @@ func TestAuthorityIssue(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadAuthority(t *testing.T) {
+	t.Parallel()
+	a, err := GenerateAuthority("Vendor", P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadAuthority(a.CertPEM, a.KeyPEM)
+	if err != nil || !b.Cert.Equal(a.Cert) {
+		t.Fatalf("%v", err)
+	}
+	other, _ := GenerateAuthority("Other", P256)
+	if _, err := LoadAuthority(a.CertPEM, other.KeyPEM); err == nil {
+		t.Fatal("a key of another CA was accepted")
+	}
+	if _, err := b.Issue("SN1", P256, IssueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/keystore/cms"
 	"github.com/sealboot/sealboot/keystore/voucher"
+	"github.com/sealboot/sealboot/tftpd/sztpd"
 )
 
 func freeTCPPort(t *testing.T) int {
@@ -81,9 +82,10 @@ func TestServeSZTPWithCurlAndOpenSSL(t *testing.T) {
 	port := freeTCPPort(t)
 	// Files written just now are read once they have settled.
 	base := fmt.Sprintf("state_dir: %s\nkeystore:\n  settle: 10ms\nwatch:\n  settle: 10ms\ntftp:\n  listen: [\"127.0.0.1:%d\"]\nlog:\n  level: info\n  format: json\nsztp:\n  listen: [\"127.0.0.1:%d\"]\n"+
-		"  tls_cert: %s\n  tls_key: %s\n  owner_cert: %s\n  owner_key: %s\n  vouchers_dir: %s\n",
+		"  tls_cert: %s\n  tls_key: %s\n  owner_cert: %s\n  owner_key: %s\n  vouchers_dir: %s\n  basic_auth: %s\n",
 		filepath.Join(dir, "state"), freeUDPPort(t), port, write("server.pem", server.CertPEM), write("server.key", server.KeyPEM),
-		ownerPEM, write("owner.key", ownerCA.KeyPEM), filepath.Join(dir, "vouchers"))
+		ownerPEM, write("owner.key", ownerCA.KeyPEM), filepath.Join(dir, "vouchers"),
+		write("passwords", []byte("FOC2231X0AB "+sztpd.PasswordHash("right")+"\n")))
 	cfgFile := write("sealboot.yaml", []byte(base))
 	d := startDaemon(t, bin, nil, "--config", cfgFile)
 	ready := d.waitFor("sealboot ready")
@@ -149,6 +151,36 @@ func TestServeSZTPWithCurlAndOpenSSL(t *testing.T) {
 	}
 	for _, mode := range []string{"signed+encrypted", "signed", "encrypted", "unsigned"} {
 		d.waitMatch("sztp request served", func(m map[string]any) bool { return m["mode"] == mode && m["serial"] == "FOC2231X0AB" })
+	}
+
+	// Refusals, with curl: the RFC 8040 status and error, and an event.
+	stranger := must(keystore.GenerateAuthority("Stranger", keystore.P256))
+	alien, _ := stranger.Issue("FOC2231X0AB", keystore.P256, keystore.IssueOptions{})
+	rma, _ := vendor.Issue("FOC2231X0AB", keystore.P256, keystore.IssueOptions{})
+	unknown, _ := vendor.Issue("FOC9999X0ZZ", keystore.P256, keystore.IssueOptions{})
+	for _, r := range []struct {
+		name    string
+		id      *keystore.DeviceIdentity
+		basic   string
+		status  string
+		outcome string
+	}{
+		{"unknown CA", alien, "", "401", "untrusted_certificate"},
+		{"revoked pin (RMA)", rma, "", "403", "pin_mismatch"},
+		{"unknown serial", unknown, "", "404", "not_found"},
+		{"wrong Basic password", nil, "FOC2231X0AB:wrong", "401", "bad_password"},
+	} {
+		args := []string{"-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", serverCA, "-X", "POST", url}
+		if r.id != nil {
+			args = append(args, "--cert", write(r.name+".crt", r.id.CertPEM), "--key", write(r.name+".key", r.id.KeyPEM))
+		} else {
+			args = append(args, "-u", r.basic)
+		}
+		out, err := exec.Command("curl", args...).Output()
+		if err != nil || string(out) != r.status {
+			t.Errorf("%s: curl %v, status %s, want %s", r.name, err, out, r.status)
+		}
+		d.waitMatch("sztp request "+r.outcome, func(map[string]any) bool { return true })
 	}
 }
 
