@@ -206,3 +206,35 @@ func runTool(t *testing.T, stdin []byte, name string, args ...string) []byte {
 	}
 	return out.Bytes()
 }
+
+// sealboot sztp check prints what a device would get, the config and
+// scripts elided, and exits 1 for a device that would be refused.
+func TestSZTPCheckCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	id, err := keystore.GenerateDevice("SN7", keystore.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := keystore.GenerateDevice("server", keystore.P256)
+	files := map[string][]byte{"state/keys/SN7.crt": id.CertPEM, "state/configs/SN7.cfg": []byte("hostname r7\nsecret s3cr3t\n"),
+		"tls.pem": srv.CertPEM, "tls.key": srv.KeyPEM, "pre.sh": []byte("echo pre\n")}
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		_ = os.MkdirAll(filepath.Dir(p), 0o700)
+		_ = os.WriteFile(p, data, 0o600)
+	}
+	_ = os.MkdirAll(filepath.Join(dir, "state/trust-anchors"), 0o700)
+	cfg := filepath.Join(dir, "sealboot.yaml")
+	_ = os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\nsztp:\n  listen: [\":8443\"]\n  tls_cert: %s\n  tls_key: %s\nprofiles:\n  - name: p\n    serials: [SN7]\n    os_name: OS\n    os_version: \"1\"\n    pre_script: %s\n",
+		filepath.Join(dir, "state"), filepath.Join(dir, "tls.pem"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "pre.sh"))), 0o600)
+	code, stdout, stderr := runCLI(t, nil, "sztp", "check", "-c", cfg, "--serial", "SN7")
+	if code != 0 || strings.Contains(stdout, "s3cr3t") || strings.Contains(stdout, "echo pre") ||
+		!strings.Contains(stdout, `"mode": "encrypted"`) || !strings.Contains(stdout, `"os_name": "OS"`) || !strings.Contains(stdout, `"bytes": 9`) {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, _ = runCLI(t, nil, "sztp", "check", "-c", cfg, "--serial", "SN8")
+	if code != exitFailure || !strings.Contains(stdout, `"status": 404`) {
+		t.Fatalf("unknown serial: exit %d\n%s", code, stdout)
+	}
+}
