@@ -145,7 +145,7 @@ type lab struct {
 
 // newLab writes the files, starts a server on loopback and returns it;
 // mod adjusts the configuration first.
-func newLab(t *testing.T, mod func(*lab, *Config)) *lab {
+func newLab(t testing.TB, mod func(*lab, *Config)) *lab {
 	t.Helper()
 	p := getPKI(t)
 	l := &lab{p: p, dir: t.TempDir()}
