@@ -65,6 +65,9 @@ func hostWarnings(cfg *config.Config) []string {
 			out = append(out, strings.Split(err.Error(), "\n")...)
 		}
 	}
+	if len(cfg.HTTP.Listen) == 0 && cfg.HTTP.TLSCert != "" {
+		out = append(out, "http.tls_cert: set, but http.listen is empty: no HTTP server runs")
+	}
 	if !cfg.DHCP.Enabled {
 		return out
 	}

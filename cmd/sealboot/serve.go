@@ -173,9 +173,9 @@ func (s *server) tftpListenFallback(listen []string) []string {
 	return []string{fallbackTFTPListen}
 }
 
-// prepareDirs creates the state, keys and configs directories (and the SZTP
-// trust anchors' when SZTP runs) when missing.
-// Configs hold secrets: their directory is private to the service.
+// prepareDirs creates the state, keys, configs and images directories (and
+// the SZTP trust anchors' when SZTP runs) when missing. Configs hold
+// secrets: their directory is private to the service.
 func prepareDirs(cfg *config.Config, log *zap.Logger) error {
 	dirs := []struct {
 		key, path string
@@ -184,6 +184,7 @@ func prepareDirs(cfg *config.Config, log *zap.Logger) error {
 		{"state_dir", cfg.StateDir, 0o750},
 		{"keys_dir", cfg.KeysDir, 0o750},
 		{"configs_dir", cfg.ConfigsDir, 0o700},
+		{"images_dir", cfg.ImagesDir, 0o750},
 	}
 	if len(cfg.SZTP.Listen) > 0 {
 		dirs = append(dirs, struct {

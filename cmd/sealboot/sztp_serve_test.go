@@ -20,16 +20,6 @@ import (
 	"github.com/sealboot/sealboot/tftpd/sztpd"
 )
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestServeSZTPWithCurlAndOpenSSL: the built binary serves SZTP; curl with
 // a device certificate gets conveyed information in each security mode
 // (switched by SIGHUP), and openssl alone opens it: cms -decrypt with the

@@ -20,6 +20,9 @@ import (
 	"github.com/sealboot/sealboot/tftpd"
 	"github.com/sealboot/sealboot/tftpd/configdir"
 	"github.com/sealboot/sealboot/tftpd/fetch"
+	"github.com/sealboot/sealboot/tftpd/sztpd"
+	"github.com/sealboot/sealboot/tftpd/httpd"
+	"github.com/sealboot/sealboot/tftpd/images"
 )
 
 // components are the parts of a running server, built from one
@@ -145,7 +148,8 @@ func build(cfg *config.Config, log *zap.Logger, pl packetLogging) (*components, 
 	// tftpd's Info lines are the served tftp.fetch events and start-up
 	// lines: never rate-limited. Its other lines (refusals, failures,
 	// dropped packets) are, per outcome (see tftpd/README.md).
-	tftpLog := plogs.logger(func(e zapcore.Entry) bool { return e.Level == zapcore.InfoLevel }).Named("tftpd")
+	servedOnly := func(e zapcore.Entry) bool { return e.Level == zapcore.InfoLevel }
+	tftpLog := plogs.logger(servedOnly).Named("tftpd")
 	tftp, err := tftpd.New(tftpConfig(cfg), core.Transport("tftp", tftpLog, c.reg), tftpLog, c.reg)
 	if err != nil {
 		return nil, fmt.Errorf("tftp: %w", err)
@@ -158,17 +162,22 @@ func build(cfg *config.Config, log *zap.Logger, pl packetLogging) (*components, 
 		func(cfg *config.Config) error { return core.Update(fetchConfig(cfg)) },
 		func(cfg *config.Config) error { return tftp.Update(tftpConfig(cfg)) },
 	)
-	// The images directory comes with the HTTP server; until it is in this
-	// build, SZTP profiles name images that cannot be hashed (500, logged).
-	// Like tftpd's, the SZTP server's Info lines (served, progress) are
-	// never rate-limited, its refusals are, per outcome.
-	sztpLog := plogs.logger(func(e zapcore.Entry) bool { return e.Level == zapcore.InfoLevel })
-	if err := c.addSZTP(cfg, core, keys, nil, sztpLog); err != nil {
+	var imgs sztpd.Images // the images directory, when the HTTP server runs
+	if len(cfg.HTTP.Listen) > 0 {
+		// The same rule for HTTP: served events and start-up lines in
+		// full, refusals and failures rate-limited per outcome.
+		dir, err := c.addHTTP(cfg, core, plogs.logger(servedOnly).Named("httpd"), log.Named("images"))
+		if err != nil {
+			return nil, err
+		}
+		imgs = dir
+	}
+	// And for SZTP (served requests and progress reports in full).
+	if err := c.addSZTP(cfg, core, keys, imgs, plogs.logger(servedOnly)); err != nil {
 		return nil, err
 	}
 	known := func(serial string) bool {
-		_, err := configs.Sum(serial)
-		return keys.HasCertificate(serial) || !errors.Is(err, configdir.ErrNotFound) || dhcp != nil && dhcp.InInventory(serial)
+		return knownSerials{keys, configs}.Known(serial) || dhcp != nil && dhcp.InInventory(serial)
 	}
 	warnUnknownProfiles(cfg.Profiles, known, log.Named("dhcp"))
 	c.reloads = append(c.reloads, func(cfg *config.Config) error {
@@ -191,6 +200,50 @@ type knownSerials struct {
 
 func (k knownSerials) Known(serial string) bool {
 	return k.keys.HasCertificate(serial) || k.configs.Has(serial)
+}
+
+// addHTTP builds the images directory and the HTTP server over the same
+// fetch core as TFTP, and returns the directory (SZTP states its hashes).
+//
+// log is httpd's logger, rate-limited as tftpd's is; imgLog the images
+// directory's.
+func (c *components) addHTTP(cfg *config.Config, core *fetch.Core, log, imgLog *zap.Logger) (*images.Dir, error) {
+	imgs, err := images.New(images.Config{Dir: cfg.ImagesDir, Settle: cfg.Watch.Settle}, imgLog, c.reg)
+	if err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	srv, err := httpd.New(httpConfig(cfg), core.Transport("http", log, c.reg), imgs, log, c.reg)
+	if err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	c.tasks = append(c.tasks,
+		daemon.Task{Name: "images", Component: imgs},
+		daemon.Task{Name: "http", Component: srv},
+	)
+	scheme := "http "
+	if srv.TLS() {
+		scheme = "https "
+	}
+	c.listen = append(c.listen, scheme+strings.Join(cfg.HTTP.Listen, ","))
+	c.checks = append(c.checks, func(cfg *config.Config) error { return srv.Check(httpConfig(cfg)) })
+	c.reloads = append(c.reloads,
+		func(*config.Config) error { return imgs.Rescan() },
+		func(cfg *config.Config) error { return srv.Update(httpConfig(cfg)) },
+	)
+	return imgs, nil
+}
+
+// httpConfig maps the configuration file onto the HTTP server's settings.
+// A stop waits for requests within shutdown_timeout, as TFTP's does.
+func httpConfig(cfg *config.Config) httpd.Config {
+	h := cfg.HTTP
+	return httpd.Config{
+		Listen: h.Listen, TLSCert: h.TLSCert, TLSKey: h.TLSKey,
+		HeaderTimeout: h.HeaderTimeout, IdleTimeout: h.IdleTimeout,
+		TransferGrace: h.TransferGrace, MinRate: int64(h.MinRate),
+		MaxRequests: h.MaxRequests, MaxPerClient: h.MaxPerClient, RetryAfter: h.RetryAfter,
+		ShutdownTimeout: cfg.ShutdownTimeout * 4 / 5,
+	}
 }
 
 // tftpShutdown is how long a stop waits for TFTP transfers: at most
@@ -240,6 +293,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"state_dir", old.StateDir, cur.StateDir},
 		{"keys_dir", old.KeysDir, cur.KeysDir},
 		{"configs_dir", old.ConfigsDir, cur.ConfigsDir},
+		{"images_dir", old.ImagesDir, cur.ImagesDir},
 		{"log.format", old.Log.Format, cur.Log.Format},
 		{"metrics.listen", old.Metrics.Listen, cur.Metrics.Listen},
 		{"sztp.listen", old.SZTP.Listen, cur.SZTP.Listen},
@@ -254,6 +308,11 @@ func restartOnly(old, cur *config.Config) []string {
 		{"keystore.fetch_max_size", old.Keystore.FetchMaxSize, cur.Keystore.FetchMaxSize},
 		// The TFTP server takes it at once, the keystore at restart.
 		{"seal.allow_small_rsa", old.Seal.AllowSmallRSA, cur.Seal.AllowSmallRSA},
+		{"http.listen", old.HTTP.Listen, cur.HTTP.Listen},
+		{"http.header_timeout", old.HTTP.HeaderTimeout, cur.HTTP.HeaderTimeout},
+		{"http.idle_timeout", old.HTTP.IdleTimeout, cur.HTTP.IdleTimeout},
+		// The key pair is read again on reload; TLS on or off is a restart.
+		{"http.tls_cert", old.HTTP.TLSCert == "", cur.HTTP.TLSCert == ""},
 		{"dhcp.inventory", old.DHCP.Inventory, cur.DHCP.Inventory},
 		{"dhcp.enabled", old.DHCP.Enabled, cur.DHCP.Enabled},
 		{"dhcp.receive_buffer", old.DHCP.ReceiveBuffer, cur.DHCP.ReceiveBuffer},

@@ -257,6 +257,22 @@ func (f *File) Read(b []byte) (int, error) {
 	}
 }
 
+// OSFile hands the descriptor over as an *os.File, in blocking mode (reads
+// of a regular file never block; Go then keeps it out of its network
+// poller), for callers that need one: net's sendfile takes an *os.File.
+// f is empty afterwards; closing the *os.File closes the descriptor.
+func (f *File) OSFile(name string) (*os.File, error) {
+	if f.fd < 0 {
+		return nil, os.ErrClosed
+	}
+	if err := unix.SetNonblock(f.fd, false); err != nil {
+		return nil, &os.PathError{Op: "fcntl", Path: name, Err: err}
+	}
+	fd := f.fd
+	f.fd = -1
+	return os.NewFile(uintptr(fd), name), nil
+}
+
 // Close closes the file.
 func (f *File) Close() error {
 	if f.fd < 0 {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // layout makes a directory holding one entry of every kind, and a secret
@@ -155,5 +157,32 @@ func TestReadFileLimit(t *testing.T) {
 	}
 	if data, _, err := d.ReadFile("big", 100); err != nil || len(data) != 100 {
 		t.Errorf("ReadFile at the limit = %d bytes, %v", len(data), err)
+	}
+}
+
+// OSFile hands over the descriptor: blocking, readable, closed once.
+func TestOSFile(t *testing.T) {
+	t.Parallel()
+	d, err := OpenDir(layout(t))
+	must(t, err)
+	defer d.Close()
+	f, err := d.Open("plain")
+	must(t, err)
+	of, err := f.OSFile("plain")
+	must(t, err)
+	defer of.Close()
+	b := make([]byte, 16)
+	if n, err := of.Read(b); err != nil || string(b[:n]) != "plain\n" {
+		t.Fatalf("read %q %v", b[:n], err)
+	}
+	flags, err := unix.FcntlInt(of.Fd(), unix.F_GETFL, 0)
+	if err != nil || flags&unix.O_NONBLOCK != 0 {
+		t.Fatalf("flags %#x %v", flags, err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("the handed-over File closed its old descriptor: %v", err)
+	}
+	if _, err := f.OSFile("plain"); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("second OSFile: %v", err)
 	}
 }

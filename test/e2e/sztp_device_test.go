@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -67,13 +68,16 @@ func newSZTPLab(t *testing.T, serial string, v6 bool) *sztpLab {
 	write("state/configs/"+serial+".cfg", []byte("hostname "+serial+"\nsnmp-server community s3cr3t\n"))
 	write("state/trust-anchors/juniper.pem", vendor.CertPEM)
 	write("vouchers/"+serial+".vcj", vch)
+	write("state/images/junos-24.2R1.tgz", bytes.Repeat([]byte("junos image "), 100000))
 	l.key, l.cert = write("dev.key", dev.KeyPEM), write("dev.crt", dev.CertPEM)
 	l.masa, l.server = write("masa.pem", masa.CertPEM), write("server-ca.pem", serverCA.CertPEM)
 	v6cfg := ""
 	if v6 {
 		v6cfg = fmt.Sprintf("  v6:\n    interfaces: [%s]\n    pool: 2001:db8::100-2001:db8::1ff\n", l.srv.Name)
 	}
-	l.base = v6cfg + fmt.Sprintf(`sztp:
+	l.base = v6cfg + fmt.Sprintf(`http:
+  listen: ["192.0.2.1:8080", "[2001:db8::1]:8080"]
+sztp:
   listen: ["192.0.2.1:8443", "[2001:db8::1]:8443"]
   tls_cert: %s
   tls_key: %s
@@ -87,8 +91,9 @@ profiles:
     vendor: juniper
     model: "qfx*"
     transport: sztp
+    image: junos-24.2R1.tgz
     os_name: Junos
-    os_version: "23.4R1"
+    os_version: "24.2R1"
     pre_script: %s
     post_script: %s
 `, write("sztp.pem", srv.CertPEM), write("sztp.key", srv.KeyPEM), write("owner.pem", owner.CertPEM), write("owner.key", owner.KeyPEM),
@@ -124,6 +129,7 @@ func TestSZTPDeviceOnboards(t *testing.T) {
 			s.wait("", func(m map[string]any) bool {
 				return m["msg"] == "config ready" && m["serial"] == l.serial || m["msg"] == "configs directory scanned" && m["ready"] == 1.0
 			})
+			s.wait("image ready", nil) // hashed: its SHA-256 is what the device is told
 			if v6 {
 				for _, link := range []*netns.Link{l.srv, l.cli} {
 					if err := link.WaitLinkLocal(t.Context()); err != nil {
@@ -147,7 +153,9 @@ func TestSZTPDeviceOnboards(t *testing.T) {
 					args = append(args, "--v6")
 				}
 				res := l.bootSZTP(t, args...)
-				if res.Outcome != "installed" || res.Mode != m.mode || len(res.Scripts) != 2 || res.Image != "running" {
+				// The device runs 23.4R1 and is told to run 24.2R1: it fetches
+				// the image from the HTTP server and checks its SHA-256.
+				if res.Outcome != "installed" || res.Mode != m.mode || len(res.Scripts) != 2 || !strings.Contains(res.Image, ":8080/images/junos-24.2R1.tgz (1200000 bytes") {
 					t.Fatalf("%s: %+v", m.mode, res)
 				}
 				if !slices.Equal(res.Progress, want) {
@@ -157,6 +165,7 @@ func TestSZTPDeviceOnboards(t *testing.T) {
 				if served["serial"] != l.serial || served["vendor"] != "juniper" || served["hw_model"] != "qfx5120-48y" {
 					t.Errorf("%s: event %v", m.mode, served)
 				}
+				s.waitNth("sztp progress bootstrap-complete", i) // logged as the 204 goes out
 				var got []string
 				for _, e := range s.events("sztp.progress") {
 					got = append(got, e["progress_type"].(string))

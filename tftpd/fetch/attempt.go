@@ -47,6 +47,9 @@ type Attempt struct {
 	Blksize     int    // TFTP: the negotiated block size
 	Status      int    // HTTP: the status code sent
 	Range       string // HTTP: the Range asked for
+	// Image marks an attempt for an OS image rather than a config (HTTP):
+	// its bytes are not counted as config bytes, and its event says so.
+	Image bool
 
 	// logged is shared by copies of the attempt (a transport may hand a
 	// copy to whoever could end it first): one event, whoever logs it.

@@ -199,8 +199,8 @@ func TestFinishOneEventPerTransport(t *testing.T) {
 		transport string
 		want, not []string
 	}{
-		{"tftp", []string{"blksize"}, []string{"status", "range"}},
-		{"http", []string{"status", "range"}, []string{"blksize"}},
+		{"tftp", []string{"blksize"}, []string{"status", "range", "image"}},
+		{"http", []string{"status", "range", "image"}, []string{"blksize"}},
 	} {
 		obs, logs := observer.New(zap.InfoLevel)
 		reg := prometheus.NewRegistry()
@@ -286,5 +286,50 @@ func TestPlaintext(t *testing.T) {
 		if tt.outcome != "" && (!errors.Is(err, ErrNotFound) || a.Reason == "") {
 			t.Errorf("%q: err %v reason %q", tt.serial, err, a.Reason)
 		}
+	}
+}
+
+// Identify names the device bound to an attempt's address (for requests
+// that name no config), and an image's bytes are not config bytes.
+func TestIdentifyAndImageBytes(t *testing.T) {
+	t.Parallel()
+	core, err := New(Config{}, Deps{Configs: &configs{m: map[string][]byte{}}, Certificates: certs{},
+		Bindings: bindings{bound.Addr(): "SN1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, logs := observer.New(zap.InfoLevel)
+	tr := core.Transport("http", zap.New(obs), prometheus.NewRegistry())
+	a := NewAttempt("/images/os.bin", bound)
+	tr.Identify(a)
+	if a.Serial != "SN1" || a.MAC.String() != "02:00:00:00:00:01" {
+		t.Fatalf("identified %q %v", a.Serial, a.MAC)
+	}
+	b := NewAttempt("/images/os.bin", unbound)
+	tr.Identify(b)
+	if b.Serial != "" || b.MAC != nil {
+		t.Fatalf("unbound address identified as %q %v", b.Serial, b.MAC)
+	}
+	a.Image, a.Outcome, a.Bytes = true, OutcomeServed, 1<<20
+	tr.Finish(a)
+	c := NewAttempt("SN1.enc", bound)
+	c.Outcome, c.Bytes = OutcomeServed, 100
+	tr.Finish(c)
+	if v := testutil.ToFloat64(tr.m.bytes); v != 100 {
+		t.Errorf("config bytes counted %v, want 100 (the image's are not configs)", v)
+	}
+	ev := logs.FilterField(zap.Bool("image", true)).All()
+	if len(ev) != 1 || ev[0].ContextMap()["serial"] != "SN1" {
+		t.Errorf("image events %v", ev)
+	}
+	// No bindings at all (DHCP elsewhere): nothing to identify.
+	nb, err := New(Config{}, Deps{Configs: &configs{}, Certificates: certs{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewAttempt("/images/os.bin", bound)
+	nb.Identify(d)
+	if d.Serial != "" {
+		t.Errorf("identified %q without bindings", d.Serial)
 	}
 }

@@ -25,6 +25,18 @@ func (c *Core) Resolve(a *Attempt) {
 	a.Serial, _, _ = c.set.Load().resolver.resolve(a.File)
 }
 
+// Identify sets the serial and MAC of the device our DHCP server last
+// acknowledged at the attempt's address, when there is one: for the event
+// of a request that names no config (an image, a refused path), so that
+// it still says which device asked.
+func (c *Core) Identify(a *Attempt) {
+	if b := c.deps.Bindings; b != nil {
+		if serial, mac, ok := b.LookupIP(a.Remote.Addr()); ok {
+			a.Serial, a.MAC = serial, mac
+		}
+	}
+}
+
 // Prepare resolves the attempt's name to a serial, applies the binding
 // check and the plaintext policy, and returns the bytes to send: the
 // serial's config sealed to its certificate. On refusal it sets the

@@ -35,7 +35,11 @@ func (t *Transport) Finish(a *Attempt) {
 		return
 	}
 	d := time.Since(a.Start)
-	t.m.observe(a.Outcome, d, a.Bytes)
+	configBytes := a.Bytes
+	if a.Image { // the transport counts those itself
+		configBytes = 0
+	}
+	t.m.observe(a.Outcome, d, configBytes)
 	level := zapcore.WarnLevel
 	switch a.Outcome {
 	case OutcomeServed:
@@ -67,7 +71,7 @@ func (t *Transport) fields(a *Attempt, d time.Duration) []zap.Field {
 	case "tftp":
 		f = append(f, zap.Int("blksize", a.Blksize))
 	case "http":
-		f = append(f, zap.Int("status", a.Status), zap.String("range", a.Range))
+		f = append(f, zap.Int("status", a.Status), zap.String("range", a.Range), zap.Bool("image", a.Image))
 	}
 	return append(f,
 		zap.Duration("duration", d), zap.String("fingerprint", a.Fingerprint), zap.Bool("cached", a.Cached),

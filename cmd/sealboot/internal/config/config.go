@@ -19,6 +19,8 @@ type Config struct {
 	KeysDir string `mapstructure:"keys_dir"`
 	// ConfigsDir holds plaintext device configs. Empty means <state_dir>/configs.
 	ConfigsDir string `mapstructure:"configs_dir"`
+	// ImagesDir holds OS images served over HTTP. Empty means <state_dir>/images.
+	ImagesDir string `mapstructure:"images_dir"`
 	// ShutdownTimeout bounds a graceful stop on SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 
@@ -28,19 +30,12 @@ type Config struct {
 	Watch    Watch    `mapstructure:"watch"`
 	Seal     Seal     `mapstructure:"seal"`
 	TFTP     TFTP     `mapstructure:"tftp"`
-	DHCP     DHCP     `mapstructure:"dhcp"`
 	HTTP     HTTP     `mapstructure:"http"`
+	DHCP     DHCP     `mapstructure:"dhcp"`
 	SZTP     SZTP     `mapstructure:"sztp"`
 	// Profiles say how the devices they match boot: transport, image and
 	// extra DHCP options. The first match wins.
 	Profiles []Profile `mapstructure:"profiles"`
-}
-
-// HTTP configures the built-in HTTP server (see tftpd/httpd).
-type HTTP struct {
-	Listen  []string `mapstructure:"listen"`
-	TLSCert string   `mapstructure:"tls_cert"`
-	TLSKey  string   `mapstructure:"tls_key"`
 }
 
 // Profile is one boot profile: which devices it matches (all criteria
@@ -167,6 +162,21 @@ type TFTP struct {
 	ReceiveBuffer ByteSize `mapstructure:"receive_buffer"`
 }
 
+// HTTP configures the built-in HTTP server (tftpd/httpd): configs as TFTP
+// serves them, and images.
+type HTTP struct {
+	Listen        []string      `mapstructure:"listen"` // empty: off
+	TLSCert       string        `mapstructure:"tls_cert"`
+	TLSKey        string        `mapstructure:"tls_key"`
+	HeaderTimeout time.Duration `mapstructure:"header_timeout"`
+	IdleTimeout   time.Duration `mapstructure:"idle_timeout"`
+	TransferGrace time.Duration `mapstructure:"transfer_grace"`
+	MinRate       ByteSize      `mapstructure:"min_rate"` // bytes per second
+	MaxRequests   int           `mapstructure:"max_requests"`
+	MaxPerClient  int           `mapstructure:"max_per_client"`
+	RetryAfter    time.Duration `mapstructure:"retry_after"`
+}
+
 // DHCP configures the embedded DHCP server.
 type DHCP struct {
 	Enabled      bool   `mapstructure:"enabled"`
@@ -252,6 +262,16 @@ func Default() Config {
 			MaxTransferTime:  5 * time.Minute,
 			ReceiveBuffer:    4 * MiB,
 		},
+		HTTP: HTTP{
+			Listen:        []string{},
+			HeaderTimeout: 10 * time.Second,
+			IdleTimeout:   time.Minute,
+			TransferGrace: 10 * time.Second,
+			MinRate:       64 * KiB,
+			MaxRequests:   256,
+			MaxPerClient:  8,
+			RetryAfter:    10 * time.Second,
+		},
 		DHCP: DHCP{
 			Bootfile:      "{serial}.enc",
 			ReceiveBuffer: 4 * MiB,
@@ -264,7 +284,6 @@ func Default() Config {
 				LeaseTime: time.Hour,
 			},
 		},
-		HTTP: HTTP{Listen: []string{}},
 		SZTP: SZTP{
 			Listen: []string{}, Sign: "auto", Encrypt: "auto", Redirect: []SZTPRedirect{}, ReportingLevel: "minimal",
 			MaxRequests: 256, MaxBody: 1 * MiB, RequestTimeout: 30 * time.Second,
@@ -274,8 +293,8 @@ func Default() Config {
 }
 
 // Resolve fills the values whose defaults depend on others or on the
-// environment: state_dir (by privilege), keys_dir, configs_dir and
-// tftp.binding_check (on when DHCP runs in this process).
+// environment: state_dir (by privilege), keys_dir, configs_dir, images_dir
+// and tftp.binding_check (on when DHCP runs in this process).
 func (c *Config) Resolve() {
 	if c.StateDir == "" {
 		c.StateDir = "/var/lib/sealboot"
@@ -288,6 +307,9 @@ func (c *Config) Resolve() {
 	}
 	if c.ConfigsDir == "" {
 		c.ConfigsDir = filepath.Join(c.StateDir, "configs")
+	}
+	if c.ImagesDir == "" {
+		c.ImagesDir = filepath.Join(c.StateDir, "images")
 	}
 	if c.SZTP.TrustAnchors == "" {
 		c.SZTP.TrustAnchors = filepath.Join(c.StateDir, "trust-anchors")

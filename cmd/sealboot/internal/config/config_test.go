@@ -89,6 +89,13 @@ func TestLoadErrors(t *testing.T) {
 		{name: "http fetch url", yaml: "keystore:\n  fetch_url: http://certs.example/{serial}.pem\n", want: []string{"keystore.fetch_url: \"http://certs.example/{serial}.pem\" must use https"}},
 		{name: "unknown env", env: []string{"SEALBOOT_TFTP_LISTN=:69"}, want: []string{`environment: unknown key "SEALBOOT_TFTP_LISTN" (did you mean "SEALBOOT_TFTP_LISTEN"?)`}},
 		{name: "bad env value", env: []string{"SEALBOOT_TFTP_LISTEN=nope"}, want: []string{`tftp.listen[0]: invalid address "nope"`}},
+		{name: "bad http listen", yaml: "http:\n  listen: [\":80\", \"1.2.3\"]\n", want: []string{`http.listen[1]: invalid address "1.2.3"`}},
+		{name: "tls cert without key", yaml: "http:\n  tls_cert: /etc/ssl/sealboot.crt\n", want: []string{"http.tls_key: needed with http.tls_cert"}},
+		{name: "tls key without cert", yaml: "http:\n  tls_key: /etc/ssl/sealboot.key\n", want: []string{"http.tls_cert: needed with http.tls_key"}},
+		{name: "tls files unreadable", yaml: "http:\n  tls_cert: /nonexistent/c.pem\n  tls_key: /nonexistent/k.pem\n", want: []string{"http.tls_cert: cannot read /nonexistent/c.pem", "http.tls_key: cannot read /nonexistent/k.pem"}},
+		{name: "tls files not a pair", yaml: "http:\n  tls_cert: /dev/null\n  tls_key: /dev/null\n", want: []string{"http.tls_cert: does not load with http.tls_key"}},
+		{name: "http limits", yaml: "http:\n  max_requests: 4\n  max_per_client: 5\n  min_rate: 0\n  header_timeout: 0s\n", want: []string{"http.max_per_client: must be between 1 and http.max_requests (4)", "http.min_rate: must be a positive size", "http.header_timeout: must be a positive duration"}},
+		{name: "images_dir with NUL", env: []string{"SEALBOOT_IMAGES_DIR=/srv/a\x00b"}, want: []string{"images_dir: contains a NUL byte"}},
 		{name: "several problems at once", yaml: "log:\n  level: loud\ntftp:\n  max_transfers: 0\n", want: []string{"log.level", "tftp.max_transfers: must be at least 1"}},
 	}
 	for _, tt := range tests {
@@ -143,6 +150,7 @@ func TestPrecedence(t *testing.T) {
 		{"env beats default", cfg.TFTP.Timeout, 2 * time.Second},
 		{"file beats default", cfg.TFTP.CacheSize, MiB},
 		{"derived keys_dir", cfg.KeysDir, "/srv/sb/keys"},
+		{"derived images_dir", cfg.ImagesDir, "/srv/sb/images"},
 		{"default kept", cfg.TFTP.MaxPerClient, 4},
 	}
 	for _, c := range checks {
@@ -173,6 +181,26 @@ func TestByteSize(t *testing.T) {
 			if err := back.UnmarshalText([]byte(b.String())); err != nil || back != b {
 				t.Errorf("%q: String %q does not parse back", tt.in, b.String())
 			}
+		}
+	}
+}
+
+// TestHTTPREADMEExamples: every YAML example in tftpd/httpd/README.md is a
+// valid configuration.
+func TestHTTPREADMEExamples(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../../../tftpd/httpd/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(readme), "```yaml\n")[1:]
+	if len(blocks) < 2 {
+		t.Fatalf("found %d YAML examples", len(blocks))
+	}
+	for i, b := range blocks {
+		yaml, _, _ := strings.Cut(b, "```")
+		if _, err := Load(Source{Data: []byte(yaml)}); err != nil {
+			t.Errorf("tftpd/httpd/README.md example %d:\n%s\n%v", i+1, yaml, err)
 		}
 	}
 }

@@ -39,9 +39,11 @@ func TestProfileErrors(t *testing.T) {
 		{"image over tftp", "profiles:\n  - name: ex\n    vendor: juniper\n    image: junos.tgz\n",
 			`profiles[0] (ex): image: needs transport: http or sztp (images are served by the HTTP server only)`},
 		{"image outside images_dir", http + "profiles:\n  - name: ex\n    vendor: juniper\n    transport: http\n    image: ../junos.tgz\n",
-			`profiles[0] (ex): image: invalid file name "../junos.tgz" (a path inside images_dir of at most 80 characters: letters, digits, '.', '_', '-', and '/' between names)`},
+			`profiles[0] (ex): image: invalid file name "../junos.tgz" (a file directly in images_dir, as the HTTP server serves them: at most 80 characters, letters, digits, '.', '_', '-', '+', no leading '.')`},
+		{"image in a subdirectory", http + "profiles:\n  - name: ex\n    vendor: juniper\n    transport: http\n    image: junos/x.tgz\n",
+			`profiles[0] (ex): image: invalid file name "junos/x.tgz" (a file directly in images_dir, as the HTTP server serves them: at most 80 characters, letters, digits, '.', '_', '-', '+', no leading '.')`},
 		{"image_alt absolute", http + "profiles:\n  - name: ex\n    vendor: juniper\n    transport: http\n    image_alt: /srv/junos.tgz\n",
-			`profiles[0] (ex): image_alt: invalid file name "/srv/junos.tgz" (a path inside images_dir of at most 80 characters: letters, digits, '.', '_', '-', and '/' between names)`},
+			`profiles[0] (ex): image_alt: invalid file name "/srv/junos.tgz" (a file directly in images_dir, as the HTTP server serves them: at most 80 characters, letters, digits, '.', '_', '-', '+', no leading '.')`},
 		{"bad ntp", "profiles:\n  - name: p\n    vendor: juniper\n  - name: juniper-ex\n    vendor: juniper\n  - name: q\n    vendor: juniper\n    options:\n      ntp: [x]\n",
 			`profiles[2] (q): options.ntp[0]: invalid address "x"`},
 		{"bad dns", "profiles:\n  - name: ex\n    vendor: juniper\n    options:\n      dns: [192.0.2.53, 192.0.2]\n",
@@ -103,7 +105,7 @@ profiles:
     vendor: juniper
     model: "ex2[23]00-*"
     transport: http
-    image: junos/junos-arm-32-23.4R2.tgz
+    image: junos-arm-32-23.4R2.tgz
     options:
       ntp: [192.0.2.123, "2001:db8::123"]
       dns: [192.0.2.53]
@@ -117,7 +119,7 @@ profiles:
 		t.Fatal(err)
 	}
 	want := []Profile{{
-		Name: "juniper-ex", Vendor: "juniper", Model: "ex2[23]00-*", Transport: "http", Image: "junos/junos-arm-32-23.4R2.tgz",
+		Name: "juniper-ex", Vendor: "juniper", Model: "ex2[23]00-*", Transport: "http", Image: "junos-arm-32-23.4R2.tgz",
 		Options: ProfileOptions{NTP: []string{"192.0.2.123", "2001:db8::123"}, DNS: []string{"192.0.2.53"}, Log: []string{"192.0.2.5"},
 			Domain: "pop1.example.net.", Raw: []RawOption{{125, "00:00:0a:4c"}}, Raw6: []RawOption{{64, "61 62"}}},
 	}, {Name: "the-rest"}}

@@ -25,6 +25,7 @@ func (c *Config) Validate() error {
 	var p problems
 	c.validateTop(&p)
 	c.TFTP.validate(&p, c.DHCP.Enabled)
+	c.HTTP.validate(&p)
 	c.DHCP.validate(&p, c.TFTP)
 	validateProfiles(&p, c.Profiles, c.HTTP, c.SZTP)
 	c.SZTP.validate(&p)
@@ -32,7 +33,7 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) validateTop(p *problems) {
-	for key, dir := range map[string]string{"state_dir": c.StateDir, "keys_dir": c.KeysDir, "configs_dir": c.ConfigsDir} {
+	for key, dir := range map[string]string{"state_dir": c.StateDir, "keys_dir": c.KeysDir, "configs_dir": c.ConfigsDir, "images_dir": c.ImagesDir} {
 		if strings.ContainsRune(dir, 0) {
 			p.add(key, "contains a NUL byte")
 		}

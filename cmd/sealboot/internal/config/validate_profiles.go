@@ -119,7 +119,7 @@ func (pr Profile) validateBoot(p *problems, key string, http HTTP, sztp SZTP) {
 		switch {
 		case img.name == "":
 		case !imageName(img.name):
-			p.add(key+img.key, "invalid file name %q (a path inside images_dir of at most %d characters: letters, digits, '.', '_', '-', and '/' between names)", img.name, maxImageName)
+			p.add(key+img.key, "invalid file name %q (a file directly in images_dir, as the HTTP server serves them: at most %d characters, letters, digits, '.', '_', '-', '+', no leading '.')", img.name, maxImageName)
 		case pr.Transport != "http" && pr.Transport != "sztp":
 			p.add(key+img.key, "needs transport: http or sztp (images are served by the HTTP server only)")
 		case pr.Transport == "sztp" && len(http.Listen) == 0 && sztp.ImageURL == "":
@@ -136,13 +136,14 @@ func (pr Profile) validateBoot(p *problems, key string, http HTTP, sztp SZTP) {
 	}
 }
 
-// imageName reports whether s is a relative path of safe names.
+// imageName reports whether s names a file the HTTP server serves at
+// /images/<s>: one name directly in images_dir (tftpd/images).
 func imageName(s string) bool {
-	if len(s) > maxImageName {
+	if s == "" || len(s) > maxImageName || s[0] == '.' {
 		return false
 	}
-	for _, part := range strings.Split(s, "/") {
-		if !safeName(part) {
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == '+') {
 			return false
 		}
 	}

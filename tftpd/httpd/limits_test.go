@@ -1,0 +1,145 @@
+package httpd
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sealboot/sealboot/tftpd/fetch"
+)
+
+// stalled starts a download of path from an address and never reads the
+// body, with a tiny receive buffer: the server's writes block. It returns
+// once the response has begun, and the connection.
+func (h *harness) stalled(from netip.Addr, path string) net.Conn {
+	h.t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: from.AsSlice()}, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	c, err := d.DialContext(h.t.Context(), "tcp", h.addr)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		h.t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.Contains(line, " 200 ") {
+		h.t.Fatalf("stalled download: %q %v", line, err)
+	}
+	return c
+}
+
+// sparse writes a sparse file (a hole: no disk, no hashing cost beyond
+// reading zeros).
+func sparse(t *testing.T, path string, size int64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+func newBigHarness(t *testing.T, tweak func(*Config)) *harness {
+	t.Helper()
+	h := newHarness(t, tweak, nil)
+	sparse(t, filepath.Join(h.imgDir, "big.bin"), 64<<20)
+	h.waitImage("big.bin", 1)
+	return h
+}
+
+// A reader that stops reading is cut by the rate deadline, and others are
+// served meanwhile.
+func TestSlowReaderCut(t *testing.T) {
+	t.Parallel()
+	h := newBigHarness(t, func(c *Config) {
+		c.TransferGrace, c.MinRate, c.Window, c.MaxPerClient = 20*time.Millisecond, 1<<20, 64<<10, 1
+	})
+	c := h.stalled(addrSN2, "/images/big.bin")
+	if resp, _, ev := h.get(addrSN1, "GET", "/SN1.enc", nil); resp.StatusCode != 200 || ev["outcome"] != fetch.OutcomeServed {
+		t.Fatalf("another device while one stalls: %d %v", resp.StatusCode, ev)
+	}
+	ev := h.event(c.LocalAddr().String())
+	if ev["outcome"] != fetch.OutcomeTimeout || !strings.Contains(ev["reason"].(string), "http.min_rate") ||
+		ev["bytes"].(int64) >= 64<<20 || ev["serial"] != "SN2" || ev["image"] != true {
+		t.Fatalf("stalled reader's event %v", ev)
+	}
+	// Its slot is free again (one per client here).
+	resp, body, ev := h.get(addrSN2, "GET", "/images/big.bin", http.Header{"Range": {"bytes=0-1023"}})
+	if resp.StatusCode != 206 || len(body) != 1024 || ev["outcome"] != fetch.OutcomeServed {
+		t.Fatalf("after the cut: %d, %d bytes, %v", resp.StatusCode, len(body), ev)
+	}
+}
+
+// Headers dribbled (slowloris) are cut at the header timeout, with an
+// event each, while other clients are served.
+func TestSlowlorisCut(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) { c.HeaderTimeout = 200 * time.Millisecond }, nil)
+	var conns []net.Conn
+	for range 20 {
+		c := h.dial(addrSN2)
+		if _, err := io.WriteString(c, "GET /SN2.enc HTTP/1.1\r\nHost: x\r\nX-A"); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if resp, _, ev := h.get(addrSN1, "GET", "/SN1.enc", nil); resp.StatusCode != 200 || ev["outcome"] != fetch.OutcomeServed {
+		t.Fatalf("while 20 clients dribble headers: %d %v", resp.StatusCode, ev)
+	}
+	for _, c := range conns {
+		if _, err := io.ReadAll(c); err != nil { // returns when the server closes it
+			t.Fatal(err)
+		}
+		ev := h.event(c.LocalAddr().String())
+		if ev["outcome"] != fetch.OutcomeTimeout || ev["file"] != "/SN2.enc" || ev["serial"] != "SN2" {
+			t.Fatalf("slowloris event %v", ev)
+		}
+	}
+}
+
+// Over the per-client or the total cap, a request is refused at once:
+// 503, Retry-After, outcome busy naming the device.
+func TestBusy(t *testing.T) {
+	t.Parallel()
+	h := newBigHarness(t, func(c *Config) { c.MaxPerClient, c.MaxRequests, c.RetryAfter = 1, 2, 1500*time.Millisecond })
+	h.stalled(addrSN1, "/images/big.bin")
+	check := func(from netip.Addr, path, serial, why string) {
+		t.Helper()
+		resp, _, ev := h.get(from, "GET", path, nil)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "2" ||
+			ev["outcome"] != fetch.OutcomeBusy || ev["serial"] != serial || !strings.Contains(ev["reason"].(string), why) {
+			t.Fatalf("%s from %s: %d %q %v", path, from, resp.StatusCode, resp.Header.Get("Retry-After"), ev)
+		}
+	}
+	check(addrSN1, "/SN1.enc", "SN1", "http.max_per_client 1")
+	check(addrSN1, "/images/big.bin", "SN1", "http.max_per_client 1")
+	h.stalled(addrSN2, "/images/big.bin")
+	check(addrLAB, "/LAB.enc", "LAB", "http.max_requests 2")
+}
+
+// A stop cuts transfers still running after the shutdown timeout, each
+// with its event.
+func TestShutdownAbortsTransfers(t *testing.T) {
+	t.Parallel()
+	h := newBigHarness(t, func(c *Config) { c.ShutdownTimeout = 50 * time.Millisecond })
+	c := h.stalled(addrSN1, "/images/big.bin")
+	h.stop()
+	ev := h.event(c.LocalAddr().String())
+	if ev["outcome"] != fetch.OutcomeAborted || ev["reason"] != "sealboot stopped before the transfer ended" {
+		t.Fatalf("event %v", ev)
+	}
+}
