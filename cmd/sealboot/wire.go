@@ -20,9 +20,9 @@ import (
 	"github.com/sealboot/sealboot/tftpd"
 	"github.com/sealboot/sealboot/tftpd/configdir"
 	"github.com/sealboot/sealboot/tftpd/fetch"
-	"github.com/sealboot/sealboot/tftpd/sztpd"
 	"github.com/sealboot/sealboot/tftpd/httpd"
 	"github.com/sealboot/sealboot/tftpd/images"
+	"github.com/sealboot/sealboot/tftpd/sztpd"
 )
 
 // components are the parts of a running server, built from one
