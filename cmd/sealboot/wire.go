@@ -299,6 +299,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"sztp.listen", old.SZTP.Listen, cur.SZTP.Listen},
 		{"sztp.trust_anchors", old.SZTP.TrustAnchors, cur.SZTP.TrustAnchors},
 		{"sztp.max_requests", old.SZTP.MaxRequests, cur.SZTP.MaxRequests},
+		{"sztp.request_timeout", old.SZTP.RequestTimeout, cur.SZTP.RequestTimeout},
 		{"watch.extension", old.Watch.Extension, cur.Watch.Extension},
 		{"watch.max_size", old.Watch.MaxSize, cur.Watch.MaxSize},
 		{"watch.settle", old.Watch.Settle, cur.Watch.Settle},

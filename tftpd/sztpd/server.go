@@ -72,7 +72,7 @@ func (s *Server) Check(cfg Config) error {
 }
 
 // Update applies a new configuration (SIGHUP): files are read again.
-// Listen and MaxRequests keep their running values.
+// Listen, MaxRequests and RequestTimeout keep their running values.
 func (s *Server) Update(cfg Config) error {
 	st, err := load(cfg)
 	if err != nil {
