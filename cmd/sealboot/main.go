@@ -19,14 +19,16 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}))
+	sig := catchSignals() // first: a signal during start-up must not kill sealboot (signals.go)
+	os.Exit(run(os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr, sig: sig}))
 }
 
-// stdio is where a subcommand reads input and writes output; tests pass
-// buffers.
+// stdio is where a subcommand reads input and writes output, and the
+// signals it gets; tests pass buffers and no signals.
 type stdio struct {
 	in       io.Reader
 	out, err io.Writer
+	sig      *signals
 }
 
 // Exit codes shared by all subcommands. A command stopped by a signal exits
@@ -41,13 +43,13 @@ const (
 // to standard output; usage errors, and errors prefixed with the command
 // path, to standard error.
 func run(args []string, std stdio) int {
-	ctx, stop := interruptContext()
-	defer stop()
 	if args == nil {
 		args = []string{} // cobra reads os.Args when given nil
 	}
 	root := newRootCmd(std)
 	root.SetArgs(args)
+	ctx, stop := std.sig.context(reloadsOnHangup(root, args))
+	defer stop()
 	cmd, err := root.ExecuteContextC(ctx)
 	return exitStatus(ctx, cmd, err, std)
 }

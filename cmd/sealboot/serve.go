@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"slices"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -60,7 +58,12 @@ func runServe(ctx context.Context, file string, keys map[string]*pflag.Flag, std
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	s := &server{log: log, level: level, src: src, notify: daemon.Notifier{Log: log}}
+	sig := std.sig
+	if sig == nil { // in process, in tests
+		sig = catchSignals()
+		defer sig.release()
+	}
+	s := &server{log: log, level: level, src: src, notify: daemon.Notifier{Log: log}, hups: sig.hangups()}
 	if err := s.serve(ctx, cfg, file == "" && !keys["tftp.listen"].Changed && os.Getenv(config.EnvName("tftp.listen")) == ""); err != nil {
 		log.Error("sealboot stopped", zap.Error(err))
 		return err
@@ -101,6 +104,7 @@ type server struct {
 	level  zap.AtomicLevel
 	src    config.Source
 	notify daemon.Notifier
+	hups   <-chan struct{} // SIGHUP, received since start
 
 	started *config.Config // what the listeners were built from
 	// listenInFile is tftp.listen as the file had it at start, before any
@@ -111,6 +115,9 @@ type server struct {
 }
 
 func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bool) error {
+	if s.stopRequested(ctx) {
+		return nil
+	}
 	s.listenInFile = slices.Clone(cfg.TFTP.Listen)
 	if defaultListen {
 		cfg.TFTP.Listen = s.tftpListenFallback(cfg.TFTP.Listen)
@@ -132,11 +139,15 @@ func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bo
 	// before serving instead of carrying it as heap headroom.
 	debug.FreeOSMemory()
 	s.started, s.current, s.comps = cfg, cfg, comps
+	if s.stopRequested(ctx) {
+		return nil
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go s.notify.Watchdog(ctx)
-	go s.reloadOnHUP(ctx)
+	ready := make(chan struct{})
+	go s.reloadOnHUP(ctx, ready)
 	s.log.Info("sealboot starting", zap.String("version", version), zap.Strings("tasks", comps.names()),
 		zap.String("keys_dir", cfg.KeysDir), zap.String("configs_dir", cfg.ConfigsDir), zap.String("state_dir", cfg.StateDir))
 	r := &daemon.Runner{
@@ -145,6 +156,7 @@ func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bo
 		OnReady: func() {
 			s.log.Info("sealboot ready", zap.Strings("listen", comps.listening()))
 			s.notify.Ready("serving")
+			close(ready)
 		},
 		OnStopping: func() {
 			s.log.Info("sealboot stopping")
@@ -152,6 +164,25 @@ func (s *server) serve(ctx context.Context, cfg *config.Config, defaultListen bo
 		},
 	}
 	return r.Run(ctx, comps.tasks)
+}
+
+// stopRequested says, and logs, whether a SIGINT or SIGTERM came while
+// sealboot was starting: it then stops before serving.
+func (s *server) stopRequested(ctx context.Context) bool {
+	if ctx.Err() == nil {
+		return false
+	}
+	s.log.Info("stop requested during start-up; stopping", zap.String("signal", stopCause(ctx)))
+	return true
+}
+
+// stopCause names the signal that cancelled ctx.
+func stopCause(ctx context.Context) string {
+	var sig interrupted
+	if errors.As(context.Cause(ctx), &sig) {
+		return signalName(sig.sig)
+	}
+	return context.Cause(ctx).Error()
 }
 
 // tftpListenFallback moves the built-in default TFTP address to a high port
@@ -202,54 +233,4 @@ func prepareDirs(cfg *config.Config, log *zap.Logger) error {
 		log.Info("created directory", zap.String("key", d.key), zap.String("path", d.path))
 	}
 	return nil
-}
-
-// reloadOnHUP reloads on every SIGHUP until ctx is done.
-func (s *server) reloadOnHUP(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			s.reload()
-		}
-	}
-}
-
-// reload reads the configuration again and applies it. A file that does not
-// load or validate is refused: the running configuration keeps serving.
-func (s *server) reload() {
-	s.notify.Reloading()
-	defer s.notify.Ready("serving (reloaded)")
-	cfg, err := config.Load(s.src)
-	if err != nil {
-		s.log.Error("reload refused: the new configuration is invalid; the running one keeps serving",
-			zap.String("event", "config.reload"), zap.String("outcome", "refused"), zap.Error(err))
-		return
-	}
-	if err := s.comps.check(cfg); err != nil {
-		s.log.Error("reload refused: the new configuration is invalid; the running one keeps serving",
-			zap.String("event", "config.reload"), zap.String("outcome", "refused"), zap.Error(err))
-		return
-	}
-	changed := restartOnly(s.started, cfg)
-	if !slices.Equal(cfg.TFTP.Listen, s.listenInFile) {
-		changed = append(changed, "tftp.listen")
-	}
-	cfg.TFTP.Listen = s.started.TFTP.Listen // the fallback, if any, stays
-	for _, key := range changed {
-		s.log.Warn("changed setting takes effect at the next restart", zap.String("key", key))
-	}
-	if lvl, err := zap.ParseAtomicLevel(cfg.Log.Level); err == nil {
-		s.level.SetLevel(lvl.Level())
-	}
-	if err := s.comps.reload(cfg); err != nil {
-		s.log.Error("reload incomplete", zap.String("event", "config.reload"), zap.String("outcome", "partial"), zap.Error(err))
-		return
-	}
-	s.current = cfg
-	s.log.Info("configuration reloaded", zap.String("event", "config.reload"), zap.String("outcome", "applied"))
 }

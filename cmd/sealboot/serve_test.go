@@ -32,10 +32,16 @@ type daemonProc struct {
 
 func startDaemon(t *testing.T, bin string, env []string, args ...string) *daemonProc {
 	t.Helper()
-	d := &daemonProc{t: t, done: make(chan error, 1)}
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	return startProc(t, cmd)
+}
+
+// startProc starts cmd, a `sealboot serve`, and collects its log.
+func startProc(t *testing.T, cmd *exec.Cmd) *daemonProc {
+	t.Helper()
+	d := &daemonProc{t: t, cmd: cmd, done: make(chan error, 1)}
 	d.cond = sync.NewCond(&d.mu)
-	d.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
-	d.cmd.Env = append(os.Environ(), env...)
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"time"
 
@@ -281,52 +280,55 @@ func fetchConfig(cfg *config.Config) fetch.Config {
 	}
 }
 
-// restartOnly lists the keys that differ between the running and the new
-// configuration but only take effect when sealboot restarts: they change
-// which sockets are open or where state lives.
-func restartOnly(old, cur *config.Config) []string {
-	var out []string
-	for _, f := range []struct {
-		key  string
-		a, b any
-	}{
-		{"state_dir", old.StateDir, cur.StateDir},
-		{"keys_dir", old.KeysDir, cur.KeysDir},
-		{"configs_dir", old.ConfigsDir, cur.ConfigsDir},
-		{"images_dir", old.ImagesDir, cur.ImagesDir},
-		{"log.format", old.Log.Format, cur.Log.Format},
-		{"metrics.listen", old.Metrics.Listen, cur.Metrics.Listen},
-		{"sztp.listen", old.SZTP.Listen, cur.SZTP.Listen},
-		{"sztp.trust_anchors", old.SZTP.TrustAnchors, cur.SZTP.TrustAnchors},
-		{"sztp.max_requests", old.SZTP.MaxRequests, cur.SZTP.MaxRequests},
-		{"sztp.request_timeout", old.SZTP.RequestTimeout, cur.SZTP.RequestTimeout},
-		{"watch.extension", old.Watch.Extension, cur.Watch.Extension},
-		{"watch.max_size", old.Watch.MaxSize, cur.Watch.MaxSize},
-		{"watch.settle", old.Watch.Settle, cur.Watch.Settle},
-		{"keystore.settle", old.Keystore.Settle, cur.Keystore.Settle},
-		{"keystore.fetch_url", old.Keystore.FetchURL, cur.Keystore.FetchURL},
-		{"keystore.fetch_timeout", old.Keystore.FetchTimeout, cur.Keystore.FetchTimeout},
-		{"keystore.fetch_max_size", old.Keystore.FetchMaxSize, cur.Keystore.FetchMaxSize},
-		// The TFTP server takes it at once, the keystore at restart.
-		{"seal.allow_small_rsa", old.Seal.AllowSmallRSA, cur.Seal.AllowSmallRSA},
-		{"http.listen", old.HTTP.Listen, cur.HTTP.Listen},
-		{"http.header_timeout", old.HTTP.HeaderTimeout, cur.HTTP.HeaderTimeout},
-		{"http.idle_timeout", old.HTTP.IdleTimeout, cur.HTTP.IdleTimeout},
-		// The key pair is read again on reload; TLS on or off is a restart.
-		{"http.tls_cert", old.HTTP.TLSCert == "", cur.HTTP.TLSCert == ""},
-		{"dhcp.inventory", old.DHCP.Inventory, cur.DHCP.Inventory},
-		{"dhcp.enabled", old.DHCP.Enabled, cur.DHCP.Enabled},
-		{"dhcp.receive_buffer", old.DHCP.ReceiveBuffer, cur.DHCP.ReceiveBuffer},
-		{"tftp.receive_buffer", old.TFTP.ReceiveBuffer, cur.TFTP.ReceiveBuffer},
-		{"dhcp.v4.interfaces", old.DHCP.V4.Interfaces, cur.DHCP.V4.Interfaces},
-		{"dhcp.v6.interfaces", old.DHCP.V6.Interfaces, cur.DHCP.V6.Interfaces},
-	} {
-		if !reflect.DeepEqual(f.a, f.b) {
-			out = append(out, f.key)
-		}
-	}
-	return out
+// restartKey is a setting that takes effect only when sealboot restarts: it
+// changes which sockets are open, where state lives, or what a component
+// was built with. A reload keeps its running value.
+type restartKey struct {
+	key string
+	// changed says whether the new value differs in what matters; nil:
+	// any difference.
+	changed func(running, next any) bool
+	// keep is what keeps its running value when key changes, when more
+	// than key: settings that belong to key's value (a pool to its
+	// interface, all of DHCP to a DHCP server that runs or not).
+	keep   []string
+	secret bool // its values are not logged
 }
+
+// restartOnly lists the settings a reload keeps at their running values,
+// sections before the settings inside them. tftp.listen is one too, with
+// its start-up fallback (server.keepRunning).
+func restartOnly() []restartKey {
+	return []restartKey{
+		{key: "state_dir"}, {key: "keys_dir"}, {key: "configs_dir"}, {key: "images_dir"},
+		// The runner's bound on a stop is set at start.
+		{key: "shutdown_timeout"},
+		{key: "log.format"},
+		{key: "metrics.listen"}, {key: "metrics.pprof"},
+		{key: "watch.extension"}, {key: "watch.max_size"}, {key: "watch.settle"},
+		{key: "keystore.settle"}, {key: "keystore.fetch_url", secret: true},
+		{key: "keystore.fetch_timeout"}, {key: "keystore.fetch_max_size"},
+		// The keystore checks key sizes when it reads a certificate; the
+		// fetch core keeps the same value so that both agree.
+		{key: "seal.allow_small_rsa"},
+		{key: "http.listen"}, {key: "http.header_timeout"}, {key: "http.idle_timeout"},
+		// TLS on or off; a new key pair (a renewed certificate) is loaded.
+		{key: "http.tls_cert", changed: emptinessChanged, keep: []string{"http.tls_cert", "http.tls_key"}},
+		// tftpd takes these when its listeners start.
+		{key: "tftp.shutdown_timeout"}, {key: "tftp.receive_buffer"},
+		{key: "dhcp.enabled", keep: []string{"dhcp"}},
+		{key: "dhcp.inventory"}, {key: "dhcp.receive_buffer"},
+		{key: "dhcp.v4.interfaces", keep: []string{"dhcp.v4"}},
+		{key: "dhcp.v6.interfaces", keep: []string{"dhcp.v6"}},
+		// The SZTP server's sockets, its slots and its timeouts are set
+		// when it starts; the trust anchors directory is watched from
+		// start.
+		{key: "sztp.listen"}, {key: "sztp.trust_anchors"}, {key: "sztp.max_requests"}, {key: "sztp.request_timeout"},
+	}
+}
+
+// emptinessChanged says whether one value is empty and the other not.
+func emptinessChanged(running, next any) bool { return (running == "") != (next == "") }
 
 // queueWait maps tftp.queue_wait onto tftpd's: 0s in the file means no
 // wait at all, which tftpd spells as a negative duration.

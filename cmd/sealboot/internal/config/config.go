@@ -293,8 +293,9 @@ func Default() Config {
 }
 
 // Resolve fills the values whose defaults depend on others or on the
-// environment: state_dir (by privilege), keys_dir, configs_dir, images_dir
-// and tftp.binding_check (on when DHCP runs in this process).
+// environment: state_dir (by privilege), keys_dir, configs_dir, images_dir,
+// sztp.trust_anchors (when the SZTP server runs) and tftp.binding_check (on
+// when DHCP runs in this process).
 func (c *Config) Resolve() {
 	if c.StateDir == "" {
 		c.StateDir = "/var/lib/sealboot"
@@ -311,7 +312,7 @@ func (c *Config) Resolve() {
 	if c.ImagesDir == "" {
 		c.ImagesDir = filepath.Join(c.StateDir, "images")
 	}
-	if c.SZTP.TrustAnchors == "" {
+	if c.SZTP.TrustAnchors == "" && len(c.SZTP.Listen) > 0 {
 		c.SZTP.TrustAnchors = filepath.Join(c.StateDir, "trust-anchors")
 	}
 	if c.TFTP.BindingCheck == nil {

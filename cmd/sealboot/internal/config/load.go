@@ -23,18 +23,42 @@ type Source struct {
 	Flags map[string]*pflag.Flag // configuration key → flag; only flags set on the command line count
 }
 
-// Load reads, decodes and validates a configuration. Unknown keys (in the
-// file or as SEALBOOT_* variables) are errors naming them, with the line and
-// a suggestion; so are values that do not validate.
+// Name is how errors name the source: its file, or "config".
+func (src Source) Name() string {
+	if src.File != "" {
+		return src.File
+	}
+	return "config"
+}
+
+// Load reads, decodes, resolves and validates a configuration. Unknown keys
+// (in the file or as SEALBOOT_* variables) are errors naming them, with the
+// line and a suggestion; so are values that do not validate.
 func Load(src Source) (*Config, error) {
+	cfg, err := Decode(src)
+	if err != nil {
+		return nil, err
+	}
+	out, err := cfg.Resolved()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src.Name(), err)
+	}
+	return out, nil
+}
+
+// Decode reads and decodes a configuration as strictly as Load, but neither
+// resolves nor validates it: the values whose defaults derive from others
+// (Resolve) stay unset, so that a reload can derive them from the values it
+// keeps running.
+func Decode(src Source) (*Config, error) {
 	sch := newSchema(reflect.TypeOf(Config{}))
-	name, data := "config", src.Data
+	name, data := src.Name(), src.Data
 	if src.File != "" {
 		b, err := os.ReadFile(src.File)
 		if err != nil {
 			return nil, fmt.Errorf("read config: %w", err)
 		}
-		name, data = src.File, b
+		data = b
 	}
 	if err := checkYAML(name, data, sch); err != nil {
 		return nil, err
@@ -61,10 +85,6 @@ func Load(src Source) (*Config, error) {
 		mapstructure.StringToSliceHookFunc(","),
 	))); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, decodeErrors(err))
-	}
-	cfg.Resolve()
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return cfg, nil
 }
