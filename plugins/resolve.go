@@ -14,7 +14,7 @@ import (
 // comes from the interfaces: the DHCPv4 server identifier, the DHCPv6
 // TFTP address and the server DUID.
 func (s *Server) pluginConfig(cfg Config) (bootstrap.Config, error) {
-	out := bootstrap.Config{Bootfile: cfg.Bootfile, ServeUnknown: cfg.ServeUnknown, HTTP: cfg.HTTP, Profiles: cfg.Profiles}
+	out := bootstrap.Config{Bootfile: cfg.Bootfile, ServeUnknown: cfg.ServeUnknown, HTTP: cfg.HTTP, SZTP: cfg.SZTP, Profiles: cfg.Profiles}
 	if len(cfg.V4.Interfaces) > 0 {
 		v4, err := v4Config(cfg)
 		if err != nil {

@@ -35,6 +35,8 @@ type Config struct {
 	// HTTP is the built-in HTTP server's scheme and port, for the URLs
 	// of profiles whose transport is http.
 	HTTP bootstrap.HTTP
+	// SZTP is the SZTP bootstrap server, for options 143 and 136.
+	SZTP bootstrap.SZTP
 	// Profiles say how the devices they match boot (first match wins).
 	Profiles []bootstrap.Profile
 }

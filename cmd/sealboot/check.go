@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
+	"github.com/sealboot/sealboot/tftpd/sztpd"
 )
 
 func newCheckCmd(std stdio) *cobra.Command {
@@ -57,6 +59,11 @@ func hostWarnings(cfg *config.Config) []string {
 	var out []string
 	if d := tftpShutdown(cfg); d < cfg.TFTP.ShutdownTimeout {
 		out = append(out, fmt.Sprintf("tftp.shutdown_timeout: %s is cut to %s, within shutdown_timeout (%s)", cfg.TFTP.ShutdownTimeout, d, cfg.ShutdownTimeout))
+	}
+	if len(cfg.SZTP.Listen) > 0 {
+		if err := sztpd.CheckFiles(sztpConfig(cfg)); err != nil {
+			out = append(out, strings.Split(err.Error(), "\n")...)
+		}
 	}
 	if len(cfg.HTTP.Listen) == 0 && cfg.HTTP.TLSCert != "" {
 		out = append(out, "http.tls_cert: set, but http.listen is empty: no HTTP server runs")

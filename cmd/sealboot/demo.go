@@ -32,7 +32,7 @@ func newDemoCmd(std stdio) *cobra.Command {
 		Short: "A throwaway lab: sealboot and an emulated device (root)",
 		Long: `Demo builds a throwaway lab (two network namespaces, needs root), runs
 sealboot serve in one and boots an emulated RFC 8886 device in the other,
-printing the events. Everything is removed at the end, and on Ctrl-C.`,
+then an emulated SZTP (RFC 8572) device, printing the events. Everything is removed at the end, and on Ctrl-C.`,
 		Example: "  sudo sealboot demo\n  sudo go run ./cmd/sealboot demo",
 		Args:    noArgs,
 	}, func(cmd *cobra.Command, _ []string) error {
@@ -80,7 +80,11 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	d.say("1. factory: %s has a P-256 key; its certificate (CN=%s) is in the keystore", demoSerial, demoSerial)
-	if err := d.startServer(ctx, self); err != nil {
+	sz, err := d.prepareSZTP()
+	if err != nil {
+		return err
+	}
+	if err := d.startServer(ctx, self, sz.env); err != nil {
 		return err
 	}
 	d.say("3. the device boots before its config exists, and retries every second (RFC 8886 4.3)")
@@ -89,7 +93,10 @@ func (d *demo) run(ctx context.Context) error {
 		"--iface", d.dev.Name, "--vendor", "juniper", "--require-encrypted", "--retry", "1s", "--max-attempts", "30",
 		"--install", filepath.Join(devDir, "installed.cfg"))
 	go func() { out, _ := boot.Output(); result <- out }()
-	return d.finish(ctx, configs, devDir, result)
+	if err := d.finish(ctx, configs, devDir, result); err != nil {
+		return err
+	}
+	return d.bootSZTP(ctx, self, sz)
 }
 
 // network makes the server and device namespaces and the link between them.
@@ -109,7 +116,7 @@ func (d *demo) network() error {
 
 // startServer runs sealboot serve on its built-in defaults, with the lab's
 // settings as SEALBOOT_* environment variables, and prints its events.
-func (d *demo) startServer(ctx context.Context, self string) error {
+func (d *demo) startServer(ctx context.Context, self string, extraEnv []string) error {
 	d.server = d.srv.NS.Command(ctx, self, "serve")
 	d.server.Env = append(os.Environ(),
 		"SEALBOOT_STATE_DIR="+filepath.Join(d.dir, "state"), "SEALBOOT_TFTP_LISTEN=192.0.2.1:69",
@@ -118,6 +125,7 @@ func (d *demo) startServer(ctx context.Context, self string) error {
 		"SEALBOOT_WATCH_SETTLE=100ms", "SEALBOOT_LOG_FORMAT=json",
 		// Its own control socket: a sealboot service on this host has /run/sealboot's.
 		"SEALBOOT_ADMIN_SOCKET="+filepath.Join(d.dir, "admin.sock"))
+	d.server.Env = append(d.server.Env, extraEnv...)
 	stderr, err := d.server.StderrPipe()
 	if err != nil {
 		return err
@@ -135,7 +143,7 @@ func (d *demo) startServer(ctx context.Context, self string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	d.say("2. sealboot serve is up in namespace %s: DHCP on %s, TFTP on 192.0.2.1:69", d.srv.NS.Name, d.srv.Name)
+	d.say("2. sealboot serve is up in namespace %s: DHCP on %s, TFTP on 192.0.2.1:69, SZTP on 192.0.2.1:8443", d.srv.NS.Name, d.srv.Name)
 	return nil
 }
 
@@ -163,7 +171,7 @@ func (d *demo) printEvents(r io.Reader, ready chan struct{}) (last string) {
 			continue
 		}
 		var b strings.Builder
-		for _, k := range []string{"outcome", "state", "serial", "ip", "bootfile", "file", "remote", "bytes", "reason", "error"} {
+		for _, k := range []string{"outcome", "state", "serial", "ip", "bootfile", "file", "mode", "progress_type", "remote", "bytes", "reason", "error"} {
 			if v, ok := m[k]; ok && v != "" && v != nil {
 				fmt.Fprintf(&b, " %s=%v", k, v)
 			}

@@ -23,6 +23,9 @@ import (
 const keygenExamples = `  sealboot device keygen --serial SN19842256 --type p256 --out ./factory
   sealboot device keygen --count 500 --serial-prefix LAB --out ./fleet-keys --certs-dir /var/lib/sealboot/keys`
 
+const sztpExamples = `  sealboot device keygen --count 10 --serial-prefix FOC --ca-cert vendor-ca.pem --ca-key vendor-ca.key --out ./idevids --certs-dir /var/lib/sealboot/keys
+  sealboot device boot --sztp --serial FOC0001 --key ./idevids/FOC0001.key --cert ./idevids/FOC0001.crt --masa-ca masa.pem --iface eth1`
+
 const bootExamples = `  sealboot device boot --serial SN19842256 --key ./factory/SN19842256.key --iface eth1 --vendor juniper
   sealboot device boot --serial SN19842256 --key SN19842256.key --iface eth1 --retry 2s,10s --max-attempts 5 --require-encrypted
   sealboot device boot --count 500 --serial-prefix LAB --keys-dir ./fleet-keys --iface eth1`
@@ -34,7 +37,7 @@ func newDeviceCmd(std stdio) *cobra.Command {
 		Long: `Device emulates an RFC 8886 device: keygen makes its factory key and
 certificate (CN = serial), boot runs its first boot (DHCP, TFTP, decrypt,
 retry).`,
-		Example: keygenExamples + "\n" + bootExamples,
+		Example: keygenExamples + "\n" + bootExamples + "\n" + sztpExamples,
 	}, newDeviceKeygenCmd(std), newDeviceBootCmd(std))
 }
 
@@ -43,8 +46,10 @@ func newDeviceKeygenCmd(std stdio) *cobra.Command {
 		Use:   "keygen --serial SN | --count N",
 		Short: "Make a device's key pair and self-signed certificate",
 		Long: `Keygen makes a device's key pair and self-signed certificate (RFC 8886 3.1,
-Appendix A.1): DIR/SN.key (0600) and DIR/SN.crt.`,
-		Example: keygenExamples,
+Appendix A.1): DIR/SN.key (0600) and DIR/SN.crt. With --ca-cert and --ca-key
+the certificate is an IDevID issued by that vendor CA instead (subject
+serialNumber and CN = serial), as SZTP devices have.`,
+		Example: keygenExamples + "\n" + sztpExamples,
 		Args:    noArgs,
 	}, nil)
 	fs := c.Flags()
@@ -54,6 +59,8 @@ Appendix A.1): DIR/SN.key (0600) and DIR/SN.crt.`,
 	certsDir := fs.String("certs-dir", "", "write certificates here instead (e.g. the server's keys_dir)")
 	count := fs.Int("count", 0, "make a fleet of this many devices (serials PREFIX0001…)")
 	prefix := fs.String("serial-prefix", "DEV", "serial prefix for --count")
+	caCert := fs.String("ca-cert", "", "issue IDevIDs with this vendor CA certificate (PEM) instead of self-signing")
+	caKey := fs.String("ca-key", "", "the vendor CA's key (PEM), with --ca-cert")
 	var types []string
 	for _, t := range keystore.KeyTypes {
 		types = append(types, string(t))
@@ -68,12 +75,35 @@ Appendix A.1): DIR/SN.key (0600) and DIR/SN.crt.`,
 		} else if *serial == "" {
 			return usagef("--serial or --count is required")
 		}
-		return deviceKeygen(serials, keystore.KeyType(*kt), *out, *certsDir, std)
+		var ca *keystore.Authority
+		if *caCert != "" || *caKey != "" {
+			var err error
+			if ca, err = loadCA(*caCert, *caKey); err != nil {
+				return usageError{err}
+			}
+		}
+		return deviceKeygen(serials, keystore.KeyType(*kt), *out, *certsDir, ca, std)
 	})
 	return c
 }
 
-func deviceKeygen(serials []string, kt keystore.KeyType, out, certsDir string, std stdio) error {
+// loadCA reads a vendor CA for keygen --ca-cert/--ca-key.
+func loadCA(certFile, keyFile string) (*keystore.Authority, error) {
+	if certFile == "" || keyFile == "" {
+		return nil, fmt.Errorf("--ca-cert and --ca-key come together")
+	}
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return keystore.LoadAuthority(certPEM, keyPEM)
+}
+
+func deviceKeygen(serials []string, kt keystore.KeyType, out, certsDir string, ca *keystore.Authority, std stdio) error {
 	if certsDir == "" {
 		certsDir = out
 	}
@@ -82,7 +112,7 @@ func deviceKeygen(serials []string, kt keystore.KeyType, out, certsDir string, s
 			return err
 		}
 	}
-	if err := keygenAll(serials, kt, out, certsDir); err != nil {
+	if err := keygenAll(serials, kt, out, certsDir, ca); err != nil {
 		return err
 	}
 	fmt.Fprintf(std.out, "made %d device identities: keys in %s, certificates in %s\n", len(serials), out, certsDir)
@@ -90,14 +120,20 @@ func deviceKeygen(serials []string, kt keystore.KeyType, out, certsDir string, s
 }
 
 // keygenAll makes identities on every CPU.
-func keygenAll(serials []string, kt keystore.KeyType, keysDir, certsDir string) error {
+func keygenAll(serials []string, kt keystore.KeyType, keysDir, certsDir string, ca *keystore.Authority) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(serials))
 	next := make(chan string)
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for s := range next {
-				id, err := keystore.GenerateDevice(s, kt)
+				var id *keystore.DeviceIdentity
+				var err error
+				if ca != nil {
+					id, err = ca.Issue(s, kt, keystore.IssueOptions{})
+				} else {
+					id, err = keystore.GenerateDevice(s, kt)
+				}
 				if err == nil {
 					err = writeIdentity(id, s, keysDir, certsDir)
 				}
@@ -128,6 +164,7 @@ func writeIdentity(id *keystore.DeviceIdentity, serial, keysDir, certsDir string
 type bootOpts struct {
 	serial, keyPath, iface, vendor, model, expect, install, retry, prefix, keysDir, results string
 	v6, reqEnc, keep                                                                        bool
+	sztp                                                                                    sztpOpts
 	window, dhcpTimeout, tftpTimeout                                                        time.Duration
 	maxAttempts, blksize, count                                                             int
 }
@@ -166,6 +203,15 @@ config was installed.`,
 	fs.StringVar(&o.prefix, "serial-prefix", "DEV", "fleet serial prefix")
 	fs.StringVar(&o.keysDir, "keys-dir", "", "fleet: directory of <serial>.key files")
 	fs.StringVar(&o.results, "results", "", "fleet: write every device's result here, one JSON line each")
+	fs.BoolVar(&o.sztp.on, "sztp", false, "boot as an SZTP agent (RFC 8572): DHCP option 143/136, HTTPS with the IDevID")
+	fs.StringVar(&o.sztp.cert, "cert", "", "SZTP: the device's IDevID certificate (PEM; fleet: <keys-dir>/<serial>.crt)")
+	fs.StringVar(&o.sztp.chain, "chain", "", "SZTP: intermediate certificates sent with the IDevID (PEM)")
+	fs.StringVar(&o.sztp.serverCA, "server-ca", "", "SZTP: trust anchors of bootstrap servers (PEM); none: servers are untrusted, only signed data is used")
+	fs.StringVar(&o.sztp.masaCA, "masa-ca", "", "SZTP: trust anchors of ownership vouchers (PEM)")
+	fs.BoolVar(&o.sztp.nonce, "nonce", false, "SZTP: send a nonce")
+	fs.BoolVar(&o.sztp.xml, "xml", false, "SZTP: speak XML instead of JSON")
+	fs.StringVar(&o.sztp.osName, "os-name", "", "SZTP: the OS the device runs")
+	fs.StringVar(&o.sztp.osVersion, "os-version", "", "SZTP: the version it runs")
 	completeWords(c, "vendor", device.Vendors...)
 	_ = c.RegisterFlagCompletionFunc("iface", completeInterfaces)
 	_ = c.MarkFlagDirname("keys-dir")
@@ -185,6 +231,11 @@ func deviceBoot(ctx context.Context, o bootOpts, std stdio) error {
 	}
 	if o.count > 0 && (o.v6 || o.install != "" || o.serial != "" || o.keyPath != "") {
 		return usagef("--count boots a DHCPv4 fleet with keys from --keys-dir; --v6, --install, --serial and --key apply to one device only")
+	}
+	if o.sztp.on {
+		if tmpl.SZTP, err = o.sztp.config(o.count == 0); err != nil {
+			return usageError{err}
+		}
 	}
 	if o.count > 0 {
 		return bootFleet(ctx, device.FleetConfig{Interface: o.iface, Serials: device.FleetSerials(o.prefix, o.count), KeysDir: o.keysDir, Template: tmpl}, o.results, std)

@@ -34,7 +34,7 @@ func newRootCmd(std stdio) *cobra.Command {
 	root.SetUsageTemplate(usageTemplate)
 	root.SetHelpCommand(newHelpCmd())
 	root.AddCommand(newServeCmd(std), newCheckCmd(std), newSealCmd(std), newOpenCmd(std),
-		newKeysCmd(std), newDeviceCmd(std), newDemoCmd(std), newStatusCmd(std), newVersionCmd(std))
+		newKeysCmd(std), newDeviceCmd(std), newSZTPCmd(std), newDemoCmd(std), newStatusCmd(std), newVersionCmd(std))
 	completionCmd(root)
 	return root
 }

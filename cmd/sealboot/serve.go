@@ -207,10 +207,11 @@ func (s *server) tftpListenFallback(listen []string) []string {
 	return []string{fallbackTFTPListen}
 }
 
-// prepareDirs creates the state, keys, configs and images directories when
-// missing. Configs hold secrets: their directory is private to the service.
+// prepareDirs creates the state, keys, configs and images directories (and
+// the SZTP trust anchors' when SZTP runs) when missing. Configs hold
+// secrets: their directory is private to the service.
 func prepareDirs(cfg *config.Config, log *zap.Logger) error {
-	for _, d := range []struct {
+	dirs := []struct {
 		key, path string
 		mode      os.FileMode
 	}{
@@ -218,7 +219,14 @@ func prepareDirs(cfg *config.Config, log *zap.Logger) error {
 		{"keys_dir", cfg.KeysDir, 0o750},
 		{"configs_dir", cfg.ConfigsDir, 0o700},
 		{"images_dir", cfg.ImagesDir, 0o750},
-	} {
+	}
+	if len(cfg.SZTP.Listen) > 0 {
+		dirs = append(dirs, struct {
+			key, path string
+			mode      os.FileMode
+		}{"sztp.trust_anchors", cfg.SZTP.TrustAnchors, 0o750})
+	}
+	for _, d := range dirs {
 		if _, err := os.Stat(d.path); err == nil {
 			continue
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/sealboot/sealboot/tftpd/fetch"
 	"github.com/sealboot/sealboot/tftpd/httpd"
 	"github.com/sealboot/sealboot/tftpd/images"
+	"github.com/sealboot/sealboot/tftpd/sztpd"
 )
 
 // components are the parts of a running server, built from one
@@ -175,12 +176,19 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 		func(cfg *config.Config) error { return core.Update(fetchConfig(cfg)) },
 		func(cfg *config.Config) error { return tftp.Update(tftpConfig(cfg)) },
 	)
+	var imgs sztpd.Images // the images directory, when the HTTP server runs
 	if len(cfg.HTTP.Listen) > 0 {
 		// The same rule for HTTP: served events and start-up lines in
 		// full, refusals and failures rate-limited per outcome.
-		if err := c.addHTTP(cfg, core, plogs.logger(servedOnly).Named("httpd"), log.Named("images")); err != nil {
+		dir, err := c.addHTTP(cfg, core, plogs.logger(servedOnly).Named("httpd"), log.Named("images"))
+		if err != nil {
 			return nil, err
 		}
+		imgs = dir
+	}
+	// And for SZTP (served requests and progress reports in full).
+	if err := c.addSZTP(cfg, core, keys, imgs, plogs.logger(servedOnly)); err != nil {
+		return nil, err
 	}
 	known := func(serial string) bool {
 		return knownSerials{keys, configs}.Known(serial) || dhcp != nil && dhcp.InInventory(serial)
@@ -214,18 +222,18 @@ func (k knownSerials) Known(serial string) bool {
 }
 
 // addHTTP builds the images directory and the HTTP server over the same
-// fetch core as TFTP.
+// fetch core as TFTP, and returns the directory (SZTP states its hashes).
 //
 // log is httpd's logger, rate-limited as tftpd's is; imgLog the images
 // directory's.
-func (c *components) addHTTP(cfg *config.Config, core *fetch.Core, log, imgLog *zap.Logger) error {
+func (c *components) addHTTP(cfg *config.Config, core *fetch.Core, log, imgLog *zap.Logger) (*images.Dir, error) {
 	imgs, err := images.New(images.Config{Dir: cfg.ImagesDir, Settle: cfg.Watch.Settle}, imgLog, c.reg)
 	if err != nil {
-		return fmt.Errorf("images: %w", err)
+		return nil, fmt.Errorf("images: %w", err)
 	}
 	srv, err := httpd.New(httpConfig(cfg), core.Transport("http", log, c.reg), imgs, log, c.reg)
 	if err != nil {
-		return fmt.Errorf("http: %w", err)
+		return nil, fmt.Errorf("http: %w", err)
 	}
 	c.tasks = append(c.tasks,
 		daemon.Task{Name: "images", Component: imgs},
@@ -241,7 +249,7 @@ func (c *components) addHTTP(cfg *config.Config, core *fetch.Core, log, imgLog *
 		func(*config.Config) error { return imgs.Rescan() },
 		func(cfg *config.Config) error { return srv.Update(httpConfig(cfg)) },
 	)
-	return nil
+	return imgs, nil
 }
 
 // httpConfig maps the configuration file onto the HTTP server's settings.
@@ -332,6 +340,10 @@ func restartOnly() []restartKey {
 		{key: "dhcp.inventory"}, {key: "dhcp.receive_buffer"},
 		{key: "dhcp.v4.interfaces", keep: []string{"dhcp.v4"}},
 		{key: "dhcp.v6.interfaces", keep: []string{"dhcp.v6"}},
+		// The SZTP server's sockets, its slots and its timeouts are set
+		// when it starts; the trust anchors directory is watched from
+		// start.
+		{key: "sztp.listen"}, {key: "sztp.trust_anchors"}, {key: "sztp.max_requests"}, {key: "sztp.request_timeout"},
 	}
 }
 

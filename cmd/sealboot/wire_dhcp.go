@@ -18,7 +18,7 @@ func dhcpConfig(cfg *config.Config) (plugins.Config, error) {
 	d := cfg.DHCP
 	out := plugins.Config{
 		StateDir: cfg.StateDir, Bootfile: d.Bootfile, Inventory: d.Inventory, ServeUnknown: d.ServeUnknown,
-		ReceiveBuffer: int(d.ReceiveBuffer), HTTP: httpEndpoint(cfg.HTTP), Profiles: profiles(cfg.Profiles),
+		ReceiveBuffer: int(d.ReceiveBuffer), HTTP: httpEndpoint(cfg.HTTP), SZTP: sztpEndpoint(cfg.SZTP), Profiles: profiles(cfg.Profiles),
 		V4: plugins.V4Config{Interfaces: d.V4.Interfaces, LeaseTime: d.V4.LeaseTime},
 		V6: plugins.V6Config{Interfaces: d.V6.Interfaces, BootfileParams: d.V6.BootfileParams, LeaseTime: d.V6.LeaseTime,
 			RapidCommit: d.V6.RapidCommit},

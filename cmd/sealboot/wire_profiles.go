@@ -28,13 +28,28 @@ func httpEndpoint(h config.HTTP) bootstrap.HTTP {
 	return out
 }
 
+// sztpEndpoint is what DHCP tells devices of the SZTP server (options 143
+// and 136): whether it runs, and the port of its first listen address.
+func sztpEndpoint(s config.SZTP) bootstrap.SZTP {
+	out := bootstrap.SZTP{Enabled: len(s.Listen) > 0}
+	if out.Enabled {
+		if _, port, err := net.SplitHostPort(s.Listen[0]); err == nil {
+			out.Port, _ = strconv.Atoi(port)
+		}
+	}
+	return out
+}
+
 // profiles maps the validated profiles onto the DHCP plugin's.
 func profiles(in []config.Profile) []bootstrap.Profile {
 	out := make([]bootstrap.Profile, 0, len(in))
 	for _, p := range in {
 		t := bootstrap.TransportTFTP
-		if p.Transport == "http" {
+		switch p.Transport {
+		case "http":
 			t = bootstrap.TransportHTTP
+		case "sztp":
+			t = bootstrap.TransportSZTP
 		}
 		out = append(out, bootstrap.Profile{
 			Name: p.Name, Vendor: p.Vendor, Model: p.Model, Serials: p.Serials,

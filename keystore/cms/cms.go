@@ -50,6 +50,13 @@ type Options struct {
 	DER    bool   // write DER instead of PEM
 	// AllowSmallRSA accepts RSA keys under 2048 bits.
 	AllowSmallRSA bool
+	// ContentType is the type of what is encrypted (the encrypted content
+	// info's contentType); empty means TypeData. RFC 8572 section 3.4
+	// encrypts conveyed information (TypeSZTPConveyedInfoJSON) or, when it
+	// is signed, the SignedData (TypeSignedData: plaintext is then the
+	// SignedData itself, without its ContentInfo, as RFC 5652 nests
+	// content).
+	ContentType ContentType
 }
 
 // Errors callers can test for with errors.Is.
@@ -80,6 +87,13 @@ func Seal(cert *x509.Certificate, plaintext []byte, opts Options) ([]byte, error
 // when no recipient uses this kind of key); malformed input gives ErrNotCMS.
 func Open(key crypto.PrivateKey, data []byte) ([]byte, error) {
 	return open(key, data)
+}
+
+// OpenContent is Open that also returns the type of the content that was
+// encrypted (TypeData for what openssl encrypts; TypeSignedData or an SZTP
+// type for RFC 8572 artifacts).
+func OpenContent(key crypto.PrivateKey, data []byte) ([]byte, ContentType, error) {
+	return openTyped(key, data)
 }
 
 // IsEnvelope reports whether data looks like a CMS/PKCS#7 enveloped message

@@ -1,6 +1,7 @@
 package cms
 
 import (
+	"crypto/x509"
 	"testing"
 
 	"github.com/sealboot/sealboot/keystore"
@@ -61,5 +62,40 @@ func FuzzParsePrivateKey(f *testing.F) {
 	f.Add([]byte("garbage"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = ParsePrivateKey(data)
+	})
+}
+
+// FuzzVerify feeds arbitrary bytes, seeded with signed, certificates-only
+// and wrapped messages, to Verify, ParseCertificates and Unwrap: they must
+// never panic, and Verify must never accept a message it was not given a
+// valid signature for.
+func FuzzVerify(f *testing.F) {
+	p := getPKI(f)
+	id := p.signers[keystore.P256]
+	for _, ct := range []ContentType{TypeData, TypeSZTPConveyedInfoJSON, TypeVoucher} {
+		m, err := Sign(conveyedJSON, id.Cert, id.Key, SignOptions{ContentType: ct, Chain: []*x509.Certificate{p.inter.Cert}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(m)
+	}
+	rsa := p.signers[keystore.RSA2048]
+	m, _ := Sign(conveyedJSON, rsa.Cert, rsa.Key, SignOptions{})
+	f.Add(m)
+	c, _ := Certificates([]*x509.Certificate{p.root.Cert})
+	f.Add(c)
+	w, _ := Wrap(TypeSZTPConveyedInfoJSON, conveyedJSON)
+	f.Add(w)
+	f.Add([]byte{0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02, 0xa0, 0x80, 0, 0, 0, 0})
+	roots := p.roots()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if s, err := Verify(data, VerifyOptions{Roots: roots}); err == nil {
+			if s.Signer == nil || s.Content == nil || len(s.Chains) == 0 {
+				t.Fatal("verified without a signer, content or chain")
+			}
+		}
+		_, _ = Verify(data, VerifyOptions{Signer: id.Cert})
+		_, _ = ParseCertificates(data)
+		_, _, _ = Unwrap(data)
 	})
 }

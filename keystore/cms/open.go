@@ -49,44 +49,58 @@ type encContentInfo struct {
 }
 
 func open(key crypto.PrivateKey, data []byte) ([]byte, error) {
+	pt, _, err := openTyped(key, data)
+	return pt, err
+}
+
+func openTyped(key crypto.PrivateKey, data []byte) ([]byte, ContentType, error) {
 	if len(data) > maxMessage {
-		return nil, fmt.Errorf("%w: message of %d bytes is too large", ErrNotCMS, len(data))
+		return nil, "", fmt.Errorf("%w: message of %d bytes is too large", ErrNotCMS, len(data))
 	}
 	switch key.(type) {
 	case *rsa.PrivateKey, *ecdsa.PrivateKey:
 	case ed25519.PrivateKey, *ed25519.PrivateKey:
-		return nil, fmt.Errorf("%w: Ed25519 keys cannot receive encrypted data", ErrUnsupportedKey)
+		return nil, "", fmt.Errorf("%w: Ed25519 keys cannot receive encrypted data", ErrUnsupportedKey)
 	default:
-		return nil, fmt.Errorf("%w: %T is not an RSA or EC private key", ErrUnsupportedKey, key)
+		return nil, "", fmt.Errorf("%w: %T is not an RSA or EC private key", ErrUnsupportedKey, key)
 	}
 	der, err := messageDER(data)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var ci contentInfo
 	if rest, err := asn1.Unmarshal(der, &ci); err != nil || len(rest) > 0 {
-		return nil, fmt.Errorf("%w: bad ContentInfo", ErrNotCMS)
+		return nil, "", fmt.Errorf("%w: bad ContentInfo", ErrNotCMS)
 	}
+	var eci encContentInfo
+	var pt []byte
 	switch {
 	case ci.ContentType.Equal(oidEnvelopedData):
 		var ed envelopedData
 		if _, err := asn1.Unmarshal(ci.Content.Bytes, &ed); err != nil {
-			return nil, fmt.Errorf("%w: bad EnvelopedData: %v", ErrNotCMS, err)
+			return nil, "", fmt.Errorf("%w: bad EnvelopedData: %v", ErrNotCMS, err)
 		}
-		return openContent(key, ed.RecipientInfos, ed.EncryptedContentInfo, nil, nil)
+		eci = ed.EncryptedContentInfo
+		pt, err = openContent(key, ed.RecipientInfos, eci, nil, nil)
 	case ci.ContentType.Equal(oidAuthEnvelopedData):
 		var ad authEnvelopedData
 		if _, err := asn1.Unmarshal(ci.Content.Bytes, &ad); err != nil {
-			return nil, fmt.Errorf("%w: bad AuthEnvelopedData: %v", ErrNotCMS, err)
+			return nil, "", fmt.Errorf("%w: bad AuthEnvelopedData: %v", ErrNotCMS, err)
 		}
 		var aad []byte
 		if len(ad.AuthAttrs.FullBytes) > 0 {
 			// RFC 5083 section 2.2: the DER of authAttrs with its SET OF tag.
 			aad = append([]byte{0x31}, ad.AuthAttrs.FullBytes[1:]...)
 		}
-		return openContent(key, ad.RecipientInfos, ad.EncryptedContentInfo, ad.MAC, aad)
+		eci = ad.EncryptedContentInfo
+		pt, err = openContent(key, ad.RecipientInfos, eci, ad.MAC, aad)
+	default:
+		return nil, "", fmt.Errorf("%w: content type %v is not enveloped data", ErrNotCMS, ci.ContentType)
 	}
-	return nil, fmt.Errorf("%w: content type %v is not enveloped data", ErrNotCMS, ci.ContentType)
+	if err != nil {
+		return nil, "", err
+	}
+	return pt, ContentType(eci.ContentType.String()), nil
 }
 
 // messageDER returns the DER of a PEM (PKCS7 or CMS label), S/MIME, DER or

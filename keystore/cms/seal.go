@@ -25,6 +25,10 @@ func seal(cert *x509.Certificate, plaintext []byte, opts Options) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
+	ct, err := opts.ContentType.oid()
+	if err != nil {
+		return nil, err
+	}
 	cek := make([]byte, spec.keyLen)
 	if _, err := rand.Read(cek); err != nil {
 		return nil, err
@@ -35,9 +39,9 @@ func seal(cert *x509.Certificate, plaintext []byte, opts Options) ([]byte, error
 	}
 	var der []byte
 	if spec.gcm {
-		der, err = sealGCM(cek, ri, plaintext)
+		der, err = sealGCM(ct, cek, ri, plaintext)
 	} else {
-		der, err = sealCBC(cek, ri, riVersion, plaintext)
+		der, err = sealCBC(ct, cek, ri, riVersion, plaintext)
 	}
 	if err != nil || opts.DER {
 		return der, err
@@ -54,7 +58,7 @@ func seal(cert *x509.Certificate, plaintext []byte, opts Options) ([]byte, error
 
 // sealCBC writes EnvelopedData (RFC 5652 section 6.1): version 2 when a
 // RecipientInfo's version is not 0 (kari is 3), else 0.
-func sealCBC(cek, ri []byte, riVersion int, plaintext []byte) ([]byte, error) {
+func sealCBC(contentType asn1.ObjectIdentifier, cek, ri []byte, riVersion int, plaintext []byte) ([]byte, error) {
 	block, err := aes.NewCipher(cek)
 	if err != nil {
 		return nil, err
@@ -70,7 +74,7 @@ func sealCBC(cek, ri []byte, riVersion int, plaintext []byte) ([]byte, error) {
 	pad := aes.BlockSize - len(plaintext)%aes.BlockSize
 	ctLen := len(plaintext) + pad
 	alg := algID(aesOID(modeCBC, len(cek)), octets(iv))
-	eci := head(0x30, ctLen, mustMarshal(oidData), alg, head(0x80, ctLen))
+	eci := head(0x30, ctLen, mustMarshal(contentType), alg, head(0x80, ctLen))
 	body := head(0x30, ctLen, mustMarshal(version), tlv(0x31, ri), eci)
 	prefix := head(0x30, ctLen, mustMarshal(oidEnvelopedData), head(0xa0, ctLen, body))
 	out := make([]byte, len(prefix)+ctLen)
@@ -87,7 +91,7 @@ func sealCBC(cek, ri []byte, riVersion int, plaintext []byte) ([]byte, error) {
 // sealGCM writes AuthEnvelopedData (RFC 5083 section 2.1, version 0) with
 // AES-GCM (RFC 5084): a 12-byte nonce, the ICV length written explicitly
 // although 12 is the default, and the 16-byte tag as the mac field.
-func sealGCM(cek, ri, plaintext []byte) ([]byte, error) {
+func sealGCM(contentType asn1.ObjectIdentifier, cek, ri, plaintext []byte) ([]byte, error) {
 	block, err := aes.NewCipher(cek)
 	if err != nil {
 		return nil, err
@@ -104,7 +108,7 @@ func sealGCM(cek, ri, plaintext []byte) ([]byte, error) {
 	ctLen := len(plaintext)
 	mac := 2 + tagLen // OCTET STRING header and tag, after the ciphertext
 	alg := algID(aesOID(modeGCM, len(cek)), seq(octets(nonce), mustMarshal(tagLen)))
-	eci := head(0x30, ctLen, mustMarshal(oidData), alg, head(0x80, ctLen))
+	eci := head(0x30, ctLen, mustMarshal(contentType), alg, head(0x80, ctLen))
 	body := head(0x30, ctLen+mac, mustMarshal(0), tlv(0x31, ri), eci)
 	prefix := head(0x30, ctLen+mac, mustMarshal(oidAuthEnvelopedData), head(0xa0, ctLen+mac, body))
 	out := make([]byte, len(prefix)+ctLen+mac)

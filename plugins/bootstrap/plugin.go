@@ -37,6 +37,9 @@ type Config struct {
 	// HTTP is the built-in HTTP server, for profiles whose transport is
 	// http.
 	HTTP HTTP
+	// SZTP is the SZTP bootstrap server, for DHCPv4 option 143 and DHCPv6
+	// option 136.
+	SZTP SZTP
 	// Profiles say how the devices they match boot; the first match
 	// wins, and a device matching none gets the plain boot options.
 	Profiles []Profile
@@ -108,7 +111,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("dhcp.v6: server DUID, TFTP server address and lease time are needed")
 	}
 	for i := range c.Profiles {
-		if err := c.Profiles[i].validate(c.HTTP); err != nil {
+		if err := c.Profiles[i].validate(c.HTTP, c.SZTP); err != nil {
 			return err
 		}
 	}

@@ -99,7 +99,7 @@ func profileName(p *Profile) string {
 
 // validate checks what the configuration check already refuses, so that
 // a plugin built without it cannot hand out broken options.
-func (p *Profile) validate(h HTTP) error {
+func (p *Profile) validate(h HTTP, sz SZTP) error {
 	if p.Name == "" {
 		return fmt.Errorf("profile: a name is needed")
 	}
@@ -114,6 +114,10 @@ func (p *Profile) validate(h HTTP) error {
 	case TransportHTTP:
 		if h.Scheme != "http" && h.Scheme != "https" {
 			return fmt.Errorf("profile %s: transport http needs the HTTP server", p.Name)
+		}
+	case TransportSZTP:
+		if !sz.Enabled {
+			return fmt.Errorf("profile %s: transport sztp needs the SZTP server", p.Name)
 		}
 	default:
 		return fmt.Errorf("profile %s: unknown transport %q", p.Name, p.Transport)

@@ -299,7 +299,8 @@ func TestProfileValidate(t *testing.T) {
 		{"bad glob", Profile{Name: "x", Model: "["}, HTTP{}, "syntax error in pattern"},
 		{"image over tftp", Profile{Name: "x", Image: "a.tgz"}, HTTP{}, "an image needs transport http"},
 		{"http without server", Profile{Name: "x", Transport: TransportHTTP}, HTTP{}, "needs the HTTP server"},
-		{"sztp", Profile{Name: "x", Transport: "sztp"}, HTTP{}, `unknown transport "sztp"`},
+		{"sztp without the server", Profile{Name: "x", Transport: TransportSZTP}, HTTP{}, "transport sztp needs the SZTP server"},
+		{"unknown transport", Profile{Name: "x", Transport: "ftp"}, HTTP{}, `unknown transport "ftp"`},
 		{"raw code 255", Profile{Name: "x", Options: Options{Raw4: []RawOption{{Code: 255}}}}, HTTP{}, "option 255 cannot be sent"},
 	}
 	for _, tt := range tests {

@@ -22,6 +22,7 @@ type request4 struct {
 	id      identity.Identity
 	profile *Profile // nil: none matches
 	known   bool     // see Known
+	sztp    bool     // gets option 143
 	client  string
 	relay   netip.Addr
 }
@@ -46,6 +47,7 @@ func (p *Plugin) Handle4(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 	r.id = p.identify4(req, r.client)
 	r.profile = cfg.profileFor(r.id)
 	r.known = p.isKnown(r.id.Serial)
+	r.sztp = cfg.sztpFor(r.profile, requested4(req, OptionSZTPRedirect4))
 	if r.id.Serial == "" && !cfg.ServeUnknown {
 		p.m.unknown.Inc()
 		p.debug("dhcpv4: ignoring a client with no recognisable serial (dhcp.serve_unknown is false)", zap.Stringer("mac", req.ClientHWAddr))
@@ -189,6 +191,9 @@ func (p *Plugin) fill4(resp *dhcpv4.DHCPv4, r *request4, lease time.Duration) st
 	// (no broadcast flag) as a raw frame with siaddr as its IP source, so
 	// without it an unknown client's OFFER came from 0.0.0.0.
 	resp.ServerIPAddr = v4.ServerID.AsSlice()
+	if r.sztp { // any client that asks: the SZTP server authenticates devices itself
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionSZTPRedirect4), sztpRedirect(r.cfg.SZTP.uri(v4.TFTPServer))))
+	}
 	if r.id.Serial == "" {
 		return ""
 	}
@@ -243,6 +248,17 @@ func juniperOption43(file string, prof *Profile, h HTTP) []byte {
 		add(0x05, strconv.Itoa(h.Port))
 	}
 	return out
+}
+
+// requested4 reports whether the client's parameter request list names
+// code (a client that sends no list asks for nothing in particular).
+func requested4(req *dhcpv4.DHCPv4, code uint8) bool {
+	for _, c := range req.ParameterRequestList() {
+		if c.Code() == code {
+			return true
+		}
+	}
+	return false
 }
 
 // subnetFor picks the subnet: the one whose network holds the relay's

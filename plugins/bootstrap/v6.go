@@ -63,7 +63,7 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	}
 	switch msg.Type() {
 	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind:
-		p.addresses6(msg, out, sub, boot6{cfg, id, prof}, known, duid, relay, out.Type() == dhcpv6.MessageTypeAdvertise)
+		p.addresses6(msg, out, sub, boot6{cfg, id, prof, false}, known, duid, relay, out.Type() == dhcpv6.MessageTypeAdvertise)
 	case dhcpv6.MessageTypeConfirm: // RFC 8415 18.3.3: are the addresses still on link?
 		st := confirmStatus(msg, sub, cfg.V6.OnLink)
 		if st == nil {
@@ -77,7 +77,7 @@ func (p *Plugin) Handle6(req, resp dhcpv6.DHCPv6) (dhcpv6.DHCPv6, bool) {
 	default:
 		return nil, true
 	}
-	p.options6(out, sub, boot6{cfg, id, prof})
+	p.options6(out, sub, boot6{cfg, id, prof, cfg.sztpFor(prof, msg.Options.RequestedOptions().Contains(dhcpv6.OptionCode(OptionSZTPRedirect6)))})
 	return out, true
 }
 
@@ -173,6 +173,7 @@ type boot6 struct {
 	cfg     *Config
 	id      identity.Identity
 	profile *Profile // nil: none matches
+	sztp    bool     // gets option 136
 }
 
 // url is option 59 (RFC 5970): tftp://[addr]/<file>, or the HTTP server's
@@ -233,6 +234,9 @@ func confirmStatus(msg *dhcpv6.Message, sub *Subnet6, direct func(netip.Addr) bo
 func (p *Plugin) options6(out *dhcpv6.Message, sub *Subnet6, b boot6) {
 	if len(sub.DNS) > 0 {
 		out.AddOption(dhcpv6.OptDNS(ipSlices(sub.DNS)...))
+	}
+	if b.sztp { // RFC 8572 section 8.2
+		out.AddOption(&dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionCode(OptionSZTPRedirect6), OptionData: sztpRedirect(b.cfg.SZTP.uri(b.cfg.V6.TFTPServer))})
 	}
 	if b.id.Serial == "" {
 		return

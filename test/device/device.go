@@ -67,6 +67,9 @@ type Config struct {
 	TFTPTimeout time.Duration
 	KeepAddress bool // leave the leased address on the interface at the end
 	V6PrefixLen int  // prefix length put on the DHCPv6 address; default 64
+	// SZTP, when set, makes the device an SZTP agent (RFC 8572) instead
+	// of an RFC 8886 one.
+	SZTP *SZTP
 
 	// wait sleeps between attempts; tests shorten it.
 	wait func(ctx context.Context, d time.Duration) error
@@ -126,6 +129,13 @@ type Result struct {
 	TFTPMs    float64 `json:"tftp_ms"`
 	DecryptMs float64 `json:"decrypt_ms"`
 	TotalMs   float64 `json:"total_ms"`
+	// SZTP: the security mode of the conveyed information, the boot image,
+	// the scripts recorded (which:bytes:sha256), the progress reported.
+	Mode     string   `json:"mode,omitempty"`
+	Image    string   `json:"image,omitempty"`
+	Scripts  []string `json:"scripts,omitempty"`
+	Progress []string `json:"progress,omitempty"`
+	SZTPMs   float64  `json:"sztp_ms,omitempty"`
 }
 
 // Installed reports whether a config was installed.
@@ -185,6 +195,14 @@ func (cfg *Config) defaults() error {
 	if cfg.wait == nil {
 		cfg.wait = sleep
 	}
+	if s := cfg.SZTP; s != nil {
+		if len(s.Chain) == 0 {
+			return errors.New("an SZTP device needs its IDevID certificate")
+		}
+		if s.HTTPTimeout == 0 {
+			s.HTTPTimeout = 10 * time.Second
+		}
+	}
 	return nil
 }
 
@@ -227,6 +245,12 @@ func (cfg *Config) attempt(ctx context.Context, n int) Result {
 		cfg.onLease(lease.release)
 	}
 	res.Address, res.Server = lease.addr.String(), lease.server.String()
+	if cfg.SZTP != nil {
+		t1 := time.Now()
+		cfg.sztpAttempt(ctx, lease, &res)
+		res.SZTPMs = ms(time.Since(t1))
+		return res
+	}
 	var data []byte
 	t1 := time.Now()
 	for _, file := range lease.files {
@@ -265,5 +289,6 @@ type dhcpLease struct {
 	prefix  int
 	server  netip.Addr
 	files   []string // in the order the vendor tries them
+	sztp    []string // SZTP bootstrap server URIs (option 143 or 136)
 	release func()
 }

@@ -54,10 +54,15 @@ func (cfg *Config) dhcp4(ctx context.Context, attempt int) (*dhcpLease, error) {
 	ack := lease.ACK
 	addr, _ := netip.AddrFromSlice(ack.YourIPAddr.To4())
 	server, files := bootInfo4(cfg.Vendor, ack)
-	if !server.IsValid() {
+	var uris []string
+	switch {
+	case cfg.SZTP != nil:
+		if uris, err = sztpURIs(ack.Options.Get(dhcpv4.GenericOptionCode(optionSZTP4))); err != nil {
+			return nil, fmt.Errorf("dhcpv4: option 143: %w", err)
+		}
+	case !server.IsValid():
 		return nil, fmt.Errorf("dhcpv4: the server named no TFTP server (siaddr, option 66 or 150)")
-	}
-	if len(files) == 0 {
+	case len(files) == 0:
 		return nil, fmt.Errorf("dhcpv4: the server named no file (option 67 or the file field)")
 	}
 	prefix := 24
@@ -68,8 +73,14 @@ func (cfg *Config) dhcp4(ctx context.Context, attempt int) (*dhcpLease, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dhcpLease{addr: addr, prefix: prefix, server: server, files: files, release: release}, nil
+	return &dhcpLease{addr: addr, prefix: prefix, server: server, files: files, sztp: uris, release: release}, nil
 }
+
+// The SZTP redirect options (RFC 8572 sections 8.1 and 8.2).
+const (
+	optionSZTP4 = 143
+	optionSZTP6 = 136
+)
 
 // modifiers4 presents the serial the vendor's way (see the vendor table in
 // the sealboot README) and asks for the boot options.
@@ -82,6 +93,11 @@ func (cfg *Config) modifiers4(attempt int) []dhcpv4.Modifier {
 		dhcpv4.OptionTFTPServerName, dhcpv4.OptionBootfileName, dhcpv4.OptionTFTPServerAddress, dhcpv4.OptionVendorSpecificInformation)}
 	clientID := func(b []byte) dhcpv4.Modifier {
 		return dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientIdentifier, b))
+	}
+	if cfg.SZTP != nil {
+		mods[0] = dhcpv4.WithRequestedOptions(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter,
+			dhcpv4.OptionTFTPServerName, dhcpv4.OptionBootfileName, dhcpv4.OptionTFTPServerAddress, dhcpv4.OptionVendorSpecificInformation,
+			dhcpv4.GenericOptionCode(optionSZTP4))
 	}
 	if cfg.broadcast {
 		mods = append(mods, dhcpv4.WithBroadcast(true))

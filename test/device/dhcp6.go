@@ -39,6 +39,21 @@ func (cfg *Config) dhcp6(ctx context.Context) (*dhcpLease, error) {
 		return nil, fmt.Errorf("dhcpv6: the reply holds no address")
 	}
 	addr, _ := netip.AddrFromSlice(ia.Options.OneAddress().IPv6Addr)
+	if cfg.SZTP != nil {
+		o := reply.Options.GetOne(dhcpv6.OptionCode(optionSZTP6))
+		if o == nil {
+			return nil, fmt.Errorf("dhcpv6: no SZTP redirect option (136) in the reply")
+		}
+		uris, err := sztpURIs(o.ToBytes())
+		if err != nil {
+			return nil, fmt.Errorf("dhcpv6: option 136: %w", err)
+		}
+		release, err := addAddress(cfg.Interface, addr, cfg.V6PrefixLen)
+		if err != nil {
+			return nil, err
+		}
+		return &dhcpLease{addr: addr, prefix: cfg.V6PrefixLen, sztp: uris, release: release}, nil
+	}
 	u, err := url.Parse(reply.Options.BootFileURL())
 	if err != nil || (u.Scheme != "tftp" && !isHTTP(u.String())) {
 		return nil, fmt.Errorf("dhcpv6: no tftp:// or http:// bootfile URL (option 59) in the reply, got %q", reply.Options.BootFileURL())
@@ -67,7 +82,11 @@ func (cfg *Config) modifiers6() []dhcpv6.Modifier {
 		model = defaultModel[cfg.Vendor]
 	}
 	var duid dhcpv6.DUID = &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: cfg.MAC}
-	mods := []dhcpv6.Modifier{dhcpv6.WithRequestedOptions(dhcpv6.OptionBootfileURL, dhcpv6.OptionBootfileParam, dhcpv6.OptionDNSRecursiveNameServer)}
+	oro := []dhcpv6.OptionCode{dhcpv6.OptionBootfileURL, dhcpv6.OptionBootfileParam, dhcpv6.OptionDNSRecursiveNameServer}
+	if cfg.SZTP != nil {
+		oro = append(oro, dhcpv6.OptionCode(optionSZTP6))
+	}
+	mods := []dhcpv6.Modifier{dhcpv6.WithRequestedOptions(oro...)}
 	vendorClass := func(en uint32, s string) dhcpv6.Modifier {
 		return func(m dhcpv6.DHCPv6) {
 			m.AddOption(&dhcpv6.OptVendorClass{EnterpriseNumber: en, Data: [][]byte{[]byte(s)}})

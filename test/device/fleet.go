@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/keystore/cms"
 )
 
@@ -18,7 +20,7 @@ import (
 type FleetConfig struct {
 	Interface string
 	Serials   []string // see FleetSerials
-	KeysDir   string   // <serial>.key for each device
+	KeysDir   string   // <serial>.key for each device, and <serial>.crt (its IDevID) for SZTP
 	Template  Config   // vendor, retry, limits… applied to every device
 }
 
@@ -54,6 +56,7 @@ type Summary struct {
 	DHCP          Percentiles    `json:"dhcp"`
 	TFTP          Percentiles    `json:"tftp"`
 	Decrypt       Percentiles    `json:"decrypt"`
+	SZTP          Percentiles    `json:"sztp"` // SZTP devices: bootstrap server to installed
 	Total         Percentiles    `json:"total"`
 }
 
@@ -78,6 +81,11 @@ func Fleet(ctx context.Context, fc FleetConfig) (Summary, []Result, error) {
 		}
 		c := fc.Template
 		c.Serial, c.Key, c.Interface, c.MAC, c.conns, c.V6, c.broadcast = serial, key, fc.Interface, FleetMAC(serial), shared, false, true
+		if fc.Template.SZTP != nil {
+			if c.SZTP, err = fleetSZTP(fc, serial); err != nil {
+				return Summary{}, nil, err
+			}
+		}
 		// Removing a subnet's primary IPv4 address takes its secondaries
 		// with it: devices keep their addresses until the whole fleet is
 		// done, and the fleet removes them at the end.
@@ -99,6 +107,22 @@ func Fleet(ctx context.Context, fc FleetConfig) (Summary, []Result, error) {
 	}
 	wg.Wait()
 	return summarise(results, done), results, nil
+}
+
+// fleetSZTP is the template's SZTP settings with the device's IDevID from
+// <serial>.crt in front of the template's chain.
+func fleetSZTP(fc FleetConfig, serial string) (*SZTP, error) {
+	data, err := os.ReadFile(filepath.Join(fc.KeysDir, serial+".crt"))
+	if err != nil {
+		return nil, err
+	}
+	cert, err := keystore.ParseCertificate(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s.crt: %w", serial, err)
+	}
+	s := *fc.Template.SZTP
+	s.Chain = append([]*x509.Certificate{cert}, fc.Template.SZTP.Chain...)
+	return &s, nil
 }
 
 // releases collects the fleet's address removals, run at the end.
@@ -124,7 +148,7 @@ func (r *releases) run() {
 
 func summarise(results []Result, done []time.Duration) Summary {
 	s := Summary{Devices: len(results), Failed: map[string]int{}}
-	var dhcp, tftp, dec, total, finished []float64
+	var dhcp, tftp, dec, sz, total, finished []float64
 	for i, r := range results {
 		if !r.Installed() {
 			s.Failed[r.Outcome]++
@@ -133,12 +157,15 @@ func summarise(results []Result, done []time.Duration) Summary {
 		s.Provisioned++
 		finished = append(finished, ms(done[i]))
 		dhcp, tftp, dec, total = append(dhcp, r.DHCPMs), append(tftp, r.TFTPMs), append(dec, r.DecryptMs), append(total, r.TotalMs)
+		if r.SZTPMs > 0 {
+			sz = append(sz, r.SZTPMs)
+		}
 	}
 	if len(finished) > 0 {
 		sort.Float64s(finished)
 		s.FirstConfigMs, s.LastConfigMs = finished[0], finished[len(finished)-1]
 	}
-	s.DHCP, s.TFTP, s.Decrypt, s.Total = pct(dhcp), pct(tftp), pct(dec), pct(total)
+	s.DHCP, s.TFTP, s.Decrypt, s.SZTP, s.Total = pct(dhcp), pct(tftp), pct(dec), pct(sz), pct(total)
 	return s
 }
 

@@ -68,7 +68,8 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 // key, checks it and writes it where asked.
 func (cfg *Config) install(res *Result, data []byte) {
 	config := data
-	if cms.IsEnvelope(data) {
+	encrypted := cms.IsEnvelope(data)
+	if encrypted {
 		res.Encrypted = true
 		plain, err := cms.Open(cfg.Key, data)
 		if err != nil {
@@ -76,7 +77,14 @@ func (cfg *Config) install(res *Result, data []byte) {
 			return
 		}
 		config = plain
-	} else if cfg.RequireEncrypted {
+	}
+	cfg.check(res, config, encrypted)
+}
+
+// check applies the device's policy to a plaintext config (it came
+// encrypted or not), checks it and writes it where asked.
+func (cfg *Config) check(res *Result, config []byte, encrypted bool) {
+	if !encrypted && cfg.RequireEncrypted {
 		res.Outcome, res.Error = OutcomePlaintextRefused, "the config is not encrypted and --require-encrypted is set"
 		return
 	}

@@ -30,7 +30,8 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, want := range []string{"outcome=not_found", "outcome=served", `"outcome":"installed"`, "matches the operator's plaintext", "lab removed"} {
+	for _, want := range []string{"outcome=not_found", "outcome=served", `"outcome":"installed"`, "matches the operator's plaintext",
+		"sztp.request     outcome=served", "mode=signed+encrypted", "progress_type=bootstrap-complete", `"mode":"signed+encrypted"`, "lab removed"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

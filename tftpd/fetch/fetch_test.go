@@ -254,6 +254,41 @@ func TestCheckRefusesBadPolicy(t *testing.T) {
 	}
 }
 
+// Plaintext reads a serial's config with Prepare's outcomes, for a
+// transport that authenticated the device itself: no name, no binding.
+func TestPlaintext(t *testing.T) {
+	t.Parallel()
+	sn1 := device(t, "SN1")
+	cf := &configs{m: map[string][]byte{"SN1": config1, "NOCERT": config1}}
+	core, err := New(Config{BindingCheck: true}, Deps{Configs: cf, Certificates: certs{"SN1": sn1}, Bindings: bindings{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		serial, outcome string
+		fingerprint     bool
+	}{
+		{"SN1", "", true},
+		{"NOCERT", "", false},
+		{"GONE", OutcomeNotFound, false},
+		{"", OutcomeNotFound, false},
+	}
+	for _, tt := range tests {
+		a := NewAttempt("", unbound)
+		a.Serial = tt.serial
+		data, err := core.Plaintext(a)
+		if a.Outcome != tt.outcome || (a.Fingerprint != "") != tt.fingerprint {
+			t.Errorf("%q: outcome %q fingerprint %q err %v", tt.serial, a.Outcome, a.Fingerprint, err)
+		}
+		if tt.outcome == "" && !bytes.Equal(data, config1) {
+			t.Errorf("%q: got %q", tt.serial, data)
+		}
+		if tt.outcome != "" && (!errors.Is(err, ErrNotFound) || a.Reason == "") {
+			t.Errorf("%q: err %v reason %q", tt.serial, err, a.Reason)
+		}
+	}
+}
+
 // Identify names the device bound to an attempt's address (for requests
 // that name no config), and an image's bytes are not config bytes.
 func TestIdentifyAndImageBytes(t *testing.T) {

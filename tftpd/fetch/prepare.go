@@ -181,3 +181,30 @@ func (c *Core) checkBinding(a *Attempt, st *settings, serial string, fixed bool)
 	}
 	return nil
 }
+
+// Plaintext returns the settled plaintext config of a.Serial, for a
+// transport that authenticated the device itself and protects what it
+// sends in its own way (SZTP: a TLS client certificate, then conveyed
+// information that is signed and encrypted, or not, by RFC 8572's rules).
+// There is no name to resolve and no DHCP binding to check; the config is
+// read exactly as Prepare reads it, with the same outcomes: a serial with
+// no config, or one that cannot be served, is not_found with its reason.
+// The fingerprint of the serial's certificate, when it has one, is set on
+// the attempt. The error matches ErrNotFound, and fs.ErrNotExist when
+// there is no config at all. The bytes are the caller's to keep but not to
+// change.
+func (c *Core) Plaintext(a *Attempt) ([]byte, error) {
+	if a.Serial == "" {
+		a.Refuse(OutcomeNotFound, "no serial")
+		return nil, ErrNotFound
+	}
+	if fp, ok := c.deps.Certificates.Fingerprint(a.Serial); ok {
+		a.Fingerprint = fp
+	}
+	config, _, err := c.deps.Configs.Config(a.Serial)
+	if err != nil {
+		configError(a, err)
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return config, nil
+}

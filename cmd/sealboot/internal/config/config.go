@@ -34,6 +34,7 @@ type Config struct {
 	TFTP     TFTP     `mapstructure:"tftp"`
 	HTTP     HTTP     `mapstructure:"http"`
 	DHCP     DHCP     `mapstructure:"dhcp"`
+	SZTP     SZTP     `mapstructure:"sztp"`
 	// Profiles say how the devices they match boot: transport, image and
 	// extra DHCP options. The first match wins.
 	Profiles []Profile `mapstructure:"profiles"`
@@ -50,6 +51,40 @@ type Profile struct {
 	Image     string         `mapstructure:"image"`     // file in images_dir
 	ImageAlt  string         `mapstructure:"image_alt"` // Juniper option 43 sub-option 04
 	Options   ProfileOptions `mapstructure:"options"`
+	// What SZTP devices are told of their image, and get as scripts
+	// (RFC 8572 onboarding information).
+	OSName                string `mapstructure:"os_name"`
+	OSVersion             string `mapstructure:"os_version"`
+	PreScript             string `mapstructure:"pre_script"`             // file
+	PostScript            string `mapstructure:"post_script"`            // file
+	ConfigurationHandling string `mapstructure:"configuration_handling"` // merge (default) or replace
+}
+
+// SZTP configures the SZTP bootstrap server (RFC 8572, see tftpd/sztpd).
+type SZTP struct {
+	Listen         []string       `mapstructure:"listen"` // empty: off
+	TLSCert        string         `mapstructure:"tls_cert"`
+	TLSKey         string         `mapstructure:"tls_key"`
+	TrustAnchors   string         `mapstructure:"trust_anchors"` // directory; empty: <state_dir>/trust-anchors
+	OwnerCert      string         `mapstructure:"owner_cert"`
+	OwnerKey       string         `mapstructure:"owner_key"`
+	VouchersDir    string         `mapstructure:"vouchers_dir"`
+	Sign           string         `mapstructure:"sign"`    // auto, always, never
+	Encrypt        string         `mapstructure:"encrypt"` // auto, always, never
+	Redirect       []SZTPRedirect `mapstructure:"redirect"`
+	BasicAuth      string         `mapstructure:"basic_auth"` // password file
+	ReportingLevel string         `mapstructure:"reporting_level"`
+	ImageURL       string         `mapstructure:"image_url"`
+	MaxRequests    int            `mapstructure:"max_requests"`
+	MaxBody        ByteSize       `mapstructure:"max_body"`
+	RequestTimeout time.Duration  `mapstructure:"request_timeout"`
+}
+
+// SZTPRedirect is a bootstrap server devices are redirected to.
+type SZTPRedirect struct {
+	Address     string `mapstructure:"address"`
+	Port        int    `mapstructure:"port"`
+	TrustAnchor string `mapstructure:"trust_anchor"` // PEM file
 }
 
 // ProfileOptions are the DHCP options a profile adds; IPv4 addresses go
@@ -296,13 +331,18 @@ func Default() Config {
 				LeaseTime: time.Hour,
 			},
 		},
+		SZTP: SZTP{
+			Listen: []string{}, Sign: "auto", Encrypt: "auto", Redirect: []SZTPRedirect{}, ReportingLevel: "minimal",
+			MaxRequests: 256, MaxBody: 1 * MiB, RequestTimeout: 30 * time.Second,
+		},
 		Profiles: []Profile{},
 	}
 }
 
 // Resolve fills the values whose defaults depend on others or on the
-// environment: state_dir (by privilege), keys_dir, configs_dir, images_dir
-// and tftp.binding_check (on when DHCP runs in this process).
+// environment: state_dir (by privilege), keys_dir, configs_dir, images_dir,
+// sztp.trust_anchors (when the SZTP server runs) and tftp.binding_check (on
+// when DHCP runs in this process).
 func (c *Config) Resolve() {
 	if c.StateDir == "" {
 		c.StateDir = "/var/lib/sealboot"
@@ -318,6 +358,9 @@ func (c *Config) Resolve() {
 	}
 	if c.ImagesDir == "" {
 		c.ImagesDir = filepath.Join(c.StateDir, "images")
+	}
+	if c.SZTP.TrustAnchors == "" && len(c.SZTP.Listen) > 0 {
+		c.SZTP.TrustAnchors = filepath.Join(c.StateDir, "trust-anchors")
 	}
 	if c.TFTP.BindingCheck == nil {
 		on := c.DHCP.Enabled

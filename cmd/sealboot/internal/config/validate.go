@@ -27,7 +27,8 @@ func (c *Config) Validate() error {
 	c.TFTP.validate(&p, c.DHCP.Enabled)
 	c.HTTP.validate(&p)
 	c.DHCP.validate(&p, c.TFTP)
-	validateProfiles(&p, c.Profiles, c.HTTP)
+	validateProfiles(&p, c.Profiles, c.HTTP, c.SZTP)
+	c.SZTP.validate(&p)
 	return errors.Join(p...)
 }
 

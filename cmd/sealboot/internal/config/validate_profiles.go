@@ -61,7 +61,7 @@ func reserved6(code int) string {
 
 // validateProfiles checks the profiles; each problem names the profile
 // by index and name, then the key within it.
-func validateProfiles(p *problems, profiles []Profile, http HTTP) {
+func validateProfiles(p *problems, profiles []Profile, http HTTP, sztp SZTP) {
 	names := map[string]int{}
 	for i, pr := range profiles {
 		key := fmt.Sprintf("profiles[%d]", i)
@@ -80,7 +80,7 @@ func validateProfiles(p *problems, profiles []Profile, http HTTP) {
 		}
 		key += ": "
 		pr.validateMatch(p, key, i < len(profiles)-1)
-		pr.validateBoot(p, key, http)
+		pr.validateBoot(p, key, http, sztp)
 		pr.Options.validate(p, key+"options.")
 	}
 }
@@ -102,13 +102,15 @@ func (pr Profile) validateMatch(p *problems, key string, notLast bool) {
 	}
 }
 
-func (pr Profile) validateBoot(p *problems, key string, http HTTP) {
+func (pr Profile) validateBoot(p *problems, key string, http HTTP, sztp SZTP) {
 	switch pr.Transport {
 	case "", "tftp", "http":
 	case "sztp":
-		p.add(key+"transport", "sztp is not supported yet (want tftp or http)")
+		if len(sztp.Listen) == 0 {
+			p.add(key+"transport", "sztp needs the SZTP bootstrap server, and sztp.listen is empty")
+		}
 	default:
-		p.add(key+"transport", "unknown transport %q (want tftp or http)", pr.Transport)
+		p.add(key+"transport", "unknown transport %q (want tftp, http or sztp)", pr.Transport)
 	}
 	if pr.Transport == "http" && len(http.Listen) == 0 {
 		p.add(key+"transport", "http needs the built-in HTTP server, and http.listen is empty")
@@ -118,8 +120,18 @@ func (pr Profile) validateBoot(p *problems, key string, http HTTP) {
 		case img.name == "":
 		case !imageName(img.name):
 			p.add(key+img.key, "invalid file name %q (a file directly in images_dir, as the HTTP server serves them: at most %d characters, letters, digits, '.', '_', '-', '+', no leading '.')", img.name, maxImageName)
-		case pr.Transport != "http":
-			p.add(key+img.key, "needs transport: http (images are served by the HTTP server only)")
+		case pr.Transport != "http" && pr.Transport != "sztp":
+			p.add(key+img.key, "needs transport: http or sztp (images are served by the HTTP server only)")
+		case pr.Transport == "sztp" && len(http.Listen) == 0 && sztp.ImageURL == "":
+			p.add(key+img.key, "an SZTP device downloads it from the HTTP server, and http.listen and sztp.image_url are empty")
+		}
+	}
+	if !slices.Contains([]string{"", "merge", "replace"}, pr.ConfigurationHandling) {
+		p.add(key+"configuration_handling", "%q is not merge or replace", pr.ConfigurationHandling)
+	}
+	for _, f := range []struct{ key, file string }{{"pre_script", pr.PreScript}, {"post_script", pr.PostScript}} {
+		if strings.ContainsRune(f.file, 0) {
+			p.add(key+f.key, "contains a NUL byte")
 		}
 	}
 }

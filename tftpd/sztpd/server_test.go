@@ -1,0 +1,191 @@
+package sztpd
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealboot/sealboot/keystore/voucher"
+	"github.com/sealboot/sealboot/tftpd/sztp"
+)
+
+func (l *lab) trust(serial string, nonce []byte) sztp.DeviceTrust {
+	pool := x509.NewCertPool()
+	pool.AddCert(l.p.masa.Cert)
+	id := l.p.devices[serial]
+	return sztp.DeviceTrust{Serial: serial, Key: id.Key, MASARoots: pool, Nonce: nonce, IDevIDIssuer: id.Cert.AuthorityKeyId}
+}
+
+// get asks for bootstrapping data as serial and opens the answer as the
+// device would.
+func (l *lab) get(t *testing.T, serial string, f sztp.Format, in *sztp.GetBootstrappingDataInput) (*sztp.Received, *sztp.GetBootstrappingDataOutput) {
+	t.Helper()
+	body, err := in.Encode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, ct, resp := l.post(t, l.client(l.p.devices[serial]), rpcGet, f.MediaType(), body, nil)
+	if status != http.StatusOK || ct != f.MediaType() {
+		t.Fatalf("status %d %s: %s", status, ct, resp)
+	}
+	out, err := sztp.DecodeGetBootstrappingDataOutput(resp, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := sztp.Open(out, l.trust(serial, in.Nonce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, out
+}
+
+// The four security modes of RFC 8572 section 3, JSON and XML, for RSA,
+// P-256 and P-384 devices: the device opens what it gets and finds its
+// config.
+func TestModes(t *testing.T) {
+	t.Parallel()
+	for _, m := range []struct{ sign, encrypt, name string }{
+		{ModeNever, ModeNever, "unsigned"}, {ModeAlways, ModeNever, "signed"},
+		{ModeNever, ModeAlways, "encrypted"}, {ModeAlways, ModeAlways, "signed+encrypted"},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			l := newLab(t, func(_ *lab, c *Config) { c.Sign, c.Encrypt = m.sign, m.encrypt })
+			n := 0
+			for _, serial := range []string{"SN1", "SN2", "SN3"} {
+				for _, f := range []sztp.Format{sztp.JSON, sztp.XML} {
+					got, out := l.get(t, serial, f, &sztp.GetBootstrappingDataInput{HWModel: "model-x"})
+					n++
+					if got.Signed != (m.sign == ModeAlways) || got.Encrypted != (m.encrypt == ModeAlways) || got.Format != f {
+						t.Fatalf("%s %s: signed %v encrypted %v format %s", serial, f, got.Signed, got.Encrypted, got.Format)
+					}
+					if oi := got.Info.Onboarding; oi == nil || !bytes.Equal(oi.Configuration, routerConfig) || oi.ConfigurationHandling != "merge" {
+						t.Fatalf("%s %s: onboarding %+v", serial, f, got.Info.Onboarding)
+					}
+					if out.ReportingLevel != "minimal" {
+						t.Errorf("reporting level %q", out.ReportingLevel)
+					}
+					ev := l.event(t, "sztp.request", n)
+					if ev["outcome"] != "served" || ev["mode"] != m.name || ev["serial"] != serial || ev["conveyed"] != "onboarding" || ev["auth"] != "tls" || ev["vendor"] != "vendor" {
+						t.Fatalf("event %v", ev)
+					}
+				}
+			}
+		})
+	}
+}
+
+// auto signs when the device has a voucher and encrypts when the keystore
+// has its certificate; the nonce is honoured; the XML/JSON choice follows
+// Accept.
+func TestAutoModeAndNegotiation(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, nil)
+	got, _ := l.get(t, "SN1", sztp.JSON, &sztp.GetBootstrappingDataInput{SignedDataPreferred: true, Nonce: bytes.Repeat([]byte{9}, 16)})
+	if !got.Signed || !got.Encrypted {
+		t.Fatalf("auto: signed %v encrypted %v", got.Signed, got.Encrypted)
+	}
+	body, _ := (&sztp.GetBootstrappingDataInput{}).Encode(sztp.JSON)
+	status, ct, resp := l.post(t, l.client(l.p.devices["SN1"]), rpcGet, "application/yang-data+json", body, map[string]string{"Accept": "application/yang-data+xml"})
+	if status != http.StatusOK || ct != "application/yang-data+xml" || !bytes.HasPrefix(resp, []byte("<output")) {
+		t.Fatalf("Accept xml: %d %s %.40s", status, ct, resp)
+	}
+	// No body at all is an empty input.
+	status, _, _ = l.post(t, l.client(l.p.devices["SN2"]), rpcGet, "", nil, nil)
+	if status != http.StatusOK {
+		t.Fatalf("empty body: %d", status)
+	}
+}
+
+// Refusals get the RFC 8040 error with the status of RFC 8572 section 7
+// and RFC 8040 section 7, and one sztp.request event with the reason.
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, func(l *lab, c *Config) {
+		c.Sign = ModeAuto
+	})
+	p := l.p
+	nonce := bytes.Repeat([]byte{1}, 16)
+	writeVoucher := func(serial string, mod func(*voucher.Voucher)) {
+		if err := writeFile(l.cfg.VouchersDir+"/"+serial+".vcj", p.voucherFor(t, serial, mod)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	input := func(in sztp.GetBootstrappingDataInput) []byte { b, _ := in.Encode(sztp.JSON); return b }
+	tests := []struct {
+		name    string
+		client  *http.Client
+		hdr     map[string]string
+		body    []byte
+		setup   func()
+		status  int
+		outcome string
+		reason  string
+	}{
+		{"unknown CA", l.client(p.alien), nil, nil, nil, 401, OutcomeUntrusted, "does not chain"},
+		{"no credentials", l.client(nil), nil, nil, nil, 401, OutcomeUnauthenticated, "no client certificate"},
+		{"wrong Basic password", l.client(nil), map[string]string{"Authorization": basic("NOCERT", "wrong")}, nil, nil, 401, OutcomeBadPassword, "wrong password"},
+		{"unknown Basic user", l.client(nil), map[string]string{"Authorization": basic("SN9", "right")}, nil, nil, 401, OutcomeBadPassword, "no password"},
+		{"revoked pin (RMA)", l.client(p.rma), nil, nil, nil, 403, OutcomePinMismatch, "another key"},
+		{"unknown serial", l.client(p.devices["NOCFG"]), nil, nil, nil, 404, "not_found", "no boot profile"},
+		{"signed data wanted, no voucher", l.client(p.devices["SN2"]), nil, input(sztp.GetBootstrappingDataInput{SignedDataPreferred: true}),
+			func() { removeFile(l.cfg.VouchersDir + "/SN2.vcj") }, 404, OutcomeNoVoucher, "SN2.vcj is not in vouchers_dir"},
+		{"voucher nonce differs", l.client(p.devices["SN3"]), nil, input(sztp.GetBootstrappingDataInput{Nonce: nonce}),
+			func() {
+				writeVoucher("SN3", func(v *voucher.Voucher) { v.ExpiresOn, v.Nonce = time.Time{}, bytes.Repeat([]byte{2}, 16) })
+			},
+			404, OutcomeVoucherInvalid, "nonce"},
+		{"voucher expired", l.client(p.devices["SN1"]), nil, nil,
+			func() { writeVoucher("SN1", func(v *voucher.Voucher) { v.ExpiresOn = time.Now().Add(-time.Minute) }) }, 404, OutcomeVoucherInvalid, "expired"},
+	}
+	for i, tt := range tests {
+		if tt.setup != nil {
+			tt.setup()
+		}
+		status, ct, resp := l.post(t, tt.client, rpcGet, "application/yang-data+json", tt.body, tt.hdr)
+		if status != tt.status {
+			t.Errorf("%s: status %d, want %d: %s", tt.name, status, tt.status, resp)
+			continue
+		}
+		checkErrorBody(t, tt.name, ct, resp)
+		ev := l.event(t, "sztp.request", i+1)
+		if ev["outcome"] != tt.outcome || !strings.Contains(ev["reason"].(string), tt.reason) || ev["status"] != int64(tt.status) ||
+			(tt.name == "unknown CA" && ev["serial"] != "SN1") {
+			t.Errorf("%s: event %v", tt.name, ev)
+		}
+	}
+	// Basic with the right password is served.
+	status, _, _ := l.post(t, l.client(nil), rpcGet, "", nil, map[string]string{"Authorization": basic("NOCERT", "right")})
+	if status != http.StatusOK {
+		t.Fatalf("Basic: %d", status)
+	}
+}
+
+// checkErrorBody checks an RFC 8040 errors document.
+func checkErrorBody(t *testing.T, name, ct string, body []byte) {
+	t.Helper()
+	switch ct {
+	case "application/yang-data+json":
+		var doc struct {
+			Errors struct {
+				Error []struct {
+					Type string `json:"error-type"`
+					Tag  string `json:"error-tag"`
+				} `json:"error"`
+			} `json:"ietf-restconf:errors"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil || len(doc.Errors.Error) != 1 || doc.Errors.Error[0].Tag == "" || doc.Errors.Error[0].Type == "" {
+			t.Errorf("%s: not an RFC 8040 error: %s", name, body)
+		}
+	case "application/yang-data+xml":
+		if !bytes.HasPrefix(body, []byte(`<errors xmlns="urn:ietf:params:xml:ns:yang:ietf-restconf"><error><error-type>`)) {
+			t.Errorf("%s: not an RFC 8040 error: %s", name, body)
+		}
+	default:
+		t.Errorf("%s: error content type %q", name, ct)
+	}
+}
