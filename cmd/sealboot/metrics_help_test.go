@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io/fs"
 	"maps"
 	"net/netip"
@@ -16,19 +17,29 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
+	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/plugins/bootstrap"
 	"github.com/sealboot/sealboot/plugins/leases"
 )
 
 // builtRegistry gathers the registry of a server built as serve builds it
 // (DHCP on, on lo; HTTP on; nothing started), plus the DHCP plugin's metrics, which
-// it registers when DHCP starts.
+// it registers when DHCP starts. SZTP is on too, with a generated TLS pair.
 func builtRegistry(t *testing.T) []*dto.MetricFamily {
 	t.Helper()
 	cfg := config.Default()
 	cfg.StateDir = t.TempDir()
 	cfg.TFTP.Listen = []string{"127.0.0.1:0"}
 	cfg.HTTP.Listen = []string{"127.0.0.1:0"}
+	id, err := keystore.GenerateDevice("sztp.test", keystore.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SZTP.Listen = []string{"127.0.0.1:0"}
+	cfg.SZTP.TLSCert, cfg.SZTP.TLSKey = filepath.Join(cfg.StateDir, "sztp.crt"), filepath.Join(cfg.StateDir, "sztp.key")
+	if err := errors.Join(os.WriteFile(cfg.SZTP.TLSCert, id.CertPEM, 0o600), os.WriteFile(cfg.SZTP.TLSKey, id.KeyPEM, 0o600)); err != nil {
+		t.Fatal(err)
+	}
 	cfg.DHCP.Enabled = true
 	cfg.DHCP.V4.Interfaces = []string{"lo"}
 	cfg.DHCP.V4.ServerID = "127.0.0.1"

@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -54,7 +56,7 @@ func newReloadHarness(t *testing.T, running, next string) *reloadHarness {
 	core, logs := observer.New(zap.InfoLevel)
 	log := zap.New(core)
 	h := &reloadHarness{logs: logs}
-	comps := &components{reloads: []func(*config.Config) error{func(c *config.Config) error {
+	comps := &components{metrics: newServerMetrics(prometheus.NewRegistry(), runtime.Version()), reloads: []func(*config.Config) error{func(c *config.Config) error {
 		h.applied = append(h.applied, c)
 		return nil
 	}}}

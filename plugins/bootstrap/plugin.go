@@ -312,6 +312,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.notForUs.WithLabelValues("v4")
 	m.notForUs.WithLabelValues("v6")
+	m.withdrawn.WithLabelValues("v4")
+	m.withdrawn.WithLabelValues("v6")
 	if reg != nil {
 		reg.MustRegister(m.packets, m.malformed, m.naks, m.exhausted, m.unknown, m.noSubnet, m.declines, m.notForUs, m.withdrawn)
 	}

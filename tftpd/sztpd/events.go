@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/sealboot/sealboot/tftpd/fetch"
+	"github.com/sealboot/sealboot/tftpd/sztp"
 )
 
 // request is one request and what became of it: the fields of its
@@ -100,6 +101,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			m.requests.WithLabelValues(rpc, o)
 		}
 		m.duration.WithLabelValues(rpc)
+	}
+	for _, pt := range sztp.ProgressTypes() {
+		m.progress.WithLabelValues(pt)
+	}
+	for _, conveyed := range []string{"redirect", "onboarding"} {
+		for _, sign := range []bool{false, true} {
+			for _, encrypt := range []bool{false, true} {
+				m.served.WithLabelValues(conveyed, modeName(sign, encrypt))
+			}
+		}
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.progress, m.served)
