@@ -35,12 +35,13 @@ func (s *Store) swap(files map[string]*fileRec, res resolution) {
 	for serial, f := range res.chosen {
 		next[serial] = &record{
 			entry: Entry{Serial: serial, KeyType: f.keyType, Fingerprint: f.fp.String(), File: f.name},
-			fp:    f.fp, der: f.der,
+			fp:    f.fp, file: f,
 		}
 	}
 	s.mu.Lock()
 	first := !s.scanned
 	s.scanned = true
+	s.generation++
 	prev, prevProblems := s.serial, s.problems
 	s.serial, s.files = next, files
 	s.problems = res.problems

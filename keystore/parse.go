@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"regexp"
 )
 
 // Fingerprint is the SHA-256 of a certificate's SubjectPublicKeyInfo: the
@@ -37,12 +36,21 @@ func SPKIFingerprint(cert *x509.Certificate) Fingerprint {
 	return sha256.Sum256(cert.RawSubjectPublicKeyInfo)
 }
 
-// validSerial is the character set sealboot accepts for serial numbers:
-// they become TFTP file names and log fields.
-var validSerial = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
-// ValidSerial reports whether s is usable as a device serial.
-func ValidSerial(s string) bool { return validSerial.MatchString(s) && s != "." && s != ".." }
+// ValidSerial reports whether s is usable as a device serial: 1 to 64 of
+// letters, digits, '.', '_' and '-', not "." or "..". Serials become TFTP
+// file names and log fields.
+func ValidSerial(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ErrNotCertificate means the data holds no certificate.
 var ErrNotCertificate = errors.New("no certificate found")

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,7 +25,6 @@ type fileRec struct {
 	mtime   time.Time
 	ctime   time.Time // a rewrite that keeps size, mtime and inode (cp -p) still changes it; freshness is by mtime, which cp -p sets back only once the content is written
 	ino     uint64
-	der     []byte
 	fp      Fingerprint
 	subject string // serial from the subject; "" when unusable
 	// subjectProblem: why the subject names no serial. The certificate is
@@ -33,10 +33,19 @@ type fileRec struct {
 	subjectProblem string
 	keyType        string
 	problem        string // why the file gives no usable certificate
+
+	// loaded is the certificate's DER, read from the file when first
+	// used (the scan keeps only what it learnt: 100,000 certificates' DER
+	// would be ~35 MiB held for devices that may never ask); stale marks
+	// a record whose file turned out not to hold what the record says:
+	// never reused. fromCache: the record came from the scan cache.
+	loaded    atomic.Pointer[[]byte]
+	stale     atomic.Bool
+	fromCache bool
 }
 
 func (f *fileRec) same(st *unix.Stat_t) bool {
-	return f.size == st.Size && f.mtime.Equal(mtimeOf(st)) && f.ctime.Equal(ctimeOf(st)) && f.ino == st.Ino
+	return !f.stale.Load() && f.size == st.Size && f.mtime.Equal(mtimeOf(st)) && f.ctime.Equal(ctimeOf(st)) && f.ino == st.Ino
 }
 
 func mtimeOf(st *unix.Stat_t) time.Time { return time.Unix(st.Mtim.Unix()) }
@@ -64,7 +73,8 @@ func (s *Store) rescan(trusted ...string) (again bool, err error) {
 		return false, fmt.Errorf("keys directory: %w", err)
 	}
 	defer dir.Close()
-	files, again, err := s.readFiles(dir, trusted)
+	old, early, earlyPins := s.previous(dir)
+	files, again, err := s.readFiles(dir, old, trusted)
 	if err != nil {
 		return false, err
 	}
@@ -75,9 +85,11 @@ func (s *Store) rescan(trusted ...string) (again bool, err error) {
 		return again, nil
 	}
 	s.resolvedOK = false
-	p, err := loadPinsFrom(dir)
-	if err != nil {
-		return again, err
+	p := early
+	if p == nil || pins != earlyPins {
+		if p, err = loadPinsFrom(dir); err != nil {
+			return again, err
+		}
 	}
 	res := resolve(files, p)
 	if len(res.toPin) > 0 && !s.opts.ReadOnly {
@@ -85,13 +97,39 @@ func (s *Store) rescan(trusted ...string) (again bool, err error) {
 			s.log.Error("cannot write key pins", zap.String("dir", s.opts.Dir), zap.Error(err))
 		} else {
 			pins = versionOf(dir, pinsFile)
-			res = resolve(files, p)
+			if !pinnedAll(p, res.toPin) { // another process pinned some meanwhile
+				res = resolve(files, p)
+			} else {
+				res.toPin = nil
+			}
 		}
 	}
 	// A pin that could not be written is retried by the next rescan.
 	s.resolvedPins, s.resolvedOK = pins, len(res.toPin) == 0 || s.opts.ReadOnly
 	s.swap(files, res)
 	return again, nil
+}
+
+// previous is what the scan compares the directory with: the records of
+// the last scan; at the first scan of a store that keeps the scan cache,
+// the cache's records of pinned keys (and the pins it read for that, with
+// their version, to save reading them twice).
+func (s *Store) previous(dir *regfile.Dir) (map[string]*fileRec, *pins, fileVersion) {
+	s.mu.RLock()
+	old, scanned := s.files, s.scanned
+	s.mu.RUnlock()
+	if scanned || !s.opts.ScanCache {
+		return old, nil, fileVersion{}
+	}
+	v := versionOf(dir, pinsFile)
+	p, err := loadPinsFrom(dir)
+	if err != nil {
+		return old, nil, fileVersion{}
+	}
+	if cached := s.loadScanCache(dir, p); cached != nil {
+		old = cached
+	}
+	return old, p, v
 }
 
 // unchanged reports whether a first scan is done and files holds exactly
@@ -132,14 +170,11 @@ func versionOf(dir *regfile.Dir, name string) fileVersion {
 // scan (their previous version, if any, stays), except trusted ones: files
 // this store wrote atomically itself. Subdirectories are not looked into;
 // a symbolic link, FIFO, socket or device is a file with a problem.
-func (s *Store) readFiles(dir *regfile.Dir, trusted []string) (map[string]*fileRec, bool, error) {
+func (s *Store) readFiles(dir *regfile.Dir, old map[string]*fileRec, trusted []string) (map[string]*fileRec, bool, error) {
 	names, err := dir.Names()
 	if err != nil {
 		return nil, false, fmt.Errorf("keys directory %s: %w", s.opts.Dir, err)
 	}
-	s.mu.RLock()
-	old := s.files
-	s.mu.RUnlock()
 	fresh := time.Now().Add(-s.opts.Settle)
 	results := make([]*fileRec, len(names))
 	deferred := make([]bool, len(names))
@@ -148,9 +183,17 @@ func (s *Store) readFiles(dir *regfile.Dir, trusted []string) (map[string]*fileR
 		if ignored(name) {
 			return
 		}
+		prev := old[name]
+		if prev == nil {
+			// A name not seen before (every name at first start): open it
+			// straight away, without a stat first.
+			if r, ok := s.readNew(dir, name, fresh, trusted); ok {
+				results[i], deferred[i] = r, r == nil
+				return
+			}
+		}
 		st, err := dir.Stat(name) // lstat: one syscall
 		var nr *regfile.NotRegularError
-		prev := old[name]
 		switch {
 		case errors.Is(err, fs.ErrNotExist): // gone since the listing
 		case errors.As(err, &nr) && st.Mode&unix.S_IFMT == unix.S_IFDIR:
@@ -203,9 +246,43 @@ const maxCertificateFile = 1 << 20
 // certificates, os.ReadFile's extra stat and poller registration double
 // the scan time).
 func (s *Store) parseFile(dir *regfile.Dir, name string) *fileRec {
+	buf, done := s.readBuffer()
+	defer done()
+	data, st, err := dir.ReadFileInto(name, maxCertificateFile, *buf)
+	return s.parseRead(name, data, &st, err)
+}
+
+// readBuffer is a buffer for one certificate file while it is parsed:
+// nothing of a file's bytes is kept once its record is made.
+func (s *Store) readBuffer() (*[]byte, func()) {
+	b, _ := s.bufs.Get().(*[]byte)
+	if b == nil {
+		nb := make([]byte, 0, 8<<10)
+		b = &nb
+	}
+	return b, func() { s.bufs.Put(b) }
+}
+
+// readNew reads a file no earlier scan has seen. ok is false when the
+// name is not a regular file (or is gone): the caller then stats it as for
+// any other name. A file too fresh to read gives nil, true.
+func (s *Store) readNew(dir *regfile.Dir, name string, fresh time.Time, trusted []string) (r *fileRec, ok bool) {
+	buf, done := s.readBuffer()
+	defer done()
+	data, st, err := dir.ReadFileInto(name, maxCertificateFile, *buf)
+	if errors.Is(err, regfile.ErrNotRegular) || errors.Is(err, fs.ErrNotExist) {
+		return nil, false
+	}
+	if err == nil && mtimeOf(&st).After(fresh) && !slices.Contains(trusted, name) {
+		return nil, true
+	}
+	return s.parseRead(name, data, &st, err), true
+}
+
+// parseRead makes the record of a file read as data, st, err.
+func (s *Store) parseRead(name string, data []byte, st *unix.Stat_t, err error) *fileRec {
 	r := &fileRec{name: name}
-	data, st, err := dir.ReadFile(name, maxCertificateFile)
-	r.size, r.mtime, r.ctime, r.ino = st.Size, mtimeOf(&st), ctimeOf(&st), st.Ino
+	r.size, r.mtime, r.ctime, r.ino = st.Size, mtimeOf(st), ctimeOf(st), st.Ino
 	var nr *regfile.NotRegularError
 	switch {
 	case errors.As(err, &nr): // replaced since it was stat'ed
@@ -223,7 +300,7 @@ func (s *Store) parseFile(dir *regfile.Dir, name string) *fileRec {
 		r.problem = err.Error()
 		return r
 	}
-	r.der, r.fp, r.keyType = cert.Raw, SPKIFingerprint(cert), KeyTypeName(cert)
+	r.fp, r.keyType = SPKIFingerprint(cert), KeyTypeName(cert)
 	if err := usableKey(cert, s.opts.AllowSmallRSA); err != nil {
 		r.problem = err.Error()
 		return r
@@ -253,9 +330,9 @@ type problem struct {
 // unpinned serial with one key is chosen and pinned on first sight; with
 // several different keys, none is trusted.
 func resolve(files map[string]*fileRec, p *pins) resolution {
-	res := resolution{chosen: map[string]*fileRec{}, problems: map[string]problem{}, toPin: map[string]Fingerprint{}}
-	groups := map[string][]*fileRec{}
-	for _, f := range sortedFiles(files) {
+	res := resolution{chosen: make(map[string]*fileRec, len(files)), problems: map[string]problem{}, toPin: map[string]Fingerprint{}}
+	groups := make(map[string][]*fileRec, len(files))
+	for _, f := range files {
 		if f.problem != "" {
 			res.problems[f.name] = problem{state: "invalid", reason: f.problem, fp: f.fp}
 			continue
@@ -271,6 +348,9 @@ func resolve(files map[string]*fileRec, p *pins) resolution {
 		groups[serial] = append(groups[serial], f)
 	}
 	for serial, group := range groups {
+		if len(group) > 1 { // the first by name wins among equals
+			sort.Slice(group, func(i, j int) bool { return group[i].name < group[j].name })
+		}
 		pinned, isPinned := p.bySerial[serial]
 		if !isPinned && !sameKey(group) {
 			for _, f := range group {
@@ -296,6 +376,16 @@ func resolve(files map[string]*fileRec, p *pins) resolution {
 		}
 	}
 	return res
+}
+
+// pinnedAll reports whether p pins every serial of want to its key.
+func pinnedAll(p *pins, want map[string]Fingerprint) bool {
+	for serial, fp := range want {
+		if got, ok := p.bySerial[serial]; !ok || got != fp {
+			return false
+		}
+	}
+	return true
 }
 
 func sameKey(group []*fileRec) bool {

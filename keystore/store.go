@@ -28,6 +28,11 @@ type Options struct {
 	ReadOnly bool
 	// AllowSmallRSA accepts RSA keys under 2048 bits.
 	AllowSmallRSA bool
+	// ScanCache keeps the scan cache in the directory (see scancache.go):
+	// the first scan then parses only the certificates that changed since
+	// the cache was written, and certificates are read when first used.
+	// Written only when ReadOnly is false.
+	ScanCache bool
 
 	FetchURL     string        // vendor directory template, {serial} is replaced
 	FetchTimeout time.Duration // default 10s
@@ -43,12 +48,12 @@ type Entry struct {
 	File        string `json:"file"`        // name in the directory
 }
 
-// record is a usable certificate held in memory: its DER, parsed on
-// demand, so that a hundred thousand devices stay cheap.
+// record is a usable certificate held in memory: its file's record, whose
+// DER is parsed on demand, so that a hundred thousand devices stay cheap.
 type record struct {
 	entry Entry
 	fp    Fingerprint
-	der   []byte
+	file  *fileRec
 }
 
 // Store is the keystore: device certificates by serial. It is safe for
@@ -69,6 +74,9 @@ type Store struct {
 	resolvedOK   bool
 	problems     map[string]problem // file → why it gives no certificate; each logged once
 	scanned      bool               // the first scan is summarised, not logged per file
+	generation   uint64             // swaps so far; guarded by mu
+	kick         chan struct{}      // asks Run for a rescan now
+	bufs         sync.Pool          // read buffers of the scan
 }
 
 // Open scans opts.Dir and returns the store. A missing directory is an
@@ -91,7 +99,7 @@ func Open(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Store, err
 	s := &Store{
 		opts: opts, log: log, ready: make(chan struct{}),
 		serial: map[string]*record{}, files: map[string]*fileRec{}, problems: map[string]problem{},
-		metrics: newMetrics(reg),
+		metrics: newMetrics(reg), kick: make(chan struct{}, 1),
 	}
 	if _, err := s.rescan(); err != nil {
 		return nil, err
@@ -108,9 +116,11 @@ func (s *Store) Certificate(serial string) (*x509.Certificate, string, bool) {
 	if !ok {
 		return nil, "", false
 	}
-	cert, err := x509.ParseCertificate(r.der)
-	if err != nil { // parsed fine when loaded; cannot happen
-		s.log.Error("stored certificate no longer parses", zap.String("serial", serial), zap.Error(err))
+	cert, err := s.certificateOf(r)
+	if err != nil {
+		s.log.Error("certificate file no longer holds the certificate the scan found: serial refused until the directory is parsed again",
+			zap.String("serial", serial), zap.String("file", r.entry.File), zap.Error(err))
+		s.distrust(r.file)
 		return nil, "", false
 	}
 	return cert, r.entry.Fingerprint, true

@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,6 +26,7 @@ func (s *Store) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	saved := s.saveCache(0)
 	timer := time.NewTimer(s.opts.Settle)
 	if !again {
 		timer.Stop()
@@ -33,12 +35,17 @@ func (s *Store) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case _, ok := <-events:
+		case ev, ok := <-events:
 			if !ok {
 				return nil
 			}
+			if strings.HasPrefix(ev.Name, scanCacheFile) && !ev.Rescan {
+				continue // our own cache being written
+			}
 			// Any change, or the directory replaced: rescan once settled.
 			timer.Reset(s.opts.Settle)
+		case <-s.kick:
+			timer.Reset(0)
 		case <-timer.C:
 			again, err := s.rescan()
 			if err != nil {
@@ -47,6 +54,27 @@ func (s *Store) Run(ctx context.Context) error {
 			if again || err != nil {
 				timer.Reset(s.opts.Settle)
 			}
+			saved = s.saveCache(saved)
 		}
 	}
+}
+
+// saveCache writes the scan cache when the store has changed since the
+// generation saved; it returns the generation now saved.
+func (s *Store) saveCache(saved uint64) uint64 {
+	if !s.opts.ScanCache || s.opts.ReadOnly {
+		return saved
+	}
+	s.mu.RLock()
+	gen, files := s.generation, s.files
+	s.mu.RUnlock()
+	if gen == saved {
+		return saved
+	}
+	if err := s.saveScanCache(files); err != nil {
+		s.log.Warn("cannot write the key scan cache: the next start parses every certificate", zap.Error(err))
+		return saved
+	}
+	s.log.Debug("key scan cache written", zap.Int("files", len(files)))
+	return gen
 }

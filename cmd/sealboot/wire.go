@@ -96,7 +96,7 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 	c.metrics = newServerMetrics(c.reg, runtime.Version())
 	var configs *configdir.Dir // the keystore tells it when certificates change
 	keys, err := keystore.Open(keystore.Options{
-		Dir: cfg.KeysDir, Settle: cfg.Keystore.Settle, AllowSmallRSA: cfg.Seal.AllowSmallRSA,
+		Dir: cfg.KeysDir, Settle: cfg.Keystore.Settle, AllowSmallRSA: cfg.Seal.AllowSmallRSA, ScanCache: true,
 		FetchURL: cfg.Keystore.FetchURL, FetchTimeout: cfg.Keystore.FetchTimeout, FetchMaxSize: int64(cfg.Keystore.FetchMaxSize),
 		OnChange: func(serial string) {
 			if configs != nil {

@@ -121,6 +121,9 @@ func (d *Dir) Same(path string) bool {
 	return st.Dev == d.dev && st.Ino == d.ino
 }
 
+// Identity is the device and inode of the directory d has open.
+func (d *Dir) Identity() (dev, ino uint64) { return d.dev, d.ino }
+
 // Close closes the directory once the calls in progress are done.
 func (d *Dir) Close() error {
 	d.mu.Lock()
@@ -287,6 +290,13 @@ func (f *File) Close() error {
 // bytes gives ErrTooLarge; one that grows while it is read is reported as
 // changed.
 func (d *Dir) ReadFile(name string, limit int64) ([]byte, unix.Stat_t, error) {
+	return d.ReadFileInto(name, limit, nil)
+}
+
+// ReadFileInto is ReadFile reading into buf when it has room for the
+// file and one byte more (the returned slice is then buf's), so that a
+// scan of many small files reuses one buffer.
+func (d *Dir) ReadFileInto(name string, limit int64, buf []byte) ([]byte, unix.Stat_t, error) {
 	f, err := d.Open(name)
 	if err != nil {
 		return nil, unix.Stat_t{}, err
@@ -295,7 +305,11 @@ func (d *Dir) ReadFile(name string, limit int64) ([]byte, unix.Stat_t, error) {
 	if f.Stat.Size > limit {
 		return nil, f.Stat, fmt.Errorf("%s: %d bytes: %w", name, f.Stat.Size, ErrTooLarge)
 	}
-	buf := make([]byte, f.Stat.Size+1)
+	if int64(cap(buf)) > f.Stat.Size {
+		buf = buf[:f.Stat.Size+1]
+	} else {
+		buf = make([]byte, f.Stat.Size+1)
+	}
 	n, err := io.ReadFull(f, buf)
 	switch {
 	case err == nil:

@@ -304,9 +304,14 @@ func (d *Dir) inspect(name string, since time.Time) (e *entry, fresh bool) {
 		e.problem = "empty"
 	case st.Size > d.cfg.MaxSize:
 		e.problem = fmt.Sprintf("%d bytes, larger than watch.max_size (%d)", st.Size, d.cfg.MaxSize)
+	case since.IsZero():
+		// The first scan goes by the stat alone: whether the file is
+		// readable by us is learnt when it is first asked for (a failed
+		// open marks it changing, and its check then finds it unreadable
+		// and says so), and at the catch-up scan once serving.
 	default:
 		// Readable by us (effective ids): one syscall, where open and close
-		// cost two and most of a 100,000-file scan.
+		// cost two.
 		if err := rd.Readable(name); err != nil {
 			e.problem = "unreadable: " + err.Error()
 		}

@@ -116,6 +116,12 @@ func (c *Core) seal(serial string, st *settings) (sealed, error) {
 	}
 	cert, fp, ok := c.deps.Certificates.Certificate(serial)
 	if !ok {
+		if _, listed := c.deps.Certificates.Fingerprint(serial); listed {
+			// Listed, but its file cannot give the certificate now (being
+			// rewritten, or not what the keystore's scan found): refused,
+			// never served in the clear as if there were none.
+			return sealed{}, &sealError{OutcomeError, "certificate listed but cannot be read now"}
+		}
 		return sealed{plaintext: true}, nil
 	}
 	data, err := cms.Seal(cert, config, st.cfg.Seal)

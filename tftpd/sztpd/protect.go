@@ -37,6 +37,10 @@ func (s *Server) protect(st *settings, dev *device, rec *request, in *sztp.GetBo
 		return nil, notFound(OutcomeNoVoucher, "the device asked for signed data (signed-data-preferred) and none can be made: "+noSignWhy(st, vch))
 	}
 	cert, _, haveCert := s.deps.Certificates.Certificate(dev.serial)
+	if _, listed := s.deps.Certificates.Fingerprint(dev.serial); listed && !haveCert {
+		// Never sent in the clear because the file could not be read now.
+		return nil, serverFault("the keystore lists a certificate for this serial but cannot read it now")
+	}
 	encrypt := st.cfg.Encrypt == ModeAlways || (st.cfg.Encrypt == ModeAuto && haveCert)
 	if encrypt && !haveCert {
 		return nil, notFound(fetch.OutcomeNoCertificate, "sztp.encrypt is always and the keystore has no certificate for this serial")

@@ -107,6 +107,9 @@ type Configs interface {
 // SHA-256 of its SubjectPublicKeyInfo. *keystore.Store implements it.
 type Certificates interface {
 	Certificate(serial string) (cert *x509.Certificate, fingerprint string, ok bool)
+	// Fingerprint tells whether the keystore lists a certificate for
+	// serial, without reading it.
+	Fingerprint(serial string) (fingerprint string, ok bool)
 }
 
 // Anchors verifies a client certificate chain and names the vendor of the
