@@ -165,6 +165,7 @@ type Plugin struct {
 	m      *metrics
 	dedup  *dedup
 	chosen *chosen
+	opts4  optCache
 }
 
 // New returns the plugin.
@@ -328,8 +329,15 @@ type dedup struct {
 }
 
 type seenEvent struct {
-	key string
+	key eventKey
 	at  time.Time
+}
+
+// eventKey is what an event says of a client's state: the same again
+// within relog is not logged.
+type eventKey struct {
+	name, file, serial, profile string
+	ip                          netip.Addr
 }
 
 // relog is how often an unchanged state is logged again.
@@ -337,7 +345,7 @@ const relog = 10 * time.Minute
 
 // changed says whether client's state is not key, or was logged more
 // than within ago, and records it.
-func (d *dedup) changed(client, key string, now time.Time, within time.Duration) bool {
+func (d *dedup) changed(client string, key eventKey, now time.Time, within time.Duration) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if s, ok := d.seen[client]; ok && s.key == key && now.Sub(s.at) < within {
@@ -360,11 +368,11 @@ const knownEvery = time.Second
 // otherwise in the per-packet log, which is rate-limited.
 func (p *Plugin) event(name string, known bool, client string, id identity.Identity, ip netip.Addr, file string, prof *Profile, relay netip.Addr, circuit string) {
 	now := time.Now()
-	if !p.dedup.changed(client, name+"|"+ip.String()+"|"+file+"|"+id.Serial+"|"+profileName(prof), now, relog) {
+	if !p.dedup.changed(client, eventKey{name: name, ip: ip, file: file, serial: id.Serial, profile: profileName(prof)}, now, relog) {
 		return
 	}
 	log := p.plog
-	if known && p.dedup.changed("serial "+id.Serial+" "+name, "", now, knownEvery) {
+	if known && p.dedup.changed("serial "+id.Serial+" "+name, eventKey{}, now, knownEvery) {
 		log = p.log
 	}
 	mac := ""

@@ -15,7 +15,7 @@ import (
 // in the per-packet log (rate-limited by the caller, as every line a
 // packet can cause).
 func (p *Plugin) unknownClient(family, client string, id identity.Identity, relay netip.Addr, circuit string) {
-	if !p.dedup.changed(client, "unknown", time.Now(), relog) {
+	if !p.dedup.changed(client, eventKey{name: "unknown"}, time.Now(), relog) {
 		return
 	}
 	mac, relayStr := "", ""

@@ -172,54 +172,64 @@ func (p *Plugin) nak4(resp *dhcpv4.DHCPv4, r *request4, ip netip.Addr, err error
 // and options 66, 67 and 150 are all set whether or not the client asked
 // for them: many boot ROMs read only siaddr and file.
 func (p *Plugin) fill4(resp *dhcpv4.DHCPv4, r *request4, lease time.Duration) string {
-	v4, sub := r.cfg.V4, r.sub
-	resp.UpdateOption(dhcpv4.OptServerIdentifier(v4.ServerID.AsSlice()))
-	resp.UpdateOption(dhcpv4.OptSubnetMask(sub.Netmask))
-	if sub.Router.IsValid() {
-		resp.UpdateOption(dhcpv4.OptRouter(sub.Router.AsSlice()))
-	}
-	if len(sub.DNS) > 0 {
-		resp.UpdateOption(dhcpv4.OptDNS(ipSlices(sub.DNS)...))
-	}
-	if lease > 0 {
-		resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(lease))
-		resp.UpdateOption(dhcpv4.OptRenewTimeValue(lease / 2))
-		resp.UpdateOption(dhcpv4.OptRebindingTimeValue(lease * 7 / 8))
-	}
+	v4 := r.cfg.V4
 	// siaddr is our own address unless a device is told of a TFTP server:
 	// CoreDHCP sends a unicast reply to a client that has no address yet
 	// (no broadcast flag) as a raw frame with siaddr as its IP source, so
 	// without it an unknown client's OFFER came from 0.0.0.0.
 	resp.ServerIPAddr = v4.ServerID.AsSlice()
-	if r.sztp { // any client that asks: the SZTP server authenticates devices itself
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionSZTPRedirect4), sztpRedirect(r.cfg.SZTP.uri(v4.TFTPServer))))
-	}
-	if r.id.Serial == "" {
-		return ""
-	}
-	file := bootfile(r.cfg.Bootfile, r.id)
-	handed := file
-	if r.profile != nil && r.profile.Transport == TransportHTTP {
-		handed = r.cfg.HTTP.url(v4.TFTPServer, file)
-	}
-	tftp := v4.TFTPServer.AsSlice()
-	resp.ServerIPAddr = tftp // also the HTTP server of Juniper's option 43
-	resp.BootFileName = ""
-	if len(handed) < 128 { // the BOOTP file field: 128 bytes with its NUL
-		resp.BootFileName = handed
-	}
-	resp.UpdateOption(dhcpv4.OptTFTPServerName(v4.TFTPServer.String()))
-	resp.UpdateOption(dhcpv4.OptBootFileName(handed))
-	resp.UpdateOption(dhcpv4.Option{Code: dhcpv4.OptionTFTPServerAddress, Value: dhcpv4.IPs{tftp}})
-	if r.id.Vendor == "juniper" {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, juniperOption43(file, r.profile, r.cfg.HTTP)))
-	}
-	if r.profile != nil { // after the subnet's and the boot options: the profile's win
-		for _, o := range r.profile.Options.v4() {
-			resp.UpdateOption(o)
+	k := optKey4{sub: r.sub, lease: lease, sztp: r.sztp, profile: r.profile}
+	if r.id.Serial != "" {
+		k.file = bootfile(r.cfg.Bootfile, r.id)
+		k.handed = k.file
+		if r.profile != nil && r.profile.Transport == TransportHTTP {
+			k.handed = r.cfg.HTTP.url(v4.TFTPServer, k.file)
+		}
+		k.juniper = r.id.Vendor == "juniper"
+		resp.ServerIPAddr = v4.TFTPServer.AsSlice() // also the HTTP server of Juniper's option 43
+		resp.BootFileName = ""
+		if len(k.handed) < 128 { // the BOOTP file field: 128 bytes with its NUL
+			resp.BootFileName = k.handed
 		}
 	}
-	return handed
+	apply(resp, p.opts4.get(r.cfg, k, func(add func(dhcpv4.Option)) { options4(add, r.cfg, k) }))
+	return k.handed
+}
+
+// options4 builds the options of an answer of shape k, in the order they
+// apply (a later one replaces an earlier one with the same code).
+func options4(add func(dhcpv4.Option), cfg *Config, k optKey4) {
+	v4, sub := cfg.V4, k.sub
+	add(dhcpv4.OptServerIdentifier(v4.ServerID.AsSlice()))
+	add(dhcpv4.OptSubnetMask(sub.Netmask))
+	if sub.Router.IsValid() {
+		add(dhcpv4.OptRouter(sub.Router.AsSlice()))
+	}
+	if len(sub.DNS) > 0 {
+		add(dhcpv4.OptDNS(ipSlices(sub.DNS)...))
+	}
+	if k.lease > 0 {
+		add(dhcpv4.OptIPAddressLeaseTime(k.lease))
+		add(dhcpv4.OptRenewTimeValue(k.lease / 2))
+		add(dhcpv4.OptRebindingTimeValue(k.lease * 7 / 8))
+	}
+	if k.sztp { // any client that asks: the SZTP server authenticates devices itself
+		add(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(OptionSZTPRedirect4), sztpRedirect(cfg.SZTP.uri(v4.TFTPServer))))
+	}
+	if k.handed == "" {
+		return
+	}
+	add(dhcpv4.OptTFTPServerName(v4.TFTPServer.String()))
+	add(dhcpv4.OptBootFileName(k.handed))
+	add(dhcpv4.Option{Code: dhcpv4.OptionTFTPServerAddress, Value: dhcpv4.IPs{v4.TFTPServer.AsSlice()}})
+	if k.juniper {
+		add(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, juniperOption43(k.file, k.profile, cfg.HTTP)))
+	}
+	if k.profile != nil { // after the subnet's and the boot options: the profile's win
+		for _, o := range k.profile.Options.v4() {
+			add(o)
+		}
+	}
 }
 
 // juniperOption43 is Juniper's ZTP vendor-specific information: the image

@@ -333,3 +333,27 @@ func TestIdentifyAndImageBytes(t *testing.T) {
 		t.Errorf("identified %q without bindings", d.Serial)
 	}
 }
+
+// unreadableCerts lists a fingerprint for every serial but cannot give the
+// certificate itself (its file is being rewritten, or no longer holds the
+// pinned key).
+type unreadableCerts struct{}
+
+func (unreadableCerts) Certificate(string) (*x509.Certificate, string, bool) { return nil, "", false }
+func (unreadableCerts) Fingerprint(string) (string, bool)                    { return "00ff", true }
+
+// A certificate the keystore lists but cannot read now is a refusal, even
+// with allow_plaintext: never the config in the clear.
+func TestListedCertificateUnreadableIsRefused(t *testing.T) {
+	t.Parallel()
+	cf := &configs{m: map[string][]byte{"SN1": config1}}
+	core, err := New(Config{AllowPlaintext: true}, Deps{Configs: cf, Certificates: unreadableCerts{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewAttempt("SN1.enc", bound)
+	data, err := core.Prepare(a)
+	if !errors.Is(err, ErrServer) || a.Outcome != OutcomeError || data != nil || !strings.Contains(a.Reason, "cannot be read") {
+		t.Fatalf("err %v outcome %q reason %q, %d bytes", err, a.Outcome, a.Reason, len(data))
+	}
+}
