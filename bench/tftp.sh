@@ -2,7 +2,8 @@
 # TFTP: a 64 KiB config, sealed by sealboot on the fly (P-256, AES-256-CBC,
 # PEM), fetched by 16 concurrent clients with blksize 1468, against dnsmasq
 # and tftpd-hpa serving the very same bytes as a static file. The same
-# client (test/tftpbench) measures all of them in this run, on loopback.
+# client (test/tftpbench) measures all of them in this run, on loopback,
+# and sealboot against dnsmasq again over veth between namespaces.
 source "$(dirname "$0")/lib.sh"
 need dnsmasq in.tftpd jq bc
 FILES=${TFTP_FILES:-1000}
@@ -86,6 +87,41 @@ if ((PINNED > 0)); then
 	done
 fi
 
+# The same warm comparison over a real link: a second sealboot (same state
+# directory) and a second dnsmasq in a server namespace, the client in its
+# own namespace, joined by veth, so each packet crosses a network device
+# rather than loopback. Warmed by one full pass first.
+VETH=${TFTP_VETH_ROUNDS:-3}
+if ((VETH > 0)); then
+	NAMESPACES="tbS tbC"
+	ip netns add tbS && ip netns add tbC
+	ip link add tb0 netns tbS type veth peer name tb1 netns tbC
+	ip -n tbS addr add 10.0.0.1/24 dev tb0 && ip -n tbS addr add 10.0.0.3/24 dev tb0
+	ip -n tbC addr add 10.0.0.2/24 dev tb1
+	for ns in tbS tbC; do ip -n "$ns" link set lo up; done
+	ip -n tbS link set tb0 up && ip -n tbC link set tb1 up
+	SEALBOOT_ADMIN_SOCKET=$T/admin-veth.sock SEALBOOT_STATE_DIR=$T/state SEALBOOT_TFTP_LISTEN=10.0.0.1:69 SEALBOOT_TFTP_MAX_PER_CLIENT=64 \
+		SEALBOOT_TFTP_CACHE_SIZE=$CACHE SEALBOOT_LOG_FORMAT=json ip netns exec tbS "$SB" serve 2>"$T/sealboot-veth.log" &
+	PIDS+=($!)
+	VSBPID=$!
+	wait_log "$T/sealboot-veth.log" '"sealboot ready"'
+	ip netns exec tbS dnsmasq --no-daemon --port=0 --no-resolv --enable-tftp --tftp-root="$T/root" --listen-address=10.0.0.3 \
+		--bind-interfaces --pid-file="$T/dnsmasq-veth.pid" --tftp-max=64 2>"$T/dnsmasq-veth.log" &
+	PIDS+=($!)
+	VDMPID=$!
+	sleep 0.5
+	CLIENT_PIN="ip netns exec tbC" bench 10.0.0.1:69 "$pattern" "$FILES" "$FILES" vwarmup "$VSBPID"
+	for ((i = 1; i <= VETH; i++)); do
+		if ((i % 2)); then
+			CLIENT_PIN="ip netns exec tbC" bench 10.0.0.1:69 "$pattern" "$FILES" "$TRANSFERS" "vwarm.$i" "$VSBPID"
+			CLIENT_PIN="ip netns exec tbC" bench 10.0.0.3:69 sealed%d.enc 1 "$TRANSFERS" "vdnsmasq.$i" "$VDMPID"
+		else
+			CLIENT_PIN="ip netns exec tbC" bench 10.0.0.3:69 sealed%d.enc 1 "$TRANSFERS" "vdnsmasq.$i" "$VDMPID"
+			CLIENT_PIN="ip netns exec tbC" bench 10.0.0.1:69 "$pattern" "$FILES" "$TRANSFERS" "vwarm.$i" "$VSBPID"
+		fi
+	done
+fi
+
 # median NAME FIELD [ROUNDS]: the median of a field over the rounds (.cpu
 # files when FIELD is cpu).
 median() {
@@ -101,6 +137,11 @@ for f in pwarm pdnsmasq; do
 	((PINNED > 0)) || break
 	median "$f" per_second "$PINNED" >"$T/$f.rate"
 	median "$f" cpu "$PINNED" >"$T/$f.cpu"
+done
+for f in vwarm vdnsmasq; do
+	((VETH > 0)) || break
+	median "$f" per_second "$VETH" >"$T/$f.rate"
+	median "$f" cpu "$VETH" >"$T/$f.cpu"
 done
 for f in cold tftpd; do jqn "$T/$f.json" per_second >"$T/$f.rate"; done
 rounds=$(for ((i = 1; i <= ROUNDS; i++)); do printf "%.2f× " "$(ratio "$(jqn "$T/warm.$i.json" per_second)" "$(jqn "$T/dnsmasq.$i.json" per_second)")"; done)
@@ -123,10 +164,22 @@ if ((PINNED > 0)); then
 		printf "| %s | %.0f | %.2f× pinned dnsmasq | %.3f |\n" "$name" "$v" "$(ratio "$v" "$pd")" "$(cat "$T/$f.cpu")"
 	done
 fi
+if ((VETH > 0)); then
+	vd=$(cat "$T/vdnsmasq.rate")
+	for s in "vwarm:sealboot, cache warm, over veth between namespaces (median of $VETH rounds)" "vdnsmasq:dnsmasq, static file, over the same veth (median of $VETH rounds)"; do
+		f=${s%%:*} name=${s#*:}
+		v=$(cat "$T/$f.rate")
+		printf "| %s | %.0f | %.2f× veth dnsmasq | %.3f |\n" "$name" "$v" "$(ratio "$v" "$vd")" "$(cat "$T/$f.cpu")"
+	done
+fi
 echo
 echo "Warm sealboot against dnsmasq, round by round (alternating which runs first): ${rounds% }."
 if ((PINNED > 0)); then
 	prounds=$(for ((i = 1; i <= PINNED; i++)); do printf "%.2f× " "$(ratio "$(jqn "$T/pwarm.$i.json" per_second)" "$(jqn "$T/pdnsmasq.$i.json" per_second)")"; done)
 	echo "Pinned (taskset; each server alone on CPU 0, the client alone on CPU 1), round by round: ${prounds% }."
+fi
+if ((VETH > 0)); then
+	vrounds=$(for ((i = 1; i <= VETH; i++)); do printf "%.2f× " "$(ratio "$(jqn "$T/vwarm.$i.json" per_second)" "$(jqn "$T/vdnsmasq.$i.json" per_second)")"; done)
+	echo "Over veth (target ≥ 1.1× dnsmasq), round by round: ${vrounds% }; load average (1 min) $(cut -d' ' -f1 /proc/loadavg)."
 fi
 echo "$(jqn "$T/warm.1.json" bytes_per_transfer) bytes per transfer (the sealed PEM of a 65536-byte config); $FILES distinct devices for the cold run, $TRANSFERS transfers per run otherwise; sealboot logging every fetch as it does in production; warm runs: $warm_hits of $((ROUNDS * TRANSFERS)) fetches served from the cache (tftp.cache_size=$CACHE); all clients share 127.0.0.1, so sealboot runs with tftp.max_per_client=64."
