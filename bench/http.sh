@@ -14,7 +14,7 @@ need nginx ab curl jq bc
 REQUESTS=${HTTP_REQUESTS:-20000}
 ROUNDS=${HTTP_ROUNDS:-5}
 IMAGE_MIB=${HTTP_IMAGE_MIB:-1024}
-IMAGE_ROUNDS=${HTTP_IMAGE_ROUNDS:-3}
+IMAGE_ROUNDS=${HTTP_IMAGE_ROUNDS:-5}
 NS=sbh$$
 NAMESPACES=$NS
 ip netns add "$NS"
@@ -128,32 +128,37 @@ for ((i = 1; i <= IMAGE_ROUNDS; i++)); do
 	fi
 done
 
-# median NAME EXT N: the median of NAME.1..N.EXT.
-median() {
-	for ((i = 1; i <= $3; i++)); do cat "$T/$1.$i.$2"; done | sort -g |
-		awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'
-}
+# median: the median of the numbers on standard input.
+median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+# of NAME EXT N: NAME.1..N.EXT, one a line.
+of() { for ((i = 1; i <= $3; i++)); do cat "$T/$1.$i.$2"; done; }
+# ratios A B EXT N: A.i.EXT / B.i.EXT round by round, one a line.
+ratios() { for ((i = 1; i <= $4; i++)); do ratio "$(cat "$T/$1.$i.$3")" "$(cat "$T/$2.$i.$3")"; done; }
 served=$(grep -c '"event":"http.fetch".*"outcome":"served"' "$T/sealboot.log" || true)
 cached=$(grep '"event":"http.fetch"' "$T/sealboot.log" | grep -c '"cached":true' || true)
-sb=$(median sb rate "$ROUNDS") ng=$(median ng rate "$ROUNDS")
-isb=$(median isb rate "$IMAGE_ROUNDS") ing=$(median ing rate "$IMAGE_ROUNDS")
-rounds=$(for ((i = 1; i <= ROUNDS; i++)); do printf "%.2f× " "$(ratio "$(cat "$T/sb.$i.rate")" "$(cat "$T/ng.$i.rate")")"; done)
-irounds=$(for ((i = 1; i <= IMAGE_ROUNDS; i++)); do printf "%.2f× " "$(ratio "$(cat "$T/isb.$i.rate")" "$(cat "$T/ing.$i.rate")")"; done)
 nv=$(nginx -v 2>&1 | cut -d/ -f2)
+# table NAME-SEALBOOT NAME-NGINX N UNIT-FORMAT CPU-FORMAT LABEL-SEALBOOT LABEL-NGINX TARGET
+table() {
+	local sr nr rr sc nc
+	sr=$(of "$1" rate "$3" | median) nr=$(of "$2" rate "$3" | median) rr=$(ratios "$1" "$2" rate "$3" | median)
+	sc=$(of "$1" cpu "$3" | median) nc=$(of "$2" cpu "$3" | median)
+	printf "| %s | $4 | %.2f× | %s | $5 | %.2f× |\n" "$6" "$sr" "$rr" "$8" "$sc" "$(ratio "$sc" "$nc")"
+	printf "| %s | $4 | 1.00× | | $5 | 1.00× |\n" "$7" "$nr" "$nc"
+}
+rounds=$(ratios sb ng rate "$ROUNDS" | xargs printf "%.2f× ")
+irounds=$(ratios isb ing rate "$IMAGE_ROUNDS" | xargs printf "%.2f× ")
 echo "### HTTP: sealed 64 KiB config, 16 concurrent clients, keep-alive off"
 echo
-echo "| server | requests/s | vs nginx | target | server CPU ms per request |"
-echo "|---|---|---|---|---|"
-printf "| sealboot, sealed config from its cache (median of %d rounds) | %.0f | %.2f× | ≥ 1.0× | %.3f |\n" "$ROUNDS" "$sb" "$(ratio "$sb" "$ng")" "$(median sb cpu "$ROUNDS")"
-printf "| nginx %s, the same bytes as a static file (median of %d rounds) | %.0f | 1.00× | | %.3f |\n" "$nv" "$ROUNDS" "$ng" "$(median ng cpu "$ROUNDS")"
+echo "| server | requests/s (median of $ROUNDS rounds) | vs nginx (median of the rounds' ratios) | target | server CPU ms per request | CPU vs nginx |"
+echo "|---|---|---|---|---|---|"
+table sb ng "$ROUNDS" "%.0f" "%.3f" "sealboot, the sealed config from its cache" "nginx $nv, the same bytes as a static file" "≥ 1.0×"
 echo
 echo "Round by round (alternating which runs first): ${rounds% }. $BYTES bytes per response (the sealed PEM of a 65536-byte config); ab $(ab -V | sed -n 's/.*Version \([0-9.]*\).*/\1/p'), $REQUESTS requests per run, -c 16, no -k (HTTP/1.0, a new connection per request); nginx with worker_processes auto, sendfile on, keepalive_timeout 0, access log on; sealboot logging every request as its http.fetch event ($served served, $cached of them from the seal cache). Server CPU counts nginx's workers."
 echo
 echo "### HTTP: a $IMAGE_MIB MiB image, 4 concurrent downloads"
 echo
-echo "| server | MiB/s (all 4 together) | vs nginx | target | server CPU ms per download |"
-echo "|---|---|---|---|---|"
-printf "| sealboot (images_dir, sendfile) (median of %d rounds) | %.0f | %.2f× | ≥ 0.8× | %.0f |\n" "$IMAGE_ROUNDS" "$isb" "$(ratio "$isb" "$ing")" "$(median isb cpu "$IMAGE_ROUNDS")"
-printf "| nginx %s, sendfile on, the same file (median of %d rounds) | %.0f | 1.00× | | %.0f |\n" "$nv" "$IMAGE_ROUNDS" "$ing" "$(median ing cpu "$IMAGE_ROUNDS")"
+echo "| server | MiB/s, all 4 together (median of $IMAGE_ROUNDS rounds) | vs nginx (median of the rounds' ratios) | target | server CPU ms per download | CPU vs nginx |"
+echo "|---|---|---|---|---|---|"
+table isb ing "$IMAGE_ROUNDS" "%.0f" "%.0f" "sealboot (images_dir, sendfile)" "nginx $nv, sendfile on, the same file" "≥ 0.8×"
 echo
 echo "Round by round: ${irounds% }. Four \`curl -o /dev/null\` at once from the same namespace's loopback, timed from the first start to the last exit; the image (random bytes, in the page cache) is one file, hard-linked into nginx's root. The clients run on the same CPUs as the servers, so these figures are the machine's, client included; the ratio is what compares."
