@@ -30,6 +30,8 @@ packages=(
 	bash-completion:/usr/share/bash-completion/bash_completion
 	prometheus:promtool
 	chromium:chromium
+	nginx:nginx
+	apache2-utils:ab
 )
 
 missing=()
