@@ -80,7 +80,7 @@ func (s *server) nextConfig() (cfg *config.Config, kept []string, err error) {
 	}
 	file, err := raw.Resolved() // the file as `sealboot check` sees it
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", s.src.Name(), err)
+		return nil, nil, s.src.Annotate(err)
 	}
 	next := *raw
 	kept = s.keepRunning(&next, file)
