@@ -44,6 +44,9 @@ type components struct {
 	// admin serves the status page and API; nil without device state.
 	admin   http.Handler
 	metrics *serverMetrics
+	// reloadRequests carry the control socket's reload requests to the
+	// server, which answers each on its channel once the reload is done.
+	reloadRequests chan chan<- reloadResult
 }
 
 // check runs every component's check of a new configuration.
@@ -95,7 +98,7 @@ const (
 
 // build is buildComponents with the rate limit of per-packet log lines.
 func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLogging, mode buildMode) (*components, error) {
-	c := &components{reg: prometheus.NewRegistry()}
+	c := &components{reg: prometheus.NewRegistry(), reloadRequests: make(chan chan<- reloadResult)}
 	// The state taps each logger outermost: rate limits and levels apply
 	// to the output only, and it sees every event.
 	plogs := newPacketLogs(base, pl, c.reg, st)
