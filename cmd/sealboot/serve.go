@@ -210,13 +210,17 @@ func (s *server) tftpListenFallback(listen []string) []string {
 }
 
 // prepareDirs creates the directories of madeDirs that are missing, each
-// with its mode.
+// with its mode whatever the umask (the unit's UMask=0077 would make the
+// keys directory 0700).
 func prepareDirs(cfg *config.Config, log *zap.Logger) error {
 	for _, d := range madeDirs(cfg) {
 		if _, err := os.Stat(*d.path); err == nil {
 			continue
 		}
 		if err := os.MkdirAll(*d.path, d.mode); err != nil {
+			return fmt.Errorf("%s: %w", d.key, err)
+		}
+		if err := os.Chmod(*d.path, d.mode); err != nil {
 			return fmt.Errorf("%s: %w", d.key, err)
 		}
 		log.Info("created directory", zap.String("key", d.key), zap.String("path", *d.path))
