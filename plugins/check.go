@@ -22,7 +22,7 @@ func CheckConfig(cfg Config) error {
 	var errs []error
 	if cfg.Inventory != "" {
 		if _, err := bootstrap.LoadInventory(cfg.Inventory, zap.NewNop()); err != nil {
-			errs = append(errs, fmt.Errorf("dhcp.inventory: %w", err))
+			errs = append(errs, err) // it names dhcp.inventory
 		}
 	}
 	for _, j := range []struct {
@@ -40,9 +40,9 @@ func CheckConfig(cfg Config) error {
 }
 
 // checkJournal says whether the lease journal at path may be read and
-// rewritten: an existing one must be a regular file this process may read
-// and write, and its directory writable (compaction renames a new file
-// over it).
+// rewritten: an existing one must be a regular file this process may read,
+// and its directory writable (compaction writes a new file and renames it
+// over the old one).
 func checkJournal(path string) error {
 	fi, err := os.Lstat(path)
 	switch {
@@ -52,14 +52,14 @@ func checkJournal(path string) error {
 	case !fi.Mode().IsRegular():
 		return fmt.Errorf("lease journal %s: not a regular file (%s)", path, fi.Mode().Type())
 	default:
-		if err := unix.Access(path, unix.R_OK|unix.W_OK); err != nil {
-			return fmt.Errorf("lease journal %s: cannot read and write it: %w", path, err)
+		if err := unix.Faccessat(unix.AT_FDCWD, path, unix.R_OK, unix.AT_EACCESS); err != nil {
+			return fmt.Errorf("lease journal %s: cannot read it: %w", path, err)
 		}
 	}
 	if _, err := os.Stat(filepath.Dir(path)); err != nil {
 		return nil // the state directory is made at start; its own check reports it
 	}
-	if err := unix.Access(filepath.Dir(path), unix.W_OK|unix.X_OK); err != nil {
+	if err := unix.Faccessat(unix.AT_FDCWD, filepath.Dir(path), unix.W_OK|unix.X_OK, unix.AT_EACCESS); err != nil {
 		return fmt.Errorf("lease journal %s: cannot write its directory: %w", path, err)
 	}
 	return nil

@@ -68,7 +68,7 @@ func runCheck(file, asUser string, std stdio) error {
 		}
 		users = append(users, u)
 	}
-	if err := checkServe(cfg, users); err != nil {
+	if err := checkServe(cfg, users, file == "" && os.Getenv(config.EnvName("tftp.listen")) == ""); err != nil {
 		printLines(std.err, src.Annotate(err))
 		return exitCode(exitFailure)
 	}
@@ -91,17 +91,19 @@ func printLines(w io.Writer, err error) {
 }
 
 // checkServe reports every reason serve would refuse cfg that Load does not
-// see: the directories and files for each user (paths and permissions),
+// see: ports it may not bind, the directories and files for each user
+// (paths and permissions),
 // then, when those are right, what building the components finds (the
 // same constructors serve calls, in forCheck mode). A directory serve would
 // make is built over an empty one.
-func checkServe(cfg *config.Config, users []accessor) error {
+func checkServe(cfg *config.Config, users []accessor, defaultTFTP bool) error {
+	ports := checkPorts(cfg, defaultTFTP)
 	var errs []error
 	for _, u := range users {
 		errs = append(errs, checkPaths(cfg, u)...)
 	}
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		return errors.Join(append(ports, errs...)...)
 	}
 	built := *cfg
 	cleanup, err := standInDirs(&built)
@@ -111,10 +113,10 @@ func checkServe(cfg *config.Config, users []accessor) error {
 	}
 	c, err := build(&built, zap.NewNop(), nil, defaultPacketLogging(), forCheck)
 	if err != nil {
-		return err
+		return errors.Join(append(ports, err)...)
 	}
 	c.flushLogs()
-	return nil
+	return errors.Join(ports...)
 }
 
 // standInDirs points each directory serve would make (missing now) at an

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"reflect"
 	"strings"
@@ -56,7 +57,11 @@ func Decode(src Source) (*Config, error) {
 	if src.File != "" {
 		b, err := os.ReadFile(src.File)
 		if err != nil {
-			return nil, fmt.Errorf("read config: %w", err)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("%s: cannot read the configuration file: %w", src.File, err)
 		}
 		data = b
 	}
