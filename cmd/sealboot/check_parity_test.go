@@ -292,3 +292,67 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestCheckAsUser: as root, --user checks the service user's permission
+// bits too: a keys directory only root may read is refused for nobody.
+func TestCheckAsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: --user judges another user's access")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	t.Parallel()
+	dir, err := os.MkdirTemp("", "sealboot-asuser-") // the test's own is root's only
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(dir, "keys")
+	if err := os.Mkdir(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "sealboot.yaml")
+	y := fmt.Sprintf("state_dir: %s\nkeys_dir: %s\ntftp:\n  listen: [\"127.0.0.1:0\"]\nadmin:\n  socket: \"off\"\n", dir, keys)
+	if err := os.WriteFile(cfg, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, e := runCLI(t, nil, "check", "--config", cfg); code != exitOK {
+		t.Fatalf("as root: exit %d\n%s%s", code, out, e)
+	}
+	code, _, e := runCLI(t, nil, "check", "--user", "nobody", "--config", cfg)
+	if code != exitFailure || !strings.Contains(e, cfg+":2: keys_dir: "+keys+": as user nobody: ") {
+		t.Fatalf("--user nobody: exit %d\n%s", code, e)
+	}
+}
+
+// TestConfigFileFromSystemd: without --config, the file is
+// $CONFIGURATION_DIRECTORY/sealboot.yaml when it exists there.
+func TestConfigFileFromSystemd(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "CONFIGURATION_DIRECTORY" {
+				return v
+			}
+			return ""
+		}
+	}
+	if got := configFile("", env(dir)); got != "" {
+		t.Errorf("no file there: %q, want the built-in defaults", got)
+	}
+	p := filepath.Join(dir, "sealboot.yaml")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := configFile("", env(dir+":/etc/other")); got != p {
+		t.Errorf("got %q, want %q", got, p)
+	}
+	if got := configFile("given.yaml", env(dir)); got != "given.yaml" {
+		t.Errorf("--config: got %q", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -56,11 +57,13 @@ func runReload(ctx context.Context, path string, f *statusFlags, std stdio) erro
 	sock, err := f.socketPath()
 	if err != nil && !f.socketSet {
 		// The file does not load; serve refuses it as well, and says so
-		// in its log and metrics: ask it where it listens by default.
-		def := config.Default()
-		def.Resolve()
-		if s, serr := findSocket(&def); serr == nil && reachable(s) {
-			sock, err = s, nil
+		// in its log and metrics: find it where it listens without the
+		// file (the environment's SEALBOOT_ADMIN_SOCKET or
+		// $RUNTIME_DIRECTORY, or the default places).
+		if def, derr := config.Load(config.Source{Env: os.Environ()}); derr == nil {
+			if s, serr := findSocket(def); serr == nil && reachable(s) {
+				sock, err = s, nil
+			}
 		}
 	}
 	var u unreachable

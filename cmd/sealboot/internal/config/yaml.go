@@ -15,7 +15,7 @@ import (
 func checkYAML(name string, data []byte, sch *schema) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return syntaxError(name, err)
+		return syntaxError(name, data, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil // empty file: all defaults
@@ -108,24 +108,40 @@ func (w *walker) duration(node *yaml.Node, path string) {
 }
 
 // syntaxError gives a YAML syntax error the line it is on, after the file
-// name as every other error. The YAML parser counts lines from 0 in the
-// errors of its second stage ("did not find expected key", which it
-// reports at the start of the construct it was in, or at the problem when
-// that starts on the first line), from 1 in the others.
-func syntaxError(name string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 1
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if n, text, ok := strings.Cut(rest, ": "); ok {
-			if l, cerr := strconv.Atoi(n); cerr == nil {
-				line, msg = l, text
-				if strings.HasPrefix(text, "did not find expected") {
-					line++
-				}
-			}
+// name as every other error. The YAML parser's own line is not always that
+// line: for its second stage's errors ("did not find expected key") it
+// counts from 0 and names where the enclosing construct starts. The line
+// is the first one at which the file, cut there, fails to parse with the
+// same problem.
+func syntaxError(name string, data []byte, err error) error {
+	msg, line := splitYAMLError(err)
+	lines := strings.SplitAfter(string(data), "\n")
+	for k := 1; k <= len(lines); k++ {
+		var doc yaml.Node
+		perr := yaml.Unmarshal([]byte(strings.Join(lines[:k], "")), &doc)
+		if perr == nil {
+			continue
+		}
+		if m, _ := splitYAMLError(perr); m == msg {
+			line = k
+			break
 		}
 	}
 	return fmt.Errorf("%s:%d: YAML syntax: %s", name, line, msg)
+}
+
+// splitYAMLError splits "yaml: line N: problem" into the problem and N (1
+// when absent).
+func splitYAMLError(err error) (msg string, line int) {
+	msg, line = strings.TrimPrefix(err.Error(), "yaml: "), 1
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, text, ok := strings.Cut(rest, ": "); ok {
+			if l, cerr := strconv.Atoi(n); cerr == nil {
+				return text, l
+			}
+		}
+	}
+	return msg, line
 }
 
 func isNull(n *yaml.Node) bool {
