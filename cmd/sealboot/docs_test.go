@@ -91,7 +91,7 @@ var (
 	transportEvent = regexp.MustCompile(`\.Transport\("([a-z0-9]+)"`)
 	// The DHCP plugin's helper: p.event("dhcp.offer", ...).
 	helperEvent = regexp.MustCompile(`\.event\("([a-z0-9_]+\.[a-z0-9_.]+)"`)
-	backticked     = regexp.MustCompile("`([a-z0-9_.]+)`")
+	backticked  = regexp.MustCompile("`([a-z0-9_.]+)`")
 )
 
 // codeEvents are the event names the code logs: every zap.String("event",
