@@ -1,5 +1,5 @@
 // Package systemdtest boots systemd as PID 1 over a minimal Debian root (in
-// its own PID, mount and network namespaces, with the root as an overlay
+// its own PID, mount, network and cgroup namespaces, with the root as an overlay
 // over a cached copy that rootfs.sh builds once) and drives the shipped
 // unit there, as systemd/README.md installs it. Only its test uses it.
 package systemdtest
@@ -28,8 +28,9 @@ type machine struct {
 }
 
 // bootScript mounts the root (an overlay of the cached root and upper) and
-// execs systemd there. It runs in new PID, mount, UTS, IPC and network
-// namespaces: everything it mounts disappears with them.
+// execs systemd there. It runs in new PID, mount, UTS, IPC, network and
+// cgroup namespaces: everything it mounts disappears with them, and its
+// systemd manages the cgroup subtree the test runs in, not the host's.
 const bootScript = `set -e
 mount --make-rprivate /
 mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" "$ROOT"
@@ -53,7 +54,7 @@ func boot(lower, upper, dir string) (*machine, error) {
 		}
 	}
 	m := &machine{root: root, done: make(chan struct{})}
-	m.unshare = exec.Command("unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "bash", "-c", bootScript)
+	m.unshare = exec.Command("unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--cgroup", "bash", "-c", bootScript)
 	m.unshare.Env = append(os.Environ(), "LOWER="+lower, "UPPER="+upper, "WORK="+work, "ROOT="+root)
 	m.unshare.Stdout, m.unshare.Stderr = &m.console, &m.console
 	if err := m.unshare.Start(); err != nil {
