@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 )
@@ -68,11 +70,12 @@ func runCheck(file, asUser string, std stdio) error {
 		}
 		users = append(users, u)
 	}
-	if err := checkServe(cfg, users, file == "" && os.Getenv(config.EnvName("tftp.listen")) == ""); err != nil {
+	warnings, err := checkServe(cfg, users, file == "" && os.Getenv(config.EnvName("tftp.listen")) == "")
+	if err != nil {
 		printLines(std.err, src.Annotate(err))
 		return exitCode(exitFailure)
 	}
-	for _, w := range hostWarnings(cfg) {
+	for _, w := range append(hostWarnings(cfg), warnings...) {
 		fmt.Fprintf(std.err, "%s: warning: %s\n", src.Name(), w)
 	}
 	name := file
@@ -96,27 +99,49 @@ func printLines(w io.Writer, err error) {
 // then, when those are right, what building the components finds (the
 // same constructors serve calls, in forCheck mode). A directory serve would
 // make is built over an empty one.
-func checkServe(cfg *config.Config, users []accessor, defaultTFTP bool) error {
+func checkServe(cfg *config.Config, users []accessor, defaultTFTP bool) (warnings []string, err error) {
 	ports := checkPorts(cfg, defaultTFTP)
 	var errs []error
 	for _, u := range users {
 		errs = append(errs, checkPaths(cfg, u)...)
 	}
 	if len(errs) > 0 {
-		return errors.Join(append(ports, errs...)...)
+		return nil, errors.Join(append(ports, errs...)...)
 	}
 	built := *cfg
 	cleanup, err := standInDirs(&built)
 	defer cleanup()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c, err := build(&built, zap.NewNop(), nil, defaultPacketLogging(), forCheck)
+	core, logs := observer.New(zapcore.WarnLevel)
+	c, err := build(&built, zap.New(core), nil, defaultPacketLogging(), forCheck)
 	if err != nil {
-		return errors.Join(append(ports, err)...)
+		return nil, errors.Join(append(ports, err)...)
 	}
 	c.flushLogs()
-	return errors.Join(ports...)
+	return buildWarnings(logs.All()), errors.Join(ports...)
+}
+
+// buildWarnings are what building the components logged that an operator
+// should see before serve runs: every warning (a configs directory open
+// to other users, a certificate or config file that gives nothing, such
+// as a symbolic link), one line each.
+func buildWarnings(entries []observer.LoggedEntry) []string {
+	var out []string
+	for _, e := range entries {
+		if e.Level < zapcore.WarnLevel {
+			continue
+		}
+		f, w := e.ContextMap(), e.Message
+		for _, k := range []string{"dir", "file", "mode", "reason", "error"} {
+			if v, ok := f[k]; ok {
+				w += fmt.Sprintf(" %s=%v", k, v)
+			}
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // standInDirs points each directory serve would make (missing now) at an

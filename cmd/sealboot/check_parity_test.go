@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -354,5 +355,43 @@ func TestConfigFileFromSystemd(t *testing.T) {
 	}
 	if got := configFile("given.yaml", env(dir)); got != "given.yaml" {
 		t.Errorf("--config: got %q", got)
+	}
+}
+
+// TestCheckWarnsOfFilesServeSkips: what serve would skip with a warning (a
+// config that is a symbolic link, a certificate that does not parse) is a
+// warning from check, on a line with the file's name; check still passes.
+func TestCheckWarnsOfFilesServeSkips(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, d := range []string{"keys", "configs"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour) // settled
+	crt := filepath.Join(dir, "keys", "SN1.crt")
+	if err := os.WriteFile(crt, []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(os.Chtimes(crt, old, old), os.Symlink("/etc/passwd", filepath.Join(dir, "configs", "SN2.cfg"))); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "sealboot.yaml")
+	y := fmt.Sprintf("state_dir: %s\ntftp:\n  listen: [\"127.0.0.1:0\"]\nadmin:\n  socket: \"off\"\n", dir)
+	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, e := runCLI(t, nil, "check", "--config", cfg)
+	if code != exitOK || out != cfg+": OK\n" {
+		t.Fatalf("exit %d\n%s%s", code, out, e)
+	}
+	for _, want := range []string{
+		cfg + ": warning: certificate invalid file=SN1.crt reason=no certificate found",
+		cfg + ": warning: config invalid file=SN2.cfg reason=a symbolic link",
+	} {
+		if !strings.Contains(e, want) {
+			t.Errorf("no %q in:\n%s", want, e)
+		}
 	}
 }
