@@ -74,7 +74,9 @@ func runReload(ctx context.Context, path string, f *statusFlags, std stdio) erro
 	if err != nil {
 		return err
 	}
-	body, _, err := newStatusClient(sock).do(ctx, "POST", "/api/v1/reload")
+	cl := newStatusClient(sock)
+	cl.http.Timeout = reloadWait
+	body, _, err := cl.do(ctx, "POST", "/api/v1/reload")
 	if err != nil {
 		fmt.Fprintf(std.err, "%s: %v\n", path, err)
 		return exitCode(exitUnreachable)

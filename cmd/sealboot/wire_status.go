@@ -56,6 +56,9 @@ func (c *components) addStatus(cfg *config.Config, st *devices.State, keys *keys
 	}
 }
 
+// reloadWait bounds how long `sealboot reload` waits for the outcome.
+const reloadWait = 5 * time.Minute
+
 // socketHandler is what the control socket serves: the admin handler, and
 // POST /api/v1/reload, which reloads the configuration as SIGHUP does and
 // answers with the outcome once it is known (200 applied, 422 refused, 500
@@ -64,6 +67,9 @@ func (c *components) socketHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", c.admin)
 	mux.HandleFunc("POST /api/v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		// A reload rescans the directories and may wait for one in
+		// progress: longer than the socket's write timeout allows.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(reloadWait))
 		reply := make(chan reloadResult, 1)
 		select {
 		case c.reloadRequests <- reply:
