@@ -48,6 +48,8 @@ func TestProblemsOnTheirLines(t *testing.T) {
 			[]string{"config:4: YAML syntax: did not find expected key"}},
 		{"every unit-less duration", "shutdown_timeout: 5\ntftp:\n  timeout: 2\n  queue_wait: 0\nhttp:\n  idle_timeout: 1.5\n",
 			[]string{"config:1: shutdown_timeout: 5 has no unit", "config:3: tftp.timeout: 2 has no unit", "config:6: http.idle_timeout: 1.5 has no unit"}},
+		{"no cascade to the directories under state_dir", "state_dir: \"/srv/a\\0b\"\n",
+			[]string{"config:1: state_dir: contains a NUL byte"}},
 		{"validation problems", "log:\n  level: loud\ntftp:\n  timeout: -1s\n",
 			[]string{"config:2: log.level: invalid level", "config:4: tftp.timeout: must be a positive duration"}},
 	} {
