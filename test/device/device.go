@@ -144,7 +144,7 @@ type Result struct {
 	Error     string  `json:"error,omitempty"`
 	Attempts  int     `json:"attempts"`
 	DHCPMs    float64 `json:"dhcp_ms"`
-	TFTPMs    float64 `json:"tftp_ms"`
+	TFTPMs    float64 `json:"tftp_ms"` // the config fetch, over TFTP or HTTP
 	DecryptMs float64 `json:"decrypt_ms"`
 	TotalMs   float64 `json:"total_ms"`
 	// The image fetched before the config (its URL; for SZTP, with its
