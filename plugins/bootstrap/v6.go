@@ -133,7 +133,7 @@ func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, b boot6, know
 		res, err := p.v6.Reserve(v6.Pool, leases.OfferRequest{ClientID: client, Serial: id.Serial, Known: known, Requested: hint})
 		ip := res.IP
 		if err == nil {
-			p.taken(res, id.Serial, zap.String("duid", duid.String()))
+			p.taken(res, id.Serial, zap.Stringer("duid", duid)) // encoded only if logged
 		}
 		if err == nil && !advertise {
 			var l leases.Lease
@@ -142,7 +142,7 @@ func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, b boot6, know
 		}
 		if err != nil {
 			out.AddOption(iaStatus(ia.IaId, msg.Type(), err))
-			p.noOffer("dhcpv6: no address", v6.Pool, id.Serial, err, zap.String("duid", duid.String()))
+			p.noOffer("dhcpv6: no address", v6.Pool, id.Serial, err, zap.Stringer("duid", duid))
 			continue
 		}
 		addrs := dhcpv6.Options{&dhcpv6.OptIAAddress{IPv6Addr: ip.AsSlice(), PreferredLifetime: v6.LeaseTime, ValidLifetime: v6.LeaseTime}}
