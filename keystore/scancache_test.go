@@ -1,6 +1,7 @@
 package keystore
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -288,4 +289,78 @@ func FuzzDecodeScanCache(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = decodeScanCache(data, h) // must not panic
 	})
+}
+
+// Run writes the cache once serving, does not rescan because of its own
+// writes, and the next store takes every unchanged file from it.
+func TestRunWritesScanCache(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{ScanCache: true, Settle: 20 * time.Millisecond})
+	for _, serial := range []string{"SN1", "SN2"} {
+		h.write(serial+".crt", device(t, serial, P256).CertPEM)
+	}
+	h.rescan()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- h.store.Run(ctx) }()
+	path := filepath.Join(h.dir, scanCacheFile)
+	eventually(t, "scan cache written", func() bool { _, err := os.Stat(path); return err == nil })
+	first, _ := os.Stat(path)
+	h.store.mu.RLock()
+	gen := h.store.generation
+	h.store.mu.RUnlock()
+	time.Sleep(100 * time.Millisecond) // five settle delays: a rescan loop would show
+	h.store.mu.RLock()
+	if h.store.generation != gen {
+		t.Errorf("the store swapped again after writing its cache: generation %d → %d", gen, h.store.generation)
+	}
+	h.store.mu.RUnlock()
+	if again, _ := os.Stat(path); !again.ModTime().Equal(first.ModTime()) {
+		t.Error("the cache was written again with nothing changed")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(Options{Dir: h.dir, ScanCache: true, Settle: time.Millisecond}, zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fromCache(st); len(got) != 2 || st.Len() != 2 {
+		t.Fatalf("from cache: %v; certificates %v", got, st.List())
+	}
+}
+
+// A certificate file replaced by another key after the scan (before the
+// watch's rescan) never gives that key: the serial is refused at once and
+// the directory parsed again, which then refuses the file (pinned).
+func TestCertificateReplacedAfterScanIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Settle: 20 * time.Millisecond})
+	h.write("SN1.crt", device(t, "SN1", P256).CertPEM)
+	h.rescan()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- h.store.Run(ctx) }()
+	<-h.store.Ready()
+	// In place (same inode), as an editor or `cp` over it would.
+	f, err := os.OpenFile(filepath.Join(h.dir, "SN1.crt"), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(device(t, "SN1", P256).CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, _, ok := h.store.Certificate("SN1"); ok {
+		t.Fatal("a certificate with another key than the pinned one was given")
+	}
+	eventually(t, "the file refused after the rescan", func() bool {
+		ps := h.store.Problems()
+		return !h.store.HasCertificate("SN1") && len(ps) == 1 && ps[0].State == "refused"
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
