@@ -65,6 +65,11 @@ func hostWarnings(cfg *config.Config) []string {
 			out = append(out, strings.Split(err.Error(), "\n")...)
 		}
 	}
+	// The vendor directory's CA file and header values (read here as serve
+	// reads them; never printed).
+	if _, err := fetcherConfig(cfg); err != nil {
+		out = append(out, err.Error())
+	}
 	if len(cfg.HTTP.Listen) == 0 && cfg.HTTP.TLSCert != "" {
 		out = append(out, "http.tls_cert: set, but http.listen is empty: no HTTP server runs")
 	}
