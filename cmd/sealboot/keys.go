@@ -284,6 +284,13 @@ func keysShow(st *keystore.Store, serial string, o keysOpts, std stdio) error {
 	}
 	fmt.Fprintf(std.out, "serial:      %s\nkey:         %s\nfingerprint: %s\nfile:        %s\nsubject:     %s\nissuer:      %s\nnot after:   %s (not checked: RFC 8886 section 3)\n",
 		e.Serial, e.KeyType, e.Fingerprint, e.File, cert.Subject, cert.Issuer, cert.NotAfter.Format(time.RFC3339))
+	chain, err := st.Chain(e.Serial)
+	if err != nil {
+		return err
+	}
+	for _, c := range chain { // as the vendor shipped it, issuer first
+		fmt.Fprintf(std.out, "chain:       %s\n", c.Subject)
+	}
 	return nil
 }
 
