@@ -17,20 +17,22 @@ import (
 	"github.com/sealboot/sealboot/keystore/cms"
 )
 
-// keysConfig loads the configuration as serve does (the file, SEALBOOT_*
-// variables), for keys_dir and the vendor directory; --dir overrides
-// keys_dir. Without --dir, --config or SEALBOOT_* variables, there is
-// nothing to say which keystore is meant: a usage error rather than the
-// built-in default's.
+// keysConfig loads the configuration as serve does (the file, else
+// $CONFIGURATION_DIRECTORY/sealboot.yaml; SEALBOOT_* variables and
+// $STATE_DIRECTORY), for keys_dir and the vendor directory; --dir
+// overrides keys_dir. With none of --dir, a configuration file or
+// SEALBOOT_* variables, nothing says which keystore is meant: a usage
+// error rather than the built-in default's.
 func keysConfig(o *keysOpts) (*config.Config, error) {
 	if o.cfg != nil {
 		return o.cfg, nil
 	}
 	env := os.Environ()
-	if o.dir == "" && o.config == "" && !hasSealbootEnv(env) {
+	file := configFile(o.config, os.Getenv) // $CONFIGURATION_DIRECTORY/sealboot.yaml, as serve
+	if o.dir == "" && file == "" && !hasSealbootEnv(env) {
 		return nil, usagef("--dir or --config is required (the keystore directory, or the configuration that names it as keys_dir)")
 	}
-	cfg, err := config.Load(config.Source{File: o.config, Env: env})
+	cfg, err := config.Load(config.Source{File: file, Env: env})
 	if err != nil {
 		return nil, err
 	}

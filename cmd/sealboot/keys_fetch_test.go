@@ -149,7 +149,7 @@ func TestKeysImportsWhatVendorsShip(t *testing.T) {
 }
 
 // TestCheckFetchSettings: sealboot check names the keystore.fetch_* key
-// that is wrong, and warns about the files serve would fail to read.
+// that is wrong, and the files serve would fail to read.
 func TestCheckFetchSettings(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -173,16 +173,16 @@ func TestCheckFetchSettings(t *testing.T) {
 			`keystore.fetch_headers[0].name: invalid header name "Bad Name"`,
 			"keystore.fetch_headers[0]: give the value's file or its credential (one of them)",
 		}},
-		{"files missing on this host", `keystore:
+		{"files missing", `keystore:
   fetch_url: "https://certs.example/{serial}"
   fetch_ca: /nonexistent/ca.pem
-`, 0, []string{"warning: keystore.fetch_ca: open /nonexistent/ca.pem"}},
+`, exitFailure, []string{".yaml:3: keystore.fetch_ca: /nonexistent/ca.pem: stat"}},
 		{"no credentials directory", `keystore:
   fetch_url: "https://certs.example/{serial}"
   fetch_headers:
     - name: Authorization
       credential: vendor-token
-`, 0, []string{`warning: keystore.fetch_headers[0] (Authorization): credential "vendor-token": $CREDENTIALS_DIRECTORY is not set`}},
+`, exitFailure, []string{`keystore.fetch_headers[0] (Authorization): credential "vendor-token": $CREDENTIALS_DIRECTORY is not set`}},
 	} {
 		f := filepath.Join(dir, tt.name+".yaml")
 		_ = os.WriteFile(f, []byte(tt.yaml), 0o600)
