@@ -2,6 +2,8 @@ package keystore
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
@@ -170,15 +172,28 @@ func TestFetcherRefusals(t *testing.T) {
 	t.Parallel()
 	v := newVendorServer(t)
 	v.publish("SN-LIAR", device(t, "SN-OTHER", P256).CertPEM)
+	v.publish("SN-RMA", device(t, "SN-RMA", P256).CertPEM)
 	h := newFetchHarness(t, FetcherConfig{Vendor: v.vendor(t), RetryMin: time.Hour}, nil)
-	h.f.Request("SN-LIAR")
-	h.f.Request("SN-DOWNGRADE")
-	eventually(t, "both refused", func() bool {
-		return len(h.fetchEvents("SN-LIAR", "refused")) == 1 && len(h.fetchEvents("SN-DOWNGRADE", "refused")) == 1
+	// SN-RMA is pinned to another key; it was then removed (its pin
+	// stays in the pin file while the certificate is gone).
+	if _, err := h.store.Import(device(t, "SN-RMA", P256).CertPEM, "", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(h.dir, "SN-RMA.crt")); err != nil {
+		t.Fatal(err)
+	}
+	h.rescan()
+	for _, s := range []string{"SN-LIAR", "SN-DOWNGRADE", "SN-RMA"} {
+		h.f.Request(s)
+	}
+	eventually(t, "all refused", func() bool {
+		return len(h.fetchEvents("SN-LIAR", "refused")) == 1 && len(h.fetchEvents("SN-DOWNGRADE", "refused")) == 1 &&
+			len(h.fetchEvents("SN-RMA", "refused")) == 1
 	})
 	for serial, want := range map[string]string{
 		"SN-LIAR":      `the certificate is for serial "SN-OTHER"`,
 		"SN-DOWNGRADE": "redirect to http://127.0.0.1",
+		"SN-RMA":       "is pinned to key",
 	} {
 		r := field(h.fetchEvents(serial, "refused")[0], "reason")
 		if !strings.Contains(r, want) {
@@ -191,8 +206,8 @@ func TestFetcherRefusals(t *testing.T) {
 	if h.store.Len() != 0 {
 		t.Fatalf("refused certificates stored: %+v", h.store.List())
 	}
-	if h.f.Queued() != 2 {
-		t.Fatalf("%d queued, want both waiting to retry", h.f.Queued())
+	if h.f.Queued() != 3 {
+		t.Fatalf("%d queued, want each waiting to retry", h.f.Queued())
 	}
 }
 

@@ -96,11 +96,12 @@ func (s *Store) FetchFrom(ctx context.Context, v *Vendor, serial string, replace
 	if got, err := SubjectSerial(b.Leaf); err != nil || got != serial {
 		return Entry{}, fmt.Errorf("fetch certificate for %s: %w: the certificate is for serial %q", serial, ErrFetchRefused, got)
 	}
-	e, err := s.Import(data, serial, replace)
-	if err != nil {
-		return Entry{}, fmt.Errorf("%w: %w", ErrFetchRefused, err)
+	if err := usableKey(b.Leaf, s.opts.AllowSmallRSA); err != nil {
+		return Entry{}, fmt.Errorf("fetch certificate for %s: %w: certificate cannot be used: %w", serial, ErrFetchRefused, err)
 	}
-	return e, nil
+	// A key that differs from the pinned one is ErrPinMismatch; other
+	// errors here are ours (the keys directory), not the vendor's.
+	return s.Import(data, serial, replace)
 }
 
 func fetchURL(template, serial string) (string, error) {
