@@ -2,11 +2,11 @@ package keystore
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
