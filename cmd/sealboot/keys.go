@@ -39,7 +39,8 @@ variables): keys_dir, and for fetch keystore.fetch_url, fetch_ca and
 fetch_headers. --dir and --url override them. Files it writes (certificates,
 the pin file and its lock) are given to the keys directory's owner and
 group, so that keys run as root leaves a keystore the service, running as
-its own user, still reads; when it may not, it says so and writes nothing.`,
+its own user, still reads; when it may not, it says so and writes no
+certificate or pin.`,
 		Example: `  sealboot keys --config /etc/sealboot/sealboot.yaml import SN123.crt
   sealboot keys --dir /var/lib/sealboot/keys list [--json]
   sealboot keys -c /etc/sealboot/sealboot.yaml show SN123
