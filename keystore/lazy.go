@@ -30,10 +30,11 @@ func (s *Store) certificateOf(r *record) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := ParseCertificate(data)
+	b, err := ParseBundle(data, "", s.opts.PKCS7) // as the scan parsed it
 	if err != nil {
 		return nil, err
 	}
+	cert := b.Leaf
 	if got := SPKIFingerprint(cert); got != r.fp {
 		return nil, fmt.Errorf("key fingerprint %s, want %s", got, r.fp)
 	}

@@ -295,11 +295,12 @@ func (s *Store) parseRead(name string, data []byte, st *unix.Stat_t, err error) 
 		r.problem, r.mtime = "unreadable: "+err.Error(), time.Now() // compares as changed until it is readable
 		return r
 	}
-	cert, err := ParseCertificate(data)
+	b, err := ParseBundle(data, "", s.opts.PKCS7)
 	if err != nil {
 		r.problem = err.Error()
 		return r
 	}
+	cert := b.Leaf
 	r.fp, r.keyType = SPKIFingerprint(cert), KeyTypeName(cert)
 	if err := usableKey(cert, s.opts.AllowSmallRSA); err != nil {
 		r.problem = err.Error()

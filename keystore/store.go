@@ -33,6 +33,9 @@ type Options struct {
 	// the cache was written, and certificates are read when first used.
 	// Written only when ReadOnly is false.
 	ScanCache bool
+	// PKCS7 reads .p7b bundles (cms.ParseCertificates); nil: PEM and DER
+	// certificates only.
+	PKCS7 PKCS7Parser
 
 	FetchURL     string        // vendor directory template, {serial} is replaced
 	FetchTimeout time.Duration // default 10s

@@ -111,8 +111,8 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 	c.metrics = newServerMetrics(c.reg, runtime.Version())
 	var configs *configdir.Dir // the keystore tells it when certificates change
 	keys, err := keystore.Open(keystore.Options{
-		Dir: cfg.KeysDir, Settle: cfg.Keystore.Settle, AllowSmallRSA: cfg.Seal.AllowSmallRSA, ScanCache: true,
-		FetchURL: cfg.Keystore.FetchURL, FetchTimeout: cfg.Keystore.FetchTimeout, FetchMaxSize: int64(cfg.Keystore.FetchMaxSize),
+		Dir: cfg.KeysDir, Settle: cfg.Keystore.Settle, AllowSmallRSA: cfg.Seal.AllowSmallRSA, PKCS7: cms.ParseCertificates,
+		ScanCache: true,
 		OnChange: func(serial string) {
 			if configs != nil {
 				configs.CertificateChanged(serial)
@@ -122,17 +122,22 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 	if err != nil {
 		return nil, fmt.Errorf("keystore: %w", err)
 	}
+	c.tasks = append(c.tasks, daemon.Task{Name: "keystore", Component: keys})
+	// With keystore.fetch_url, a serial with a config and no certificate
+	// gets its certificate from the vendor directory.
+	fetcher, err := c.addFetcher(cfg, keys, func(serial string) bool { return configs != nil && configs.Has(serial) }, log.Named("keystore"), c.reg)
+	if err != nil {
+		return nil, err
+	}
+	certs := certificatesOnDemand{keys, fetcher}
 	configs, err = configdir.New(configdir.Config{
 		Dir: cfg.ConfigsDir, Extension: cfg.Watch.Extension, MaxSize: int64(cfg.Watch.MaxSize), Settle: cfg.Watch.Settle,
-	}, keys, log.Named("watch"), c.reg)
+	}, certs, log.Named("watch"), c.reg)
 	if err != nil {
 		return nil, fmt.Errorf("configs: %w", err)
 	}
-	deps := fetch.Deps{Configs: configs, Certificates: keys}
-	c.tasks = append(c.tasks,
-		daemon.Task{Name: "keystore", Component: keys},
-		daemon.Task{Name: "configs", Component: configs},
-	)
+	deps := fetch.Deps{Configs: configs, Certificates: certs}
+	c.tasks = append(c.tasks, daemon.Task{Name: "configs", Component: configs})
 	var dhcp *plugins.Server
 	if cfg.DHCP.Enabled && mode == forCheck {
 		if err := checkDHCP(cfg); err != nil {
@@ -360,8 +365,7 @@ func restartOnly() []restartKey {
 		{key: "log.format"},
 		{key: "metrics.listen"}, {key: "metrics.pprof"},
 		{key: "watch.extension"}, {key: "watch.max_size"}, {key: "watch.settle"},
-		{key: "keystore.settle"}, {key: "keystore.fetch_url", secret: true},
-		{key: "keystore.fetch_timeout"}, {key: "keystore.fetch_max_size"},
+		{key: "keystore.settle"},
 		// The keystore checks key sizes when it reads a certificate; the
 		// fetch core keeps the same value so that both agree.
 		{key: "seal.allow_small_rsa"},

@@ -68,6 +68,7 @@ func (c *Config) validateTop(p *problems) {
 			p.add("keystore.fetch_url", "%q has no {serial} placeholder", u)
 		}
 	}
+	c.Keystore.validateFetch(p)
 	if c.Watch.Extension == "" || strings.ContainsAny(c.Watch.Extension, "/\\\x00") {
 		p.add("watch.extension", "invalid extension %q", c.Watch.Extension)
 	}
