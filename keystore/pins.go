@@ -184,6 +184,15 @@ func openLock(dir string) (*os.File, error) {
 // new content, never a part: temp file in the same directory, given to
 // the directory's owner and group, fsync, rename, fsync of the directory.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	return replaceFile(path, data, mode, true)
+}
+
+// replaceFile writes data to path through a temporary file and a rename,
+// with the fsyncs of writeFileAtomic when durable. Without them a crash
+// may leave the old content, the new, or (the rename made durable before
+// the data) a damaged file: only for files that are checked when read
+// and can be rebuilt (the scan cache).
+func replaceFile(path string, data []byte, mode os.FileMode, durable bool) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -203,15 +212,20 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return err
+	}
+	if !durable {
+		return nil
 	}
 	d, err := os.Open(dir)
 	if err != nil {

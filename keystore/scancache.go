@@ -34,8 +34,9 @@ import (
 //     have the pinned fingerprint, or the serial is refused (not served in
 //     the clear), the cache is removed and the directory parsed in full;
 //   - a file that does not decode exactly (magic, version, length, SHA-256
-//     trailer), or that was written for another directory or another
-//     seal.allow_small_rsa, is ignored and rebuilt.
+//     trailer: a torn write, as it is written without fsync), or that was
+//     written for another directory or another seal.allow_small_rsa, is
+//     ignored and rebuilt.
 //
 // What a forger could still do is make a certificate look absent or
 // another pinned serial's until the directory next changes: a refusal or,
@@ -229,5 +230,7 @@ func (s *Store) saveScanCache(files map[string]*fileRec) error {
 		return err
 	}
 	defer dir.Close()
-	return writeFileAtomic(filepath.Join(s.opts.Dir, scanCacheFile), encodeScanCache(s.cacheHeader(dir), files), 0o600)
+	// No fsync: a cache lost or torn by a crash fails its checksum and is
+	// rebuilt, and a slow disk must not hold up the watch.
+	return replaceFile(filepath.Join(s.opts.Dir, scanCacheFile), encodeScanCache(s.cacheHeader(dir), files), 0o600, false)
 }

@@ -3,6 +3,7 @@ package keystore
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,7 +27,21 @@ func (s *Store) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	saved := s.saveCache(0)
+	// The scan cache is written beside the watch, never holding it up;
+	// requests made while one is written come down to one more write.
+	saves := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { s.saveLoop(ctx, saves) })
+	save := func() {
+		select {
+		case saves <- struct{}{}:
+		default:
+		}
+	}
+	save()
 	timer := time.NewTimer(s.opts.Settle)
 	if !again {
 		timer.Stop()
@@ -54,6 +69,19 @@ func (s *Store) Run(ctx context.Context) error {
 			if again || err != nil {
 				timer.Reset(s.opts.Settle)
 			}
+			save()
+		}
+	}
+}
+
+// saveLoop writes the scan cache when asked, until ctx is done.
+func (s *Store) saveLoop(ctx context.Context, saves <-chan struct{}) {
+	var saved uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-saves:
 			saved = s.saveCache(saved)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -139,7 +140,10 @@ func TestKeysAsRootKeepsTheServiceReading(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "imported SN-OWN1") {
 		t.Fatalf("keys import as root: %v\n%s", err, out)
 	}
-	if names := ownedBy(t, keysDir, serviceUID); strings.Join(names, " ") != ".sealboot-pins .sealboot-pins.lock SN-OWN1.crt" {
+	// The service's scan cache is there too once it has written it (owned
+	// by the service as well: ownedBy checks every entry).
+	names := slices.DeleteFunc(ownedBy(t, keysDir, serviceUID), func(n string) bool { return n == ".sealboot-scan-cache" })
+	if strings.Join(names, " ") != ".sealboot-pins .sealboot-pins.lock SN-OWN1.crt" {
 		t.Fatalf("keys directory: %v", names)
 	}
 	d.waitForField("certificate added", "serial", "SN-OWN1")
