@@ -137,93 +137,99 @@ func (d *Dir) check(name string) (again bool) {
 	if fresh {
 		return true
 	}
-	serial, _, _, ok := d.keyOf(name) // the key in bySerial
+	key, serial, _, _, ok := d.keyOf(name) // the key in bySerial
 	if !ok {
 		return false
 	}
-	var state string
+	var state, reason string
 	if e != nil {
-		state = d.state(e) // outside the lock: asks the keystore
+		state, reason = d.state(e) // outside the lock: asks the keystore
 	}
 	d.mu.Lock()
-	old, had := d.bySerial[serial]
+	old, had := d.bySerial[key]
 	switch {
 	case e == nil && had && old.name == name:
-		delete(d.bySerial, serial)
-		d.count(old, "")
+		delete(d.bySerial, key)
+		d.count(old, "", "")
 	case e != nil && (!had || !old.same(e)):
-		d.bySerial[serial] = e
+		d.bySerial[key] = e
 		if had {
-			d.count(old, "")
+			d.count(old, "", "")
 		}
-		d.count(e, state)
+		d.count(e, state, reason)
 	default:
 		d.mu.Unlock()
 		return false
 	}
 	d.mu.Unlock()
 	if e == nil {
-		d.event(StateRemoved, old)
+		d.event(StateRemoved, "", old)
 	} else {
-		d.event(state, e)
+		d.event(state, reason, e)
+		if e.kind == KindPlaintext && e.problem == "" {
+			d.warnIfOpen(zap.String("file", e.name))
+		}
+	}
+	if serial != "" {
+		d.restate(serial, e) // its siblings are ambiguous, or no longer
 	}
 	return false
 }
 
-// CertificateChanged logs the state of serial's config again after its
-// certificate was added or removed (waiting_for_certificate ↔ ready).
+// CertificateChanged logs the state of serial's configs again after its
+// certificate was added, replaced or removed (waiting_for_certificate ↔
+// ready, and a presealed config checked against the new certificate).
 func (d *Dir) CertificateChanged(serial string) {
+	d.restate(serial, nil)
+}
+
+// restate computes the state of serial's files again, but skip's, and
+// logs those that changed.
+func (d *Dir) restate(serial string, skip *entry) {
 	d.mu.RLock()
-	e, ok := d.bySerial[serial]
+	es := d.entriesLocked(serial)
 	d.mu.RUnlock()
-	if !ok || e.problem != "" {
-		return
-	}
-	state := d.state(e)
-	d.mu.Lock()
-	changed := d.bySerial[serial] == e && e.counted != state
-	if changed {
-		d.count(e, state)
-	}
-	d.mu.Unlock()
-	if changed {
-		d.event(state, e)
+	for _, e := range es {
+		if e == skip {
+			continue
+		}
+		state, reason := d.state(e)
+		d.mu.Lock()
+		changed := d.bySerial[e.key] == e && (e.counted != state || e.reason != reason)
+		if changed {
+			d.count(e, state, reason)
+		}
+		d.mu.Unlock()
+		if changed {
+			d.event(state, reason, e)
+		}
 	}
 }
 
-func (d *Dir) state(e *entry) string {
-	switch {
-	case e.problem != "":
-		return StateInvalid
-	case d.hasCert(e.serial):
-		return StateReady
-	}
-	return StateWaitingForCert
-}
-
-func (d *Dir) event(state string, e *entry) {
+func (d *Dir) event(state, reason string, e *entry) {
 	fields := []zap.Field{
 		zap.String("event", "config.state"), zap.String("state", state),
 		zap.String("serial", e.serial), zap.String("file", e.name), zap.Int64("bytes", e.size),
+		zap.String("kind", e.kind),
 	}
 	d.m.events.WithLabelValues(state).Inc()
 	if state == StateInvalid {
-		d.log.Warn("config "+state, append(fields, zap.String("reason", e.problem))...)
+		d.log.Warn("config "+state, append(fields, zap.String("reason", reason))...)
 		return
 	}
 	d.log.Info("config "+state, fields...)
 }
 
 // count moves e from the state it is counted under to state ("" to drop
-// it) and updates the gauges. Callers hold d.mu.
-func (d *Dir) count(e *entry, state string) {
+// it), with its reason, and updates the gauges. Callers hold d.mu.
+func (d *Dir) count(e *entry, state, reason string) {
 	if e.counted != "" {
 		d.counts[e.counted]--
 	}
 	if state != "" {
 		d.counts[state]++
 	}
-	e.counted = state
+	e.counted, e.reason = state, reason
 	d.m.set(d.counts[StateReady], d.counts[StateWaitingForCert], d.counts[StateInvalid])
 }
 
