@@ -43,8 +43,8 @@ func TestRecipientsOfOpenSSLMessages(t *testing.T) {
 		other := device(t, keystore.P384)
 		_, otherCert := writeIdentity(t, other)
 		for _, v := range []struct {
-			name string
-			args []string
+			name  string
+			args  []string
 			keyID bool
 		}{
 			{"issuer and serial", []string{"-aes256", "-outform", "PEM"}, false},

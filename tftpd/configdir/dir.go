@@ -31,12 +31,12 @@ type entry struct {
 	mtime   int64 // UnixNano
 	ctime   int64 // UnixNano: a rewrite that keeps size, mtime and inode (cp -p of a same-length file) still changes it
 	ino     uint64
-	problem string                   // why it cannot be served; "" when valid
-	counted string                   // the state this entry is counted under in Dir.counts
-	reason  string                   // why it is counted invalid (with counted, under Dir.mu)
+	problem string // why it cannot be served; "" when valid
+	counted string // the state this entry is counted under in Dir.counts
+	reason  string // why it is counted invalid (with counted, under Dir.mu)
 	// recipients are who a sealed file is sealed to, read once settled.
 	recipients []cms.Recipient
-	sum     atomic.Pointer[[32]byte] // SHA-256 of this version, once read
+	sum        atomic.Pointer[[32]byte] // SHA-256 of this version, once read
 }
 
 func (e *entry) same(o *entry) bool {
