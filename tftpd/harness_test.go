@@ -40,6 +40,11 @@ func (f *fakeConfigs) Config(serial string) ([]byte, [32]byte, error) {
 	return d, sha256.Sum256(d), nil
 }
 
+// Presealed: no presealed configs here (see tftpd/fetch's tests).
+func (f *fakeConfigs) Presealed(string) ([]byte, [32]byte, bool, error) {
+	return nil, [32]byte{}, false, nil
+}
+
 func (f *fakeConfigs) Sum(serial string) ([32]byte, error) {
 	_, sum, err := f.Config(serial)
 	return sum, err

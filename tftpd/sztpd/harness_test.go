@@ -101,6 +101,11 @@ func (c fakeConfigs) Config(serial string) ([]byte, [32]byte, error) {
 	return d, sha256.Sum256(d), nil
 }
 
+// Presealed: no presealed configs here (see tftpd/fetch's tests).
+func (c fakeConfigs) Presealed(string) ([]byte, [32]byte, bool, error) {
+	return nil, [32]byte{}, false, nil
+}
+
 func (c fakeConfigs) Sum(serial string) ([32]byte, error) {
 	_, s, err := c.Config(serial)
 	return s, err
