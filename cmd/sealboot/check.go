@@ -45,6 +45,12 @@ func runCheck(file string, std stdio) error {
 	for _, w := range hostWarnings(cfg) {
 		fmt.Fprintf(std.err, "warning: %s\n", w)
 	}
+	// serve would not start without its appliance key: check reads it
+	// (as the user running check; the service reads it as its own).
+	if _, _, err := loadAppliance(cfg, os.Getenv("CREDENTIALS_DIRECTORY")); err != nil {
+		fmt.Fprintf(std.err, "%v\n", err)
+		return exitCode(exitFailure)
+	}
 	name := file
 	if name == "" {
 		name = "built-in defaults"

@@ -37,6 +37,7 @@ section 3).`,
   sealboot keys --dir /var/lib/sealboot/keys remove SN123
   sealboot keys --dir /var/lib/sealboot/keys fetch SN123 SN124 --url 'https://certs.vendor.example/{serial}.pem'`,
 	}, newKeysImportCmd(o, std), newKeysListCmd(o, std), newKeysShowCmd(o, std), newKeysRemoveCmd(o, std), newKeysFetchCmd(o, std))
+	c.AddCommand(newKeysApplianceCmd(std))
 	fs := c.PersistentFlags()
 	fs.StringVar(&o.dir, "dir", "", "keystore directory (keys_dir); required")
 	fs.BoolVar(&o.allowSmallRSA, "allow-small-rsa", false, "accept RSA keys under 2048 bits, as seal.allow_small_rsa lets the server use them")

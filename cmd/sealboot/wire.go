@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -107,9 +108,15 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 	if err != nil {
 		return nil, fmt.Errorf("keystore: %w", err)
 	}
-	configs, err = configdir.New(configdir.Config{
-		Dir: cfg.ConfigsDir, Extension: cfg.Watch.Extension, MaxSize: int64(cfg.Watch.MaxSize), Settle: cfg.Watch.Settle,
-	}, keys, log.Named("watch"), c.reg)
+	app, from, err := loadAppliance(cfg, os.Getenv("CREDENTIALS_DIRECTORY"))
+	if err != nil {
+		return nil, err
+	}
+	if app != nil {
+		log.Info("appliance key loaded: configs sealed to it are opened in memory when a device needs them",
+			zap.String("source", from), zap.String("fingerprint", app.Fingerprint()))
+	}
+	configs, err = configdir.New(configdirConfig(cfg, app), keys, log.Named("watch"), c.reg)
 	if err != nil {
 		return nil, fmt.Errorf("configs: %w", err)
 	}
@@ -325,7 +332,10 @@ func restartOnly() []restartKey {
 		{key: "shutdown_timeout"},
 		{key: "log.format"},
 		{key: "metrics.listen"}, {key: "metrics.pprof"},
-		{key: "watch.extension"}, {key: "watch.max_size"}, {key: "watch.settle"},
+		{key: "watch.extension"}, {key: "watch.presealed_extension"}, {key: "watch.appliance_extension"},
+		{key: "watch.max_size"}, {key: "watch.settle"},
+		// The appliance key is read at start (a credential is there only then).
+		{key: "appliance_key"}, {key: "appliance_cert"},
 		{key: "keystore.settle"}, {key: "keystore.fetch_url", secret: true},
 		{key: "keystore.fetch_timeout"}, {key: "keystore.fetch_max_size"},
 		// The keystore checks key sizes when it reads a certificate; the
