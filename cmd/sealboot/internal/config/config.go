@@ -172,11 +172,11 @@ type Keystore struct {
 
 // Watch configures the watched configs directory.
 type Watch struct {
-	Extension          string `mapstructure:"extension"`           // plaintext config file name is <serial><extension>
-	PresealedExtension string `mapstructure:"presealed_extension"` // configs sealed to the device already
-	ApplianceExtension string `mapstructure:"appliance_extension"` // configs sealed to the appliance
-	MaxSize   ByteSize      `mapstructure:"max_size"`  // larger configs are invalid
-	Settle    time.Duration `mapstructure:"settle"`    // quiet time after the last write before a file is served
+	Extension          string        `mapstructure:"extension"`           // plaintext config file name is <serial><extension>
+	PresealedExtension string        `mapstructure:"presealed_extension"` // configs sealed to the device already
+	ApplianceExtension string        `mapstructure:"appliance_extension"` // configs sealed to the appliance
+	MaxSize            ByteSize      `mapstructure:"max_size"`            // larger configs are invalid
+	Settle             time.Duration `mapstructure:"settle"`              // quiet time after the last write before a file is served
 }
 
 // Seal configures the CMS encryption of configs.
