@@ -106,14 +106,15 @@ func openTyped(key crypto.PrivateKey, data []byte) ([]byte, ContentType, error) 
 // messageDER returns the DER of a PEM (PKCS7 or CMS label), S/MIME, DER or
 // BER message.
 func messageDER(data []byte) ([]byte, error) {
-	if body, ok := smimeBody(data); ok {
-		data = body
-	} else if i := bytes.Index(data, []byte("-----BEGIN ")); i >= 0 {
+	// PEM first: smimeBody copies the whole message to look for headers.
+	if i := bytes.Index(data, []byte("-----BEGIN ")); i >= 0 {
 		block, _ := pem.Decode(data[i:])
 		if block == nil || (block.Type != "PKCS7" && block.Type != "CMS") {
 			return nil, fmt.Errorf("%w: PEM block is not PKCS7 or CMS", ErrNotCMS)
 		}
 		data = block.Bytes
+	} else if body, ok := smimeBody(data); ok {
+		data = body
 	}
 	der, err := toDER(data)
 	if err != nil {

@@ -148,15 +148,16 @@ func (d *Dir) Config(serial string) ([]byte, [32]byte, error) {
 }
 
 // Presealed returns serial's config file as it is when it is already
-// sealed to the device (ok true), with its SHA-256; ok is false when
-// serial's config is of another kind (Config gives its plaintext).
-func (d *Dir) Presealed(serial string) (data []byte, sum [32]byte, ok bool, err error) {
+// sealed to the device (ok true), with its SHA-256 and its recipients (read
+// when this version settled); ok is false when serial's config is of
+// another kind (Config gives its plaintext).
+func (d *Dir) Presealed(serial string) (data []byte, sum [32]byte, recipients []cms.Recipient, ok bool, err error) {
 	e, err := d.lookup(serial)
 	if err != nil || e.kind != KindPresealed {
-		return nil, [32]byte{}, false, err
+		return nil, [32]byte{}, nil, false, err
 	}
 	data, sum, err = d.read(e)
-	return data, sum, err == nil, err
+	return data, sum, e.recipients, err == nil, err
 }
 
 // read reads e's settled file and records its SHA-256.

@@ -87,8 +87,8 @@ func TestPresealedIsCheckedAgainstThePin(t *testing.T) {
 	if st, r := h.last("SN1"); st != StateReady {
 		t.Fatalf("state %s (%s), want ready", st, r)
 	}
-	data, sum, ok, err := h.d.Presealed("SN1")
-	if err != nil || !ok || !bytes.Equal(data, sealed) || sum != sha256.Sum256(sealed) {
+	data, sum, rs, ok, err := h.d.Presealed("SN1")
+	if err != nil || !ok || !bytes.Equal(data, sealed) || sum != sha256.Sum256(sealed) || len(rs) != 1 || !rs[0].Matches(dev.Cert) {
 		t.Fatalf("Presealed = %v %v", ok, err)
 	}
 	if _, _, err := h.d.Config("SN1"); !errors.Is(err, ErrPresealed) {
@@ -106,7 +106,7 @@ func TestPresealedIsCheckedAgainstThePin(t *testing.T) {
 		!strings.Contains(reason, "pinned certificate issuer \"CN=SN1\" serial ") || !strings.Contains(reason, "fingerprint fp-SN1") {
 		t.Fatalf("after an RMA: %s %q", st, reason)
 	}
-	if _, _, _, err := h.d.Presealed("SN1"); !errors.Is(err, ErrInvalid) {
+	if _, _, _, _, err := h.d.Presealed("SN1"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Presealed of a file sealed to the old key: %v", err)
 	}
 	if _, err := h.d.Sum("SN1"); !errors.Is(err, ErrInvalid) {
@@ -153,7 +153,7 @@ func TestApplianceSealed(t *testing.T) {
 	if err != nil || string(data) != deviceSecret || sum != sha256.Sum256(ok) {
 		t.Fatalf("Config = %q, %v", data, err)
 	}
-	if _, _, isPre, err := h.d.Presealed("SN1"); isPre || err != nil {
+	if _, _, _, isPre, err := h.d.Presealed("SN1"); isPre || err != nil {
 		t.Fatalf("Presealed of an appliance-sealed config = %v, %v", isPre, err)
 	}
 	if st, reason := h.last("SN2"); st != StateInvalid || !strings.Contains(reason, "sealed to another key: recipients [ktri issuer \"CN=pop2-a\"") ||
@@ -190,14 +190,14 @@ func TestPlaintextBesideSealedIsAmbiguous(t *testing.T) {
 	if _, _, err := h.d.Config("SN3"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Config of an ambiguous serial: %v", err)
 	}
-	if _, _, _, err := h.d.Presealed("SN3"); !errors.Is(err, ErrInvalid) {
+	if _, _, _, _, err := h.d.Presealed("SN3"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Presealed of an ambiguous serial: %v", err)
 	}
 	if err := os.Remove(filepath.Join(h.dir, "SN3.cfg")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "SN3.enc ready once alone", func() bool {
-		_, _, ok, err := h.d.Presealed("SN3")
+		_, _, _, ok, err := h.d.Presealed("SN3")
 		return ok && err == nil
 	})
 	if st, _ := h.last("SN3"); st != StateReady {

@@ -50,9 +50,10 @@ type Configs interface {
 	// Sum is the same SHA-256, cheap when the version was read before.
 	Sum(serial string) (sum [32]byte, err error)
 	// Presealed gives the config file as it is when it is already sealed
-	// to the device (ok true): it is served as it is, never opened. ok is
-	// false when the config has a plaintext (Config gives it).
-	Presealed(serial string) (data []byte, sum [32]byte, ok bool, err error)
+	// to the device (ok true), and its recipients: it is served as it is,
+	// never opened. ok is false when the config has a plaintext (Config
+	// gives it).
+	Presealed(serial string) (data []byte, sum [32]byte, recipients []cms.Recipient, ok bool, err error)
 }
 
 // Bindings tells which device DHCP last acknowledged at an address.

@@ -47,14 +47,15 @@ func (c *configs) Config(serial string) ([]byte, [32]byte, error) {
 	return d, sha256.Sum256(d), nil
 }
 
-func (c *configs) Presealed(serial string) ([]byte, [32]byte, bool, error) {
+func (c *configs) Presealed(serial string) ([]byte, [32]byte, []cms.Recipient, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d, ok := c.pre[serial]
 	if !ok {
-		return nil, [32]byte{}, false, nil
+		return nil, [32]byte{}, nil, false, nil
 	}
-	return d, sha256.Sum256(d), true, nil
+	rs, err := cms.Recipients(d)
+	return d, sha256.Sum256(d), rs, err == nil, err
 }
 
 func (c *configs) Sum(serial string) ([32]byte, error) {
@@ -78,6 +79,11 @@ func (c certs) Certificate(serial string) (*x509.Certificate, string, bool) {
 		return nil, "", false
 	}
 	return id.Cert, keystore.SPKIFingerprint(id.Cert).String(), true
+}
+
+func (c certs) HasCertificate(serial string) bool {
+	_, ok := c[serial]
+	return ok
 }
 
 func (c certs) Fingerprint(serial string) (string, bool) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 
 	"github.com/sealboot/sealboot/keystore/cms"
 )
@@ -111,11 +112,11 @@ func (e *sealError) Error() string { return e.reason }
 // the result in the cache. A config already sealed to the device is kept
 // as it is, once one of its recipients is the certificate.
 func (c *Core) seal(serial string, st *settings) (sealed, error) {
-	if pre, sum, ok, err := c.deps.Configs.Presealed(serial); err != nil || ok {
+	if pre, sum, rs, ok, err := c.deps.Configs.Presealed(serial); err != nil || ok {
 		if err != nil {
 			return sealed{}, err
 		}
-		return c.presealed(serial, pre, sum, st)
+		return c.presealed(serial, pre, sum, rs, st)
 	}
 	config, sum, err := c.deps.Configs.Config(serial)
 	if err != nil {
@@ -136,13 +137,12 @@ func (c *Core) seal(serial string, st *settings) (sealed, error) {
 // presealed checks a config sealed to the device against the serial's
 // certificate as it is now (the configs directory checked it when it
 // settled, but a new certificate may have come since) and caches it.
-func (c *Core) presealed(serial string, data []byte, sum [32]byte, st *settings) (sealed, error) {
+func (c *Core) presealed(serial string, data []byte, sum [32]byte, rs []cms.Recipient, st *settings) (sealed, error) {
 	cert, fp, ok := c.deps.Certificates.Certificate(serial)
 	if !ok {
 		return sealed{plaintext: true}, nil
 	}
-	match, rs, err := cms.SealedTo(data, cert)
-	if err != nil || !match {
+	if !slices.ContainsFunc(rs, func(r cms.Recipient) bool { return r.Matches(cert) }) {
 		return sealed{}, &sealError{OutcomeNotFound, fmt.Sprintf(
 			"config not servable: presealed config is not sealed to the pinned certificate (recipients %v, pinned %s)", rs, cms.Describe(cert))}
 	}
@@ -165,7 +165,7 @@ func configError(a *Attempt, err error) error {
 // plaintext applies the plaintext policy to a serial with no certificate.
 func (c *Core) plaintext(a *Attempt, st *settings) ([]byte, error) {
 	a.Encrypted, a.Fingerprint = false, ""
-	if _, _, pre, _ := c.deps.Configs.Presealed(a.Serial); pre {
+	if _, _, _, pre, _ := c.deps.Configs.Presealed(a.Serial); pre {
 		a.Refuse(OutcomeNoCertificate, "presealed config and no certificate to check its recipients against: not served")
 		return nil, ErrNotFound
 	}
@@ -229,7 +229,7 @@ func (c *Core) Plaintext(a *Attempt) ([]byte, error) {
 	if fp, ok := c.deps.Certificates.Fingerprint(a.Serial); ok {
 		a.Fingerprint = fp
 	}
-	if _, _, pre, _ := c.deps.Configs.Presealed(a.Serial); pre {
+	if _, _, _, pre, _ := c.deps.Configs.Presealed(a.Serial); pre {
 		a.Refuse(OutcomeNotFound, "config is presealed (already sealed to the device): this transport carries the config inside "+
 			"its own signed and encrypted envelope (SZTP onboarding information, RFC 8572 sections 2.2 and 3.4); "+
 			"give this serial a plaintext or appliance-sealed config")
