@@ -3,6 +3,7 @@ package configdir
 import (
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -62,6 +63,7 @@ func ambiguity(serial string, es []*entry) string {
 	for i, e := range es {
 		names[i] = e.name
 	}
+	sort.Strings(names)
 	return fmt.Sprintf("ambiguous: %s are all configs for %s; keep one (a plaintext config is never served beside a sealed one)",
 		strings.Join(names, ", "), serial)
 }
@@ -97,10 +99,8 @@ func (d *Dir) state(e *entry) (state, reason string) {
 	d.mu.RLock()
 	siblings := d.entriesLocked(e.serial)
 	d.mu.RUnlock()
-	for _, s := range siblings {
-		if s.key != e.key {
-			return StateInvalid, ambiguity(e.serial, siblings)
-		}
+	if others := slices.DeleteFunc(siblings, func(s *entry) bool { return s.key == e.key }); len(others) > 0 {
+		return StateInvalid, ambiguity(e.serial, append(others, e))
 	}
 	switch e.kind {
 	case KindPresealed:

@@ -223,3 +223,73 @@ func TestKindExtensions(t *testing.T) {
 		}
 	}
 }
+
+// Deploys that replace plaintext configs by sealed ones in one step (a
+// release directory swapped in; files removed and added at once, as rsync
+// --delete does) never show a serial as ambiguous on the way: removals are
+// taken first.
+func TestPlaintextReplacedBySealedInOneDeploy(t *testing.T) {
+	t.Parallel()
+	id, err := appliance.Generate("pop1-a", keystore.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _ := appliance.New(id.Key, id.Cert)
+	base := t.TempDir()
+	r1, r2 := filepath.Join(base, "r1"), filepath.Join(base, "r2")
+	for _, d := range []string{r1, r2} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeOld(t, filepath.Join(r1, "SN1.cfg"), []byte(deviceSecret))
+	writeOld(t, filepath.Join(r1, "SN2.cfg"), []byte(deviceSecret))
+	writeOld(t, filepath.Join(r2, "SN1.cfg.cms"), sealTo(t, id, deviceSecret))
+	writeOld(t, filepath.Join(r2, "SN2.cfg"), []byte(deviceSecret))
+	link := filepath.Join(base, "configs")
+	if err := os.Symlink("r1", link); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, dir: link, certs: &certSet{m: map[string]bool{"SN1": true, "SN2": true, "SN3": true}}}
+	core, logs := observer.New(zap.DebugLevel)
+	h.logs = logs
+	if h.d, err = New(Config{Dir: link, Settle: 20 * time.Millisecond, MaxSize: 1 << 16, Appliance: app}, h.certs, zap.New(core), nil); err != nil {
+		t.Fatal(err)
+	}
+	h.run()
+	if err := os.Symlink("r2", link+".new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(link+".new", link); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "SN1 from its sealed file", func() bool {
+		data, _, err := h.d.Config("SN1")
+		return err == nil && string(data) == deviceSecret && h.d.List() != nil
+	})
+	// In the watched directory: the plaintext goes as the sealed file comes.
+	writeOld(t, filepath.Join(r2, "SN3.cfg"), []byte(deviceSecret))
+	eventually(t, "SN3 plaintext ready", func() bool { st, _ := h.last("SN3"); return st == StateReady })
+	sealed := sealTo(t, id, deviceSecret)
+	if err := os.WriteFile(filepath.Join(r2, ".SN3.tmp"), sealed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(r2, "SN3.cfg")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(r2, ".SN3.tmp"), filepath.Join(r2, "SN3.cfg.cms")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "SN3 from its sealed file", func() bool {
+		st, _ := h.last("SN3")
+		_, _, err := h.d.Config("SN3")
+		return st == StateReady && err == nil
+	})
+	for _, serial := range []string{"SN1", "SN3"} {
+		for _, e := range h.logs.FilterField(zap.String("serial", serial)).AllUntimed() {
+			if r, _ := e.ContextMap()["reason"].(string); strings.HasPrefix(r, "ambiguous") {
+				t.Errorf("%s was ambiguous on the way: %s %s", serial, e.ContextMap()["file"], r)
+			}
+		}
+	}
+}

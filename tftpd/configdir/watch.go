@@ -2,6 +2,8 @@ package configdir
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,18 +72,39 @@ func (d *Dir) arm(timer *time.Timer, pending map[string]time.Time) {
 	timer.Reset(time.Until(next))
 }
 
-// checkDue examines the files whose settle delay has passed.
+// checkDue examines the files whose settle delay has passed, those gone
+// first: a plaintext config replaced by its sealed version in one deploy
+// is never seen beside it (ambiguous) on the way.
 func (d *Dir) checkDue(pending map[string]time.Time) {
 	now := time.Now()
-	for name, due := range pending {
-		if due.After(now) {
-			continue
+	var due []string
+	for name, t := range pending {
+		if !t.After(now) {
+			due = append(due, name)
+			delete(pending, name)
 		}
-		delete(pending, name)
+	}
+	for _, name := range d.goneFirst(due) {
 		if again := d.check(name); again {
 			pending[name] = now.Add(d.cfg.Settle)
 		}
 	}
+}
+
+// goneFirst orders names so that those no longer in the directory come
+// first.
+func (d *Dir) goneFirst(names []string) []string {
+	rd := d.dir.Load()
+	out := make([]string, 0, len(names))
+	var present []string
+	for _, n := range names {
+		if _, err := rd.Lstat(n); errors.Is(err, fs.ErrNotExist) {
+			out = append(out, n)
+		} else {
+			present = append(present, n)
+		}
+	}
+	return append(out, present...)
 }
 
 // Rescan compares the whole directory with what is known (SIGHUP). Files
@@ -111,9 +134,6 @@ func (d *Dir) rescanInto(pending map[string]time.Time) error {
 	seen := map[string]bool{}
 	for _, n := range names {
 		seen[n] = true
-		if d.check(n) {
-			pending[n] = time.Now().Add(d.cfg.Settle)
-		}
 	}
 	d.mu.RLock()
 	var gone []string
@@ -123,8 +143,15 @@ func (d *Dir) rescanInto(pending map[string]time.Time) error {
 		}
 	}
 	d.mu.RUnlock()
+	// Removals first: a release that swaps plaintext configs for sealed
+	// ones never shows both for a serial (ambiguous) on the way.
 	for _, n := range gone {
 		d.check(n)
+	}
+	for _, n := range names {
+		if d.check(n) {
+			pending[n] = time.Now().Add(d.cfg.Settle)
+		}
 	}
 	return nil
 }
