@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -121,6 +122,7 @@ func TestSealedConfigsAtRest(t *testing.T) {
 		if r, _ := ev["reason"].(string); !strings.HasPrefix(r, want) {
 			t.Errorf("%s: reason %q, want it to start %q", serial, r, want)
 		}
+		t.Logf("%s: %s", serial, s.lineOf(ev))
 	}
 
 	devs := l.segment(t, 4)
@@ -197,4 +199,10 @@ func serverPID(t *testing.T, s *server) int {
 	}
 	t.Fatalf("no sealboot process under %d", s.cmd.Process.Pid)
 	return 0
+}
+
+// lineOf is the log line of an event, as JSON.
+func (s *server) lineOf(ev map[string]any) string {
+	b, _ := json.Marshal(ev)
+	return string(b)
 }
