@@ -154,6 +154,21 @@ func TestSealedConfigsAtRest(t *testing.T) {
 		}
 	}
 
+	// PRE01 is replaced (RMA) while sealboot runs: once its new
+	// certificate is pinned, its presealed file is invalid and no longer
+	// served, even to the address leased to PRE01.
+	preNew := newCentralDevice(t, t.TempDir(), "PRE01", keystore.P256)
+	sh(t, sealbootBin, "keys", "--dir", l.keysDir(), "import", "--replace", preNew.cert)
+	ev := s.wait("config invalid", func(m map[string]any) bool { return m["serial"] == "PRE01" })
+	if r, _ := ev["reason"].(string); !strings.HasPrefix(r, "sealed to another key: recipients [kari issuer \"CN=PRE01\"") {
+		t.Fatalf("PRE01 after its RMA: %q", r)
+	}
+	gone := filepath.Join(central, "PRE01.after-rma")
+	run(t, devs[0].NS, true, "curl", "-sS", "--fail", "-o", gone, "tftp://192.0.2.1/PRE01.enc")
+	if b, err := os.ReadFile(gone); err == nil && len(b) > 0 {
+		t.Fatalf("PRE01's file was served after its RMA: %d bytes", len(b))
+	}
+
 	// Nothing of any device's secret at rest in the POP, in its log or in
 	// its environment.
 	pid := serverPID(t, s)
