@@ -29,7 +29,7 @@ func unitWithBinary(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(unit), "/usr/local/bin/sealboot ") {
+	if !strings.Contains(string(unit), "/usr/local/bin/sealboot serve\n") {
 		t.Fatal("unit no longer runs /usr/local/bin/sealboot; update this test")
 	}
 	path := filepath.Join(dir, "sealboot.service")
@@ -70,7 +70,7 @@ func TestUnitKeepsRequiredSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure",
+		"Type=notify", "ExecReload=/usr/local/bin/sealboot reload", "Restart=on-failure",
 		"AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_RAW",
 		"CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_RAW",
 		"StateDirectory=sealboot", "ConfigurationDirectory=sealboot", "RuntimeDirectory=sealboot",

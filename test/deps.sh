@@ -30,6 +30,9 @@ packages=(
 	bash-completion:/usr/share/bash-completion/bash_completion
 	prometheus:promtool
 	chromium:chromium
+	debootstrap:debootstrap
+	nginx:nginx
+	apache2-utils:ab
 )
 
 missing=()
@@ -43,8 +46,11 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "test/deps.sh: not root; missing packages (tests needing them will skip): ${missing[*]}" >&2
 	exit 0
 fi
-# Keep the daemons these packages contain from starting at install time.
+# Keep the daemons these packages contain from starting at install time,
+# and remove that block again however this script ends: left behind, it
+# stops every later package's service from starting on this machine.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 	chmod +x /usr/sbin/policy-rc.d
 fi

@@ -31,8 +31,10 @@ func newDemoCmd(std stdio) *cobra.Command {
 		Use:   "demo",
 		Short: "A throwaway lab: sealboot and an emulated device (root)",
 		Long: `Demo builds a throwaway lab (two network namespaces, needs root), runs
-sealboot serve in one and boots an emulated RFC 8886 device in the other,
-then an emulated SZTP (RFC 8572) device, printing the events. Everything is removed at the end, and on Ctrl-C.`,
+sealboot serve in one and boots an emulated RFC 8886 device in the other
+over TFTP, then one over HTTP (its boot profile offers it an image, whose
+download is cut and resumed), then an emulated SZTP (RFC 8572) device,
+printing the events. Everything is removed at the end, and on Ctrl-C.`,
 		Example: "  sudo sealboot demo\n  sudo go run ./cmd/sealboot demo",
 		Args:    noArgs,
 	}, func(cmd *cobra.Command, _ []string) error {
@@ -84,7 +86,11 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := d.startServer(ctx, self, sz.env); err != nil {
+	cfgFile, httpKey, err := d.prepareHTTP()
+	if err != nil {
+		return err
+	}
+	if err := d.startServer(ctx, self, cfgFile, sz.env); err != nil {
 		return err
 	}
 	d.say("3. the device boots before its config exists, and retries every second (RFC 8886 4.3)")
@@ -94,6 +100,9 @@ func (d *demo) run(ctx context.Context) error {
 		"--install", filepath.Join(devDir, "installed.cfg"))
 	go func() { out, _ := boot.Output(); result <- out }()
 	if err := d.finish(ctx, configs, devDir, result); err != nil {
+		return err
+	}
+	if err := d.bootHTTP(ctx, self, httpKey); err != nil {
 		return err
 	}
 	return d.bootSZTP(ctx, self, sz)
@@ -114,10 +123,11 @@ func (d *demo) network() error {
 	return netns.Veth(d.srv, d.dev)
 }
 
-// startServer runs sealboot serve on its built-in defaults, with the lab's
-// settings as SEALBOOT_* environment variables, and prints its events.
-func (d *demo) startServer(ctx context.Context, self string, extraEnv []string) error {
-	d.server = d.srv.NS.Command(ctx, self, "serve")
+// startServer runs sealboot serve on cfgFile (HTTP and the boot profile)
+// and its built-in defaults, with the lab's other settings as SEALBOOT_*
+// environment variables, and prints its events.
+func (d *demo) startServer(ctx context.Context, self, cfgFile string, extraEnv []string) error {
+	d.server = d.srv.NS.Command(ctx, self, "serve", "--config", cfgFile)
 	d.server.Env = append(os.Environ(),
 		"SEALBOOT_STATE_DIR="+filepath.Join(d.dir, "state"), "SEALBOOT_TFTP_LISTEN=192.0.2.1:69",
 		"SEALBOOT_DHCP_ENABLED=true", "SEALBOOT_DHCP_V4_INTERFACES="+d.srv.Name,
@@ -143,7 +153,7 @@ func (d *demo) startServer(ctx context.Context, self string, extraEnv []string) 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	d.say("2. sealboot serve is up in namespace %s: DHCP on %s, TFTP on 192.0.2.1:69, SZTP on 192.0.2.1:8443", d.srv.NS.Name, d.srv.Name)
+	d.say("2. sealboot serve is up in namespace %s: DHCP on %s, TFTP on 192.0.2.1:69, HTTP on 192.0.2.1:80, SZTP on 192.0.2.1:8443", d.srv.NS.Name, d.srv.Name)
 	return nil
 }
 
@@ -171,8 +181,11 @@ func (d *demo) printEvents(r io.Reader, ready chan struct{}) (last string) {
 			continue
 		}
 		var b strings.Builder
-		for _, k := range []string{"outcome", "state", "serial", "ip", "bootfile", "file", "mode", "progress_type", "remote", "bytes", "reason", "error"} {
+		for _, k := range []string{"outcome", "state", "serial", "ip", "bootfile", "file", "mode", "progress_type", "remote", "status", "range", "bytes", "sha256", "reason", "error"} {
 			if v, ok := m[k]; ok && v != "" && v != nil {
+				if f, isNum := v.(float64); isNum && f == float64(int64(f)) {
+					v = int64(f) // JSON numbers: 8388608, not 8.388608e+06
+				}
 				fmt.Fprintf(&b, " %s=%v", k, v)
 			}
 		}

@@ -95,13 +95,13 @@ func (d *demo) prepareSZTP() (*sztpFiles, error) {
 
 // bootSZTP boots the SZTP device and reports what it says.
 func (d *demo) bootSZTP(ctx context.Context, self string, f *sztpFiles) error {
-	d.say("7. an SZTP device (RFC 8572) boots: DHCP option 143 names https://192.0.2.1:8443; it authenticates with its")
-	d.say("   factory IDevID, gets conveyed information signed by the owner (with its voucher) and encrypted to it")
+	d.say("10. an SZTP device (RFC 8572) boots: DHCP option 143 names https://192.0.2.1:8443; it authenticates with its")
+	d.say("    factory IDevID, gets conveyed information signed by the owner (with its voucher) and encrypted to it")
 	installed := filepath.Join(d.dir, "device", "sztp-installed.cfg")
 	out, err := d.dev.NS.Command(ctx, self, "device", "boot", "--sztp", "--serial", demoSZTPSerial, "--key", f.key, "--cert", f.cert,
 		"--masa-ca", f.masa, "--server-ca", f.serverCA, "--vendor", "cisco-xe", "--nonce", "--iface", d.dev.Name,
 		"--retry", "1s", "--max-attempts", "10", "--install", installed).Output()
-	d.say("8. the SZTP device says: %s", strings.TrimSpace(string(out)))
+	d.say("11. the SZTP device says: %s", strings.TrimSpace(string(out)))
 	if err != nil {
 		return fmt.Errorf("the SZTP device did not onboard: %w", err)
 	}
@@ -109,6 +109,6 @@ func (d *demo) bootSZTP(ctx context.Context, self string, f *sztpFiles) error {
 	if err != nil || string(got) != demoSZTPConfig {
 		return fmt.Errorf("the SZTP device installed another config: %v", err)
 	}
-	d.say("9. it verified voucher, owner certificate and signature, decrypted, installed its config, and reported its progress")
+	d.say("12. it verified voucher, owner certificate and signature, decrypted, installed its config, and reported its progress")
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/keystore/cms"
 	"github.com/sealboot/sealboot/test/device"
@@ -27,6 +28,7 @@ const sztpExamples = `  sealboot device keygen --count 10 --serial-prefix FOC --
   sealboot device boot --sztp --serial FOC0001 --key ./idevids/FOC0001.key --cert ./idevids/FOC0001.crt --masa-ca masa.pem --iface eth1`
 
 const bootExamples = `  sealboot device boot --serial SN19842256 --key ./factory/SN19842256.key --iface eth1 --vendor juniper
+  sealboot device boot --serial JN11F4C4DAFA --key JN11F4C4DAFA.key --iface eth1 --vendor juniper --transport http --cut-after 64MiB
   sealboot device boot --serial SN19842256 --key SN19842256.key --iface eth1 --retry 2s,10s --max-attempts 5 --require-encrypted
   sealboot device boot --count 500 --serial-prefix LAB --keys-dir ./fleet-keys --iface eth1`
 
@@ -163,22 +165,38 @@ func writeIdentity(id *keystore.DeviceIdentity, serial, keysDir, certsDir string
 // bootOpts are the flags of `sealboot device boot`.
 type bootOpts struct {
 	serial, keyPath, iface, vendor, model, expect, install, retry, prefix, keysDir, results string
+	transport, image                                                                        string
+	cutAfter                                                                                config.ByteSize
 	v6, reqEnc, keep                                                                        bool
 	sztp                                                                                    sztpOpts
-	window, dhcpTimeout, tftpTimeout                                                        time.Duration
+	window, dhcpTimeout, tftpTimeout, httpTimeout                                           time.Duration
 	maxAttempts, blksize, count                                                             int
 }
+
+// sizeFlag is a --flag taking a size in bytes (64KiB, 1MiB, 1073741824).
+type sizeFlag struct{ v *config.ByteSize }
+
+func (f sizeFlag) String() string     { return f.v.String() }
+func (f sizeFlag) Set(s string) error { return f.v.UnmarshalText([]byte(s)) }
+func (f sizeFlag) Type() string       { return "bytes" }
 
 func newDeviceBootCmd(std stdio) *cobra.Command {
 	var o bootOpts
 	c := newCommand(&cobra.Command{
 		Use:   "boot --iface IF (--serial SN --key FILE | --count N --keys-dir DIR)",
-		Short: "Boot an emulated device: DHCP, TFTP, decrypt, retry",
+		Short: "Boot an emulated device: DHCP, TFTP or HTTP, decrypt, retry",
 		Long: `Boot boots an emulated device: DHCP on --iface presenting the serial the
-vendor's way, TFTP fetch from the leased address (HTTP when DHCP names an
-http:// URL, as for a boot profile whose transport is http), decrypt with its
-key, retry on RFC 8886's schedule. It prints one JSON result line and exits 0 only when a
-config was installed.`,
+vendor's way, a fetch from the leased address, decrypt with its key, retry on
+RFC 8886's schedule. It prints one JSON result line and exits 0 only when a
+config was installed.
+
+The fetch is TFTP, or HTTP when DHCP says so (--transport auto): an http://
+URL in option 67 or DHCPv6 option 59, or for Juniper option 43 sub-option 03
+http (the name in 43.01, from the server of option 150, port 43.05);
+--transport http or tftp forces one. An image DHCP offers (Juniper 43.00, else
+43.04), or --image, is fetched over HTTP before the config, resumed with a
+Range request when the connection drops (--cut-after drops it once on
+purpose), and its SHA-256 must be the server's ETag.`,
 		Example: bootExamples,
 		Args:    noArgs,
 	}, func(cmd *cobra.Command, _ []string) error { return deviceBoot(cmd.Context(), o, std) })
@@ -199,6 +217,10 @@ config was installed.`,
 	fs.DurationVar(&o.dhcpTimeout, "dhcp-timeout", 10*time.Second, "DHCP exchange timeout per attempt")
 	fs.DurationVar(&o.tftpTimeout, "tftp-timeout", 2*time.Second, "TFTP retransmission timeout")
 	fs.BoolVar(&o.keep, "keep-address", false, "leave the leased address on the interface")
+	fs.StringVar(&o.transport, "transport", device.TransportAuto, fmt.Sprintf("how to fetch the config: %v (auto: as DHCP says)", device.Transports))
+	fs.StringVar(&o.image, "image", "", "fetch this image URL before the config (vendors whose DHCP names no image)")
+	fs.Var(sizeFlag{&o.cutAfter}, "cut-after", "drop the image download's connection once after this many bytes (64KiB, 1MiB…), then resume it")
+	fs.DurationVar(&o.httpTimeout, "http-timeout", 10*time.Second, "HTTP: give up when nothing comes for this long")
 	fs.IntVar(&o.count, "count", 0, "boot a fleet of this many devices at once (keys from --keys-dir)")
 	fs.StringVar(&o.prefix, "serial-prefix", "DEV", "fleet serial prefix")
 	fs.StringVar(&o.keysDir, "keys-dir", "", "fleet: directory of <serial>.key files")
@@ -213,6 +235,7 @@ config was installed.`,
 	fs.StringVar(&o.sztp.osName, "os-name", "", "SZTP: the OS the device runs")
 	fs.StringVar(&o.sztp.osVersion, "os-version", "", "SZTP: the version it runs")
 	completeWords(c, "vendor", device.Vendors...)
+	completeWords(c, "transport", device.Transports...)
 	_ = c.RegisterFlagCompletionFunc("iface", completeInterfaces)
 	_ = c.MarkFlagDirname("keys-dir")
 	return c
@@ -232,6 +255,7 @@ func deviceBoot(ctx context.Context, o bootOpts, std stdio) error {
 	if o.count > 0 && (o.v6 || o.install != "" || o.serial != "" || o.keyPath != "") {
 		return usagef("--count boots a DHCPv4 fleet with keys from --keys-dir; --v6, --install, --serial and --key apply to one device only")
 	}
+	tmpl.Transport, tmpl.ImageURL, tmpl.CutAfter, tmpl.HTTPTimeout = o.transport, o.image, int64(o.cutAfter), o.httpTimeout
 	if o.sztp.on {
 		if tmpl.SZTP, err = o.sztp.config(o.count == 0); err != nil {
 			return usageError{err}

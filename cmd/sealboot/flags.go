@@ -33,7 +33,7 @@ func newRootCmd(std stdio) *cobra.Command {
 	root.SetErr(std.err)
 	root.SetUsageTemplate(usageTemplate)
 	root.SetHelpCommand(newHelpCmd())
-	root.AddCommand(newServeCmd(std), newCheckCmd(std), newSealCmd(std), newOpenCmd(std),
+	root.AddCommand(newServeCmd(std), newCheckCmd(std), newReloadCmd(std), newSealCmd(std), newOpenCmd(std),
 		newKeysCmd(std), newDeviceCmd(std), newSZTPCmd(std), newDemoCmd(std), newStatusCmd(std), newVersionCmd(std))
 	completionCmd(root)
 	return root

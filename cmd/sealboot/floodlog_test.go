@@ -151,7 +151,7 @@ func TestTFTPFloodLogsBounded(t *testing.T) {
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	st := newDeviceState(cfg)
-	c, err := build(cfg, zap.New(core), st, packetLogging{Tick: time.Hour, First: floodFirst, Window: time.Hour})
+	c, err := build(cfg, zap.New(core), st, packetLogging{Tick: time.Hour, First: floodFirst, Window: time.Hour}, forServe)
 	if err != nil {
 		t.Fatal(err)
 	}

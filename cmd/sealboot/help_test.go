@@ -123,7 +123,7 @@ func TestErrorsNameTheCommand(t *testing.T) {
 		{[]string{"keys", "--dir", missing, "import", "x.crt"}, "sealboot keys import: keys directory"},
 		{[]string{"seal", "--cert", missing}, "sealboot seal: open " + missing},
 		{[]string{"open", "--key", missing}, "sealboot open: open " + missing},
-		{[]string{"serve", "--config", missing}, "sealboot serve: read config: open " + missing},
+		{[]string{"serve", "--config", missing}, "sealboot serve: " + missing + ": cannot read the configuration file: no such file or directory"},
 	} {
 		code, _, e := runCLI(t, nil, tt.args...)
 		if code != exitFailure || !strings.HasPrefix(e, tt.want) {

@@ -52,7 +52,7 @@ func TestKeysApplianceInitAndCheck(t *testing.T) {
 	}{
 		{"pair", "appliance_key: " + key + "\nappliance_cert: " + cert + "\n", 0, "OK"},
 		{"mismatched pair", "appliance_key: " + key + "\nappliance_cert: " + other + "\n", 1, "appliance_key: appliance key and certificate do not match"},
-		{"missing key", "appliance_key: " + key + ".gone\nappliance_cert: " + cert + "\n", 1, "appliance_key: appliance key: open"},
+		{"missing key", "appliance_key: " + key + ".gone\nappliance_cert: " + cert + "\n", 1, "missing-key.yaml:1: appliance_key: " + key + ".gone: stat"},
 		{"key alone", "appliance_key: " + key + "\n", 1, "appliance_cert: appliance_key and appliance_cert go together"},
 		{"same extensions", "watch:\n  presealed_extension: .cfg\n", 1, `watch.presealed_extension: ".cfg" is watch.extension already`},
 		{"bad extension", "watch:\n  appliance_extension: cms\n", 1, `watch.appliance_extension: invalid extension "cms"`},

@@ -13,9 +13,11 @@ import (
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 )
 
-// reloadOnHUP reloads on every SIGHUP until ctx is done, from the moment
-// sealboot is ready: a SIGHUP that came while it was starting (a large
-// keystore takes seconds to read) is applied once, then.
+// reloadOnHUP reloads on every SIGHUP, and on every request on the
+// control socket (`sealboot reload`, which waits for the outcome), until
+// ctx is done, from the moment sealboot is ready: a SIGHUP that came while
+// it was starting (a large keystore takes seconds to read) is applied
+// once, then. One reload runs at a time.
 func (s *server) reloadOnHUP(ctx context.Context, ready <-chan struct{}) {
 	select {
 	case <-ctx.Done():
@@ -34,13 +36,24 @@ func (s *server) reloadOnHUP(ctx context.Context, ready <-chan struct{}) {
 			return
 		case <-s.hups:
 			s.reload()
+		case reply := <-s.comps.reloadRequests:
+			s.log.Info("reload requested on the control socket")
+			reply <- s.reload()
 		}
 	}
 }
 
+// reloadResult is what a reload did, as the control socket reports it to
+// `sealboot reload`.
+type reloadResult struct {
+	Outcome string   `json:"outcome"` // applied, refused or partial
+	Kept    []string `json:"kept,omitempty"`
+	Error   string   `json:"error,omitempty"`
+}
+
 // reload reads the configuration again and applies it. A file that does not
 // load or validate is refused: the running configuration keeps serving.
-func (s *server) reload() {
+func (s *server) reload() reloadResult {
 	s.notify.Reloading()
 	defer s.notify.Ready("serving (reloaded)")
 	cfg, kept, err := s.nextConfig()
@@ -51,7 +64,7 @@ func (s *server) reload() {
 		s.comps.metrics.reloaded(false)
 		s.log.Error("reload refused: the new configuration is invalid; the running one keeps serving",
 			zap.String("event", "config.reload"), zap.String("outcome", "refused"), zap.Error(err))
-		return
+		return reloadResult{Outcome: "refused", Error: err.Error()}
 	}
 	if lvl, err := zap.ParseAtomicLevel(cfg.Log.Level); err == nil {
 		s.level.SetLevel(lvl.Level())
@@ -59,12 +72,13 @@ func (s *server) reload() {
 	if err := s.comps.reload(cfg); err != nil {
 		s.comps.metrics.reloaded(false)
 		s.log.Error("reload incomplete", zap.String("event", "config.reload"), zap.String("outcome", "partial"), zap.Error(err))
-		return
+		return reloadResult{Outcome: "partial", Kept: kept, Error: err.Error()}
 	}
 	s.current = cfg
 	s.comps.metrics.reloaded(true)
 	s.log.Info("configuration reloaded", zap.String("event", "config.reload"), zap.String("outcome", "applied"),
 		zap.Strings("kept", kept), zap.Bool("binding_check", *cfg.TFTP.BindingCheck))
+	return reloadResult{Outcome: "applied", Kept: kept}
 }
 
 // nextConfig reads the configuration again and returns what a reload
@@ -80,7 +94,7 @@ func (s *server) nextConfig() (cfg *config.Config, kept []string, err error) {
 	}
 	file, err := raw.Resolved() // the file as `sealboot check` sees it
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", s.src.Name(), err)
+		return nil, nil, s.src.Annotate(err)
 	}
 	next := *raw
 	kept = s.keepRunning(&next, file)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -39,10 +41,10 @@ underscores) override the file too.`,
 		Example: serveExamples,
 		Args:    noArgs,
 	}, nil)
-	file := c.Flags().StringP("config", "c", "", "configuration file (YAML); without it the built-in defaults are used")
+	file := c.Flags().StringP("config", "c", "", "configuration file (YAML); default: $CONFIGURATION_DIRECTORY/sealboot.yaml when set, else the built-in defaults")
 	keys := serveFlags(c.Flags())
 	c.RunE = ranE(func(cmd *cobra.Command, _ []string) error {
-		return runServe(cmd.Context(), *file, keys, std)
+		return runServe(cmd.Context(), configFile(*file, os.Getenv), keys, std)
 	})
 	return c
 }
@@ -207,33 +209,40 @@ func (s *server) tftpListenFallback(listen []string) []string {
 	return []string{fallbackTFTPListen}
 }
 
-// prepareDirs creates the state, keys, configs and images directories (and
-// the SZTP trust anchors' when SZTP runs) when missing. Configs hold
-// secrets: their directory is private to the service.
+// prepareDirs creates the directories of madeDirs that are missing, each
+// with its mode whatever the umask (the unit's UMask=0077 would make the
+// keys directory 0700).
 func prepareDirs(cfg *config.Config, log *zap.Logger) error {
-	dirs := []struct {
-		key, path string
-		mode      os.FileMode
-	}{
-		{"state_dir", cfg.StateDir, 0o750},
-		{"keys_dir", cfg.KeysDir, 0o750},
-		{"configs_dir", cfg.ConfigsDir, 0o700},
-		{"images_dir", cfg.ImagesDir, 0o750},
-	}
-	if len(cfg.SZTP.Listen) > 0 {
-		dirs = append(dirs, struct {
-			key, path string
-			mode      os.FileMode
-		}{"sztp.trust_anchors", cfg.SZTP.TrustAnchors, 0o750})
-	}
-	for _, d := range dirs {
-		if _, err := os.Stat(d.path); err == nil {
+	for _, d := range madeDirs(cfg) {
+		if _, err := os.Stat(*d.path); err == nil {
 			continue
 		}
-		if err := os.MkdirAll(d.path, d.mode); err != nil {
+		if err := os.MkdirAll(*d.path, d.mode); err != nil {
 			return fmt.Errorf("%s: %w", d.key, err)
 		}
-		log.Info("created directory", zap.String("key", d.key), zap.String("path", d.path))
+		if err := os.Chmod(*d.path, d.mode); err != nil {
+			return fmt.Errorf("%s: %w", d.key, err)
+		}
+		log.Info("created directory", zap.String("key", d.key), zap.String("path", *d.path))
 	}
 	return nil
+}
+
+// configFile is the configuration file a command reads: the one given,
+// else sealboot.yaml in $CONFIGURATION_DIRECTORY (systemd's
+// ConfigurationDirectory=) when that is set and the file exists there,
+// else none (the built-in defaults).
+func configFile(given string, getenv func(string) string) string {
+	if given != "" {
+		return given
+	}
+	dir, _, _ := strings.Cut(getenv("CONFIGURATION_DIRECTORY"), ":")
+	if dir == "" {
+		return ""
+	}
+	p := filepath.Join(dir, "sealboot.yaml")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
 }

@@ -156,10 +156,17 @@ func (f *statusFlags) socketPath() (string, error) {
 	if f.socketSet {
 		return f.socket, nil
 	}
-	cfg, err := config.Load(config.Source{File: f.config, Env: os.Environ()})
+	cfg, err := config.Load(config.Source{File: configFile(f.config, os.Getenv), Env: os.Environ()})
 	if err != nil {
 		return "", err
 	}
+	return findSocket(cfg)
+}
+
+// findSocket is where serve's control socket is with cfg: admin.socket,
+// else the first that exists of where serve puts it under systemd, as
+// root, and as this user.
+func findSocket(cfg *config.Config) (string, error) {
 	if cfg.Admin.Socket == config.SocketOff {
 		return "", unreachable{errors.New("admin.socket is off in the configuration")}
 	}
@@ -273,7 +280,11 @@ func newStatusClient(socket string) *statusClient {
 }
 
 func (c *statusClient) get(ctx context.Context, path string) ([]byte, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://sealboot"+path, nil)
+	return c.do(ctx, http.MethodGet, path)
+}
+
+func (c *statusClient) do(ctx context.Context, method, path string) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://sealboot"+path, nil)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -149,18 +149,21 @@ func TestServeSZTPWithCurlAndOpenSSL(t *testing.T) {
 	rma, _ := vendor.Issue("FOC2231X0AB", keystore.P256, keystore.IssueOptions{})
 	unknown, _ := vendor.Issue("FOC9999X0ZZ", keystore.P256, keystore.IssueOptions{})
 	for _, r := range []struct {
-		name    string
-		id      *keystore.DeviceIdentity
-		basic   string
-		status  string
-		outcome string
+		name      string
+		id        *keystore.DeviceIdentity
+		basic     string
+		status    string
+		typ, tag  string
+		outcome   string
+		challenge bool // WWW-Authenticate: Basic (basic_auth is set)
 	}{
-		{"unknown CA", alien, "", "401", "untrusted_certificate"},
-		{"revoked pin (RMA)", rma, "", "403", "pin_mismatch"},
-		{"unknown serial", unknown, "", "404", "not_found"},
-		{"wrong Basic password", nil, "FOC2231X0AB:wrong", "401", "bad_password"},
+		{"unknown CA", alien, "", "401", "protocol", "access-denied", "untrusted_certificate", true},
+		{"revoked pin (RMA)", rma, "", "403", "protocol", "access-denied", "pin_mismatch", false},
+		{"unknown serial", unknown, "", "404", "application", "invalid-value", "not_found", false},
+		{"wrong Basic password", nil, "FOC2231X0AB:wrong", "401", "protocol", "access-denied", "bad_password", true},
 	} {
-		args := []string{"-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", serverCA, "-X", "POST", url}
+		headers, body := filepath.Join(dir, "refusal.headers"), filepath.Join(dir, "refusal.body")
+		args := []string{"-sS", "-D", headers, "-o", body, "-w", "%{http_code}", "--cacert", serverCA, "-X", "POST", url}
 		if r.id != nil {
 			args = append(args, "--cert", write(r.name+".crt", r.id.CertPEM), "--key", write(r.name+".key", r.id.KeyPEM))
 		} else {
@@ -169,6 +172,14 @@ func TestServeSZTPWithCurlAndOpenSSL(t *testing.T) {
 		out, err := exec.Command("curl", args...).Output()
 		if err != nil || string(out) != r.status {
 			t.Errorf("%s: curl %v, status %s, want %s", r.name, err, out, r.status)
+		}
+		h, _ := os.ReadFile(headers)
+		b, _ := os.ReadFile(body)
+		if !strings.Contains(string(b), `"error-type":"`+r.typ+`"`) || !strings.Contains(string(b), `"error-tag":"`+r.tag+`"`) {
+			t.Errorf("%s: body %s, want %s %s", r.name, b, r.typ, r.tag)
+		}
+		if got := strings.Contains(strings.ToLower(string(h)), "\nwww-authenticate: basic realm=\"sztp\""); got != r.challenge {
+			t.Errorf("%s: headers %s", r.name, h)
 		}
 		d.waitMatch("sztp request "+r.outcome, func(map[string]any) bool { return true })
 	}

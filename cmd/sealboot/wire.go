@@ -45,6 +45,9 @@ type components struct {
 	// admin serves the status page and API; nil without device state.
 	admin   http.Handler
 	metrics *serverMetrics
+	// reloadRequests carry the control socket's reload requests to the
+	// server, which answers each on its channel once the reload is done.
+	reloadRequests chan chan<- reloadResult
 }
 
 // check runs every component's check of a new configuration.
@@ -79,12 +82,24 @@ func (c *components) reload(cfg *config.Config) error {
 // st (nil: none) is the per-device state: every component's logger feeds
 // it, outside any rate limit.
 func buildComponents(cfg *config.Config, log *zap.Logger, st *devices.State) (*components, error) {
-	return build(cfg, log, st, defaultPacketLogging())
+	return build(cfg, log, st, defaultPacketLogging(), forServe)
 }
 
+// buildMode says what the components are built for.
+type buildMode int
+
+const (
+	forServe buildMode = iota
+	// forCheck builds every component as serve does, reading every file
+	// and directory it reads, but opens nothing for writing (the DHCP
+	// server's lease journals are checked, not opened): `sealboot check`.
+	// Nothing runs; no socket is bound.
+	forCheck
+)
+
 // build is buildComponents with the rate limit of per-packet log lines.
-func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLogging) (*components, error) {
-	c := &components{reg: prometheus.NewRegistry()}
+func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLogging, mode buildMode) (*components, error) {
+	c := &components{reg: prometheus.NewRegistry(), reloadRequests: make(chan chan<- reloadResult)}
 	// The state taps each logger outermost: rate limits and levels apply
 	// to the output only, and it sees every event.
 	plogs := newPacketLogs(base, pl, c.reg, st)
@@ -126,7 +141,13 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 		daemon.Task{Name: "configs", Component: configs},
 	)
 	var dhcp *plugins.Server
-	if cfg.DHCP.Enabled {
+	if cfg.DHCP.Enabled && mode == forCheck {
+		if err := checkDHCP(cfg); err != nil {
+			return nil, err
+		}
+		deps.Bindings = new(plugins.Bindings) // knows no address
+	}
+	if cfg.DHCP.Enabled && mode == forServe {
 		dcfg, err := dhcpConfig(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("dhcp: %w", err)
@@ -215,6 +236,19 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 		c.listen = append(c.listen, "metrics "+cfg.Metrics.Listen)
 	}
 	return c, nil
+}
+
+// checkDHCP is what plugins.New and the DHCP server's start would refuse,
+// checked without opening the lease journals.
+func checkDHCP(cfg *config.Config) error {
+	dcfg, err := dhcpConfig(cfg)
+	if err == nil {
+		err = plugins.CheckConfig(dcfg)
+	}
+	if err != nil {
+		return fmt.Errorf("dhcp: %w", err)
+	}
+	return nil
 }
 
 // knownSerials implements the DHCP plugin's Known: a serial with a

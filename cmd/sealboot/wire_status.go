@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/hex"
+	"encoding/json"
+	"net/http"
 	"os"
 	"time"
 
@@ -49,9 +51,49 @@ func (c *components) addStatus(cfg *config.Config, st *devices.State, keys *keys
 		return nil
 	})
 	if path := cfg.SocketPath(os.Getenv, os.Geteuid()); path != "" {
-		c.tasks = append(c.tasks, daemon.Task{Name: "admin", Component: admin.NewSocket(path, c.admin, log.Named("admin"))})
+		c.tasks = append(c.tasks, daemon.Task{Name: "admin", Component: admin.NewSocket(path, c.socketHandler(), log.Named("admin"))})
 		c.listen = append(c.listen, "admin "+path)
 	}
+}
+
+// reloadWait bounds how long `sealboot reload` waits for the outcome.
+const reloadWait = 5 * time.Minute
+
+// socketHandler is what the control socket serves: the admin handler, and
+// POST /api/v1/reload, which reloads the configuration as SIGHUP does and
+// answers with the outcome once it is known (200 applied, 422 refused, 500
+// partly applied). Only the socket has it: the metrics listener is read-only.
+func (c *components) socketHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", c.admin)
+	mux.HandleFunc("POST /api/v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		// A reload rescans the directories and may wait for one in
+		// progress: longer than the socket's write timeout allows.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(reloadWait))
+		reply := make(chan reloadResult, 1)
+		select {
+		case c.reloadRequests <- reply:
+		case <-r.Context().Done():
+			return
+		}
+		var res reloadResult
+		select {
+		case res = <-reply:
+		case <-r.Context().Done():
+			return
+		}
+		code := http.StatusOK
+		switch res.Outcome {
+		case "refused":
+			code = http.StatusUnprocessableEntity
+		case "partial":
+			code = http.StatusInternalServerError
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(res)
+	})
+	return mux
 }
 
 // notReady names the tasks whose components do not serve yet.

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -67,6 +68,17 @@ type Config struct {
 	TFTPTimeout time.Duration
 	KeepAddress bool // leave the leased address on the interface at the end
 	V6PrefixLen int  // prefix length put on the DHCPv6 address; default 64
+	// Transport is how the config is fetched: TransportAuto (the default)
+	// as DHCP says, or TransportHTTP or TransportTFTP whatever it says.
+	Transport string
+	// ImageURL is an image to fetch before the config, for vendors whose
+	// DHCP names none (their ZTP script fetches it); it replaces the one
+	// Juniper's option 43 names.
+	ImageURL string
+	// CutAfter drops the image download's connection once, after that
+	// many bytes, so that the device resumes it with a Range request.
+	CutAfter    int64
+	HTTPTimeout time.Duration // nothing received for this long ends an HTTP request; default 10s
 	// SZTP, when set, makes the device an SZTP agent (RFC 8572) instead
 	// of an RFC 8886 one.
 	SZTP *SZTP
@@ -79,6 +91,11 @@ type Config struct {
 	// MACs that are not the interface's, so unicast replies to them would
 	// be dropped.
 	broadcast bool
+	// image is the image installed by an earlier attempt (its URL and
+	// SHA-256): a device does not fetch it again.
+	image string
+	// cut is set once the image download has been cut (CutAfter).
+	cut bool
 	// onLease receives the removal of each leased address when
 	// KeepAddress is set (Fleet removes them all at the end).
 	onLease func(release func())
@@ -119,6 +136,7 @@ type Result struct {
 	Address   string  `json:"address"`
 	Server    string  `json:"server"`
 	File      string  `json:"file"`
+	Transport string  `json:"transport,omitempty"` // of the config: tftp or http
 	Bytes     int     `json:"bytes"`
 	Encrypted bool    `json:"encrypted"`
 	SHA256    string  `json:"sha256,omitempty"`
@@ -126,13 +144,20 @@ type Result struct {
 	Error     string  `json:"error,omitempty"`
 	Attempts  int     `json:"attempts"`
 	DHCPMs    float64 `json:"dhcp_ms"`
-	TFTPMs    float64 `json:"tftp_ms"`
+	TFTPMs    float64 `json:"tftp_ms"` // the config fetch, over TFTP or HTTP
 	DecryptMs float64 `json:"decrypt_ms"`
 	TotalMs   float64 `json:"total_ms"`
-	// SZTP: the security mode of the conveyed information, the boot image,
-	// the scripts recorded (which:bytes:sha256), the progress reported.
+	// The image fetched before the config (its URL; for SZTP, with its
+	// size and hash), its size, SHA-256 (equal to the server's ETag),
+	// the requests that resumed it after a cut, and the time it took.
+	Image        string  `json:"image,omitempty"`
+	ImageBytes   int64   `json:"image_bytes,omitempty"`
+	ImageSHA256  string  `json:"image_sha256,omitempty"`
+	ImageResumes int     `json:"image_resumes,omitempty"`
+	ImageMs      float64 `json:"image_ms,omitempty"`
+	// SZTP: the security mode of the conveyed information, the scripts
+	// recorded (which:bytes:sha256), the progress reported.
 	Mode     string   `json:"mode,omitempty"`
-	Image    string   `json:"image,omitempty"`
 	Scripts  []string `json:"scripts,omitempty"`
 	Progress []string `json:"progress,omitempty"`
 	SZTPMs   float64  `json:"sztp_ms,omitempty"`
@@ -188,6 +213,19 @@ func (cfg *Config) defaults() error {
 	}
 	if cfg.TFTPTimeout == 0 {
 		cfg.TFTPTimeout = 2 * time.Second
+	}
+	switch cfg.Transport {
+	case "":
+		cfg.Transport = TransportAuto
+	case TransportAuto, TransportHTTP, TransportTFTP:
+	default:
+		return fmt.Errorf("unknown transport %q (want one of %v)", cfg.Transport, Transports)
+	}
+	if cfg.ImageURL != "" && !isHTTP(cfg.ImageURL) {
+		return fmt.Errorf("image %q: an http:// or https:// URL is needed", cfg.ImageURL)
+	}
+	if cfg.HTTPTimeout == 0 {
+		cfg.HTTPTimeout = 10 * time.Second
 	}
 	if cfg.V6PrefixLen == 0 {
 		cfg.V6PrefixLen = 64
@@ -251,10 +289,16 @@ func (cfg *Config) attempt(ctx context.Context, n int) Result {
 		res.SZTPMs = ms(time.Since(t1))
 		return res
 	}
+	if !cfg.bootImage(ctx, lease, &res) {
+		return res
+	}
 	var data []byte
 	t1 := time.Now()
-	for _, file := range lease.files {
-		res.File = file
+	for _, file := range cfg.targets(lease) {
+		res.File, res.Transport = file, "tftp"
+		if isHTTP(file) {
+			res.Transport = "http"
+		}
 		if data, err = cfg.fetch(ctx, lease.addr, lease.server, file); err == nil {
 			break
 		}
@@ -269,6 +313,39 @@ func (cfg *Config) attempt(ctx context.Context, n int) Result {
 	cfg.install(&res, data)
 	res.DecryptMs = ms(time.Since(t2))
 	return res
+}
+
+// bootImage fetches the image DHCP offered (or ImageURL) and checks it,
+// unless an earlier attempt installed it already; false when the attempt
+// ends there (image_mismatch).
+func (cfg *Config) bootImage(ctx context.Context, lease *dhcpLease, res *Result) bool {
+	url, err := cfg.imageURL(lease)
+	if url == "" && err == nil {
+		return true
+	}
+	res.Image = url
+	if url != "" && strings.HasPrefix(cfg.image, url+" ") {
+		res.ImageSHA256 = strings.TrimPrefix(cfg.image, url+" ")
+		return true
+	}
+	t := time.Now()
+	if err == nil {
+		cut := cfg.CutAfter
+		if cfg.cut {
+			cut = 0
+		}
+		var f *imageFetch
+		f, err = cfg.fetchImage(ctx, lease.addr, url, cut)
+		cfg.cut = cfg.cut || f.cuts > 0
+		res.ImageBytes, res.ImageResumes, res.ImageSHA256 = f.got, f.resumes, f.sum()
+	}
+	res.ImageMs = ms(time.Since(t))
+	if err != nil {
+		res.Outcome, res.Error = OutcomeImageMismatch, err.Error()
+		return false
+	}
+	cfg.image = url + " " + res.ImageSHA256
+	return true
 }
 
 // checkSum compares the config's SHA-256 with the expected one, accepting
@@ -288,7 +365,8 @@ type dhcpLease struct {
 	addr    netip.Addr
 	prefix  int
 	server  netip.Addr
-	files   []string // in the order the vendor tries them
-	sztp    []string // SZTP bootstrap server URIs (option 143 or 136)
+	files   []string   // in the order the vendor tries them
+	sztp    []string   // SZTP bootstrap server URIs (option 143 or 136)
+	juniper juniperZTP // Juniper's option 43
 	release func()
 }

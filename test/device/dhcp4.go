@@ -1,7 +1,6 @@
 package device
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -73,7 +72,11 @@ func (cfg *Config) dhcp4(ctx context.Context, attempt int) (*dhcpLease, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dhcpLease{addr: addr, prefix: prefix, server: server, files: files, sztp: uris, release: release}, nil
+	l := &dhcpLease{addr: addr, prefix: prefix, server: server, files: files, sztp: uris, release: release}
+	if cfg.Vendor == VendorJuniper {
+		l.juniper = parseJuniper43(ack.Options.Get(dhcpv4.OptionVendorSpecificInformation))
+	}
+	return l, nil
 }
 
 // The SZTP redirect options (RFC 8572 sections 8.1 and 8.2).
@@ -173,7 +176,7 @@ func bootInfo4(vendor string, ack *dhcpv4.DHCPv4) (netip.Addr, []string) {
 		}
 	}
 	if vendor == VendorJuniper {
-		add(juniperConfigFile(ack.Options.Get(dhcpv4.OptionVendorSpecificInformation)))
+		add(parseJuniper43(ack.Options.Get(dhcpv4.OptionVendorSpecificInformation)).config)
 	}
 	opt67 := ack.BootFileNameOption()
 	if u, err := url.Parse(opt67); err == nil && (u.Scheme == "tftp" || isHTTP(opt67)) {
@@ -197,22 +200,6 @@ func bootInfo4(vendor string, ack *dhcpv4.DHCPv4) (netip.Addr, []string) {
 		}
 	}
 	return netip.Addr{}, files
-}
-
-// juniperConfigFile reads sub-option 01 (config file name) of Juniper's
-// option 43.
-func juniperConfigFile(b []byte) string {
-	for len(b) >= 2 {
-		code, n := b[0], int(b[1])
-		if len(b) < 2+n {
-			return ""
-		}
-		if code == 0x01 {
-			return string(bytes.TrimRight(b[2:2+n], "\x00"))
-		}
-		b = b[2+n:]
-	}
-	return ""
 }
 
 func contains(ss []string, s string) bool {

@@ -19,8 +19,9 @@ func demoNamespaces(t *testing.T) int {
 	return strings.Count(string(out), "sbdem")
 }
 
-// TestDemo runs `sealboot demo` to the end: the device installs the
-// operator's config and the lab is removed.
+// TestDemo runs `sealboot demo` to the end: the TFTP device, the HTTP
+// device (image cut, resumed, checked; config over HTTP) and the SZTP
+// device install their configs, and the lab is removed.
 func TestDemo(t *testing.T) {
 	if err := netns.Check(); err != nil {
 		t.Skipf("skipping: %v", err)
@@ -31,6 +32,11 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	for _, want := range []string{"outcome=not_found", "outcome=served", `"outcome":"installed"`, "matches the operator's plaintext",
+		// The HTTP device: its image cut and resumed, then its config.
+		"http.fetch       outcome=aborted serial=JN11F4C4DAFA file=/images/junos-demo.img",
+		"http.fetch       outcome=served serial=JN11F4C4DAFA file=/images/junos-demo.img", "status=206 range=bytes=2097152- bytes=6291456",
+		"http.fetch       outcome=served serial=JN11F4C4DAFA file=/JN11F4C4DAFA.enc",
+		`"file":"http://192.0.2.1/JN11F4C4DAFA.enc","transport":"http"`, `"image_bytes":8388608`, `"image_resumes":1`,
 		"sztp.request     outcome=served", "mode=signed+encrypted", "progress_type=bootstrap-complete", `"mode":"signed+encrypted"`, "lab removed"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)

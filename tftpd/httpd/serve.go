@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sealboot/sealboot/tftpd/fetch"
@@ -42,7 +44,18 @@ func (s *Server) serveConfig(w *writer, r *http.Request, a *fetch.Attempt) {
 	}
 	h.Set("Cache-Control", "no-store") // one device's file: no shared cache keeps it
 	w.limit(a.Start, int64(len(data)))
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	if r.Header.Get("Range") == "" {
+		// The whole: one write of the cached bytes. http.ServeContent
+		// would copy them through a new 32 KiB buffer, a write each.
+		h.Set("Accept-Ranges", "bytes")
+		h.Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(data)
+		}
+	} else if !zeroSuffix(w, r, int64(len(data))) {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	}
 	s.ended(a, w)
 }
 
@@ -75,9 +88,26 @@ func (s *Server) serveImage(w *writer, r *http.Request, a *fetch.Attempt, name s
 	h.Set("ETag", `"`+sum+`"`)
 	a.Fingerprint = "" // the image's SHA-256 is its ETag and its image.state event
 	w.limit(a.Start, info.Size())
-	http.ServeContent(w, r, "", info.ModTime(), &sized{File: f, size: info.Size()})
+	if !zeroSuffix(w, r, info.Size()) {
+		http.ServeContent(w, r, "", info.ModTime(), &sized{File: f, size: info.Size()})
+	}
 	s.ended(a, w)
 	s.m.imageBytes.Add(float64(w.n))
+}
+
+// zeroSuffix answers 416 to a Range of one zero-length suffix range
+// ("bytes=-0"): RFC 9110 section 14.1.2 counts a suffix range satisfiable
+// only with a non-zero length, and net/http answers it 206 with no bytes
+// and a Content-Range whose last byte comes before its first.
+func zeroSuffix(w *writer, r *http.Request, size int64) bool {
+	spec, ok := strings.CutPrefix(r.Header.Get("Range"), "bytes=")
+	spec = strings.TrimSpace(spec)
+	if !ok || !strings.HasPrefix(spec, "-") || strings.Trim(spec[1:], "0") != "" || len(spec) < 2 {
+		return false
+	}
+	w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+	http.Error(w, "invalid range: failed to overlap", http.StatusRequestedRangeNotSatisfiable)
+	return true
 }
 
 // ended sets the outcome of an attempt once net/http has answered it.

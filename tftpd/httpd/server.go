@@ -197,8 +197,12 @@ func (s *Server) shutdown(srv *http.Server, timeout time.Duration) {
 // listen binds addr. An IPv6 address of this host that is still tentative
 // (duplicate address detection; no carrier yet) is bound anyway
 // (IPV6_FREEBIND) and serves once usable, as TFTP does.
+//
+// TCP keep-alive probes are off (KeepAlive -1): the idle timeout closes a
+// kept-alive connection, the write deadlines one whose reader is gone, and
+// the probes' socket options would cost four system calls a connection.
 func (s *Server) listen(ctx context.Context, addr string) (net.Listener, error) {
-	ln, err := net.Listen(network(addr), addr)
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, network(addr), addr)
 	if err == nil || !errors.Is(err, syscall.EADDRNOTAVAIL) {
 		return ln, err
 	}
@@ -206,7 +210,7 @@ func (s *Server) listen(ctx context.Context, addr string) (net.Listener, error) 
 	if rerr != nil || ta.IP.To4() != nil || !hostHas(ta.IP) {
 		return nil, fmt.Errorf("%w (no interface of this host has that address)", err)
 	}
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+	lc := net.ListenConfig{KeepAlive: -1, Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		if err := rc.Control(func(fd uintptr) {
 			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, 1)

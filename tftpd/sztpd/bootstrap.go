@@ -22,18 +22,20 @@ type refusal struct {
 }
 
 // Refusals on the wire (RFC 8040 section 7): the device is known but has
-// nothing here is 404 invalid-value; a fault of ours is 500; an image
-// still being hashed is 503, to ask again.
+// nothing here is 404 invalid-value; a fault of ours is 500
+// operation-failed; an image still being hashed is 503 resource-denied
+// with Retry-After, to ask again (the table's 409 for resource-denied
+// carries no retry).
 func notFound(outcome, reason string) *refusal {
-	return &refusal{outcome, reason, restconfError{status: http.StatusNotFound, typ: "application", tag: tagInvalidValue, message: "no bootstrapping data for this device"}}
+	return &refusal{outcome, reason, restconfError{status: http.StatusNotFound, typ: typeApplication, tag: tagInvalidValue, message: "no bootstrapping data for this device"}}
 }
 
 func serverFault(reason string) *refusal {
-	return &refusal{fetch.OutcomeError, reason, restconfError{status: http.StatusInternalServerError, typ: "application", tag: tagFailed, message: "server error"}}
+	return &refusal{fetch.OutcomeError, reason, restconfError{status: http.StatusInternalServerError, typ: typeApplication, tag: tagFailed, message: "server error"}}
 }
 
 func notReady(reason string) *refusal {
-	return &refusal{fetch.OutcomeBusy, reason, restconfError{status: http.StatusServiceUnavailable, typ: "application", tag: tagResourceDenied, message: "try again later"}}
+	return &refusal{fetch.OutcomeBusy, reason, restconfError{status: http.StatusServiceUnavailable, typ: typeApplication, tag: tagResourceDenied, message: "try again later"}}
 }
 
 // getBootstrappingData answers the RPC (RFC 8572 section 7.3).

@@ -239,6 +239,13 @@ func (l *lab) client(id *keystore.DeviceIdentity, chain ...*x509.Certificate) *h
 // post sends an RPC and returns the status, Content-Type and body.
 func (l *lab) post(t *testing.T, c *http.Client, rpc, contentType string, body []byte, hdr map[string]string) (int, string, []byte) {
 	t.Helper()
+	status, h, b := l.postH(t, c, rpc, contentType, body, hdr)
+	return status, h.Get("Content-Type"), b
+}
+
+// postH is post returning every header of the answer.
+func (l *lab) postH(t *testing.T, c *http.Client, rpc, contentType string, body []byte, hdr map[string]string) (int, http.Header, []byte) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, l.url+pathOperations+rpcPrefix+rpc, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +262,7 @@ func (l *lab) post(t *testing.T, c *http.Client, rpc, contentType string, body [
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("Content-Type"), b
+	return resp.StatusCode, resp.Header, b
 }
 
 // event waits for the n-th event named name and returns its fields.

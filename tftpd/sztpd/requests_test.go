@@ -110,14 +110,14 @@ func TestProtocolErrors(t *testing.T) {
 		name, method, path, ct, accept string
 		body                           []byte
 		status                         int
-		tag                            string
+		typ, tag                       string
 	}{
-		{"GET an RPC", http.MethodGet, pathOperations + rpcPrefix + rpcGet, "", "", nil, 405, tagNotSupported},
-		{"text/plain body", http.MethodPost, pathOperations + rpcPrefix + rpcGet, "text/plain", "", []byte("x"), 415, tagInvalidValue},
-		{"Accept text/html", http.MethodPost, pathOperations + rpcPrefix + rpcGet, "", "text/html", nil, 406, tagInvalidValue},
-		{"oversize", http.MethodPost, pathOperations + rpcPrefix + rpcGet, "application/yang-data+json", "", bytes.Repeat([]byte(" "), 5000), 413, tagTooBig},
-		{"unknown RPC", http.MethodPost, pathOperations + rpcPrefix + "reboot", "", "", nil, 404, tagInvalidValue},
-		{"another module", http.MethodPost, pathOperations + "ietf-system:system-restart", "", "", nil, 404, tagInvalidValue},
+		{"GET an RPC", http.MethodGet, pathOperations + rpcPrefix + rpcGet, "", "", nil, 405, "protocol", "operation-not-supported"},
+		{"text/plain body", http.MethodPost, pathOperations + rpcPrefix + rpcGet, "text/plain", "", []byte("x"), 415, "protocol", "invalid-value"},
+		{"Accept text/html", http.MethodPost, pathOperations + rpcPrefix + rpcGet, "", "text/html", nil, 406, "protocol", "invalid-value"},
+		{"oversize", http.MethodPost, pathOperations + rpcPrefix + rpcGet, "application/yang-data+json", "", bytes.Repeat([]byte(" "), 5000), 413, "transport", "too-big"},
+		{"unknown RPC", http.MethodPost, pathOperations + rpcPrefix + "reboot", "", "", nil, 404, "protocol", "invalid-value"},
+		{"another module", http.MethodPost, pathOperations + "ietf-system:system-restart", "", "", nil, 404, "protocol", "invalid-value"},
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequestWithContext(t.Context(), tt.method, l.url+tt.path, bytes.NewReader(tt.body))
@@ -133,7 +133,8 @@ func TestProtocolErrors(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != tt.status || !strings.Contains(string(body), `"error-tag":"`+tt.tag+`"`) {
+		typ, tag := errorOf(t, tt.name, resp.Header.Get("Content-Type"), body)
+		if resp.StatusCode != tt.status || typ != tt.typ || tag != tt.tag {
 			t.Errorf("%s: %d %s", tt.name, resp.StatusCode, body)
 		}
 		if tt.status == 405 && resp.Header.Get("Allow") != "POST" {
@@ -240,9 +241,10 @@ func TestProfile(t *testing.T) {
 	if oi := got.Info.Onboarding; oi.Configuration != nil || oi.BootImage == nil || oi.BootImage.OSVersion != "17.3" {
 		t.Fatalf("image-only profile: %+v", oi)
 	}
-	status, _, _ := l.post(t, l.client(l.p.devices["SN2"]), rpcGet, "", nil, nil)
-	if status != http.StatusServiceUnavailable {
-		t.Fatalf("image being hashed: %d", status)
+	status, h, resp := l.postH(t, l.client(l.p.devices["SN2"]), rpcGet, "", nil, nil)
+	if typ, tag := errorOf(t, "image being hashed", h.Get("Content-Type"), resp); status != http.StatusServiceUnavailable ||
+		h.Get("Retry-After") == "" || typ != "application" || tag != "resource-denied" {
+		t.Fatalf("image being hashed: %d Retry-After %q %s", status, h.Get("Retry-After"), resp)
 	}
 }
 

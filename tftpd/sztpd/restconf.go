@@ -31,7 +31,20 @@ type restconfError struct {
 	message string
 }
 
+// Error types (RFC 8040 section 7.1). Each tag goes with a type RFC 6241
+// appendix A allows for it: malformed-message is rpc only.
+const (
+	typeTransport   = "transport"
+	typeRPC         = "rpc"
+	typeProtocol    = "protocol"
+	typeApplication = "application"
+)
+
 // Error tags of RFC 8040 section 7 used here, beyond the data model's.
+// The status that goes with each follows RFC 8040's table (section 7)
+// except where HTTP has a more precise code that the table lacks: 415
+// (invalid-value, RFC 8040 section 5.2 names the status, the table no tag)
+// and 503 (resource-denied, the table's 409 has no retry semantics).
 const (
 	tagAccessDenied   = "access-denied"
 	tagInvalidValue   = "invalid-value"
@@ -76,13 +89,16 @@ func writeError(w http.ResponseWriter, f sztp.Format, e restconfError) int {
 }
 
 // fromModel turns a data model error into a 400 (RFC 8040 section 7: every
-// tag the model reports maps to 400).
+// tag the model reports maps to 400). A body that does not parse is
+// malformed-message, whose only error-type is rpc (RFC 6241 appendix A);
+// an input that parses but breaks the schema is protocol, as in RFC 8040
+// section 3.6.3's example (400 invalid-value, error-type protocol).
 func fromModel(err error) restconfError {
-	e := restconfError{status: http.StatusBadRequest, typ: "protocol", tag: tagMalformed, message: "the request body does not follow the RPC's input"}
+	e := restconfError{status: http.StatusBadRequest, typ: typeRPC, tag: tagMalformed, message: "the request body does not follow the RPC's input"}
 	if me, ok := err.(*sztp.Error); ok {
 		e.tag, e.message = me.Tag, me.Message
 		if me.Tag != sztp.TagMalformed {
-			e.typ = "application"
+			e.typ = typeProtocol
 		}
 		e.path = me.Path
 	}

@@ -169,7 +169,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok || (rpc != rpcGet && rpc != rpcReport) {
 		// Not an RPC of this server: no event (scanners), a RESTCONF error.
 		s.log.Debug("sztp: unknown resource", zap.String("path", fetch.ClientText(clip(r.URL.Path, 128))), zap.Stringer("remote", remote))
-		writeError(w, sztp.JSON, restconfError{status: http.StatusNotFound, typ: "protocol", tag: tagInvalidValue, message: "no such resource"})
+		writeError(w, sztp.JSON, restconfError{status: http.StatusNotFound, typ: typeProtocol, tag: tagInvalidValue, message: "no such resource"})
 		return
 	}
 	rec := newRequest(remote, rpc)
@@ -185,17 +185,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
 	default:
+		// The HTTP server's capacity, before the RPC is looked at: 503
+		// with Retry-After (RFC 9110 section 15.6.4), resource-denied at
+		// the transport layer (RFC 6241 appendix A allows it there).
 		w.Header().Set("Retry-After", "5")
 		s.refuse(w, rec, respFmt, fetch.OutcomeBusy, "sztp.max_requests requests in progress",
-			restconfError{status: http.StatusServiceUnavailable, typ: "application", tag: tagResourceDenied, message: "server busy, try again later"})
+			restconfError{status: http.StatusServiceUnavailable, typ: typeTransport, tag: tagResourceDenied, message: "server busy, try again later"})
 		return
 	}
 	dev, aerr := s.authenticate(r, st, rec)
 	if aerr != nil {
-		if st.passwords != nil {
-			w.Header().Set("WWW-Authenticate", `Basic realm="sztp"`)
-		}
-		s.refuse(w, rec, respFmt, aerr.outcome, aerr.reason, restconfError{status: aerr.status, typ: "protocol", tag: tagAccessDenied, message: "access denied"})
+		s.refuse(w, rec, respFmt, aerr.outcome, aerr.reason, restconfError{status: authStatus(w, st, aerr), typ: typeProtocol, tag: tagAccessDenied, message: "access denied"})
 		return
 	}
 	rec.auth = dev.auth
@@ -204,11 +204,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			s.refuse(w, rec, respFmt, OutcomeBadRequest, fmt.Sprintf("body over sztp.max_body (%d bytes)", st.cfg.MaxBody),
-				restconfError{status: http.StatusRequestEntityTooLarge, typ: "transport", tag: tagTooBig, message: "request body too large"})
+				restconfError{status: http.StatusRequestEntityTooLarge, typ: typeTransport, tag: tagTooBig, message: "request body too large"})
 			return
 		}
 		s.refuse(w, rec, respFmt, OutcomeBadRequest, "reading the body: "+err.Error(),
-			restconfError{status: http.StatusBadRequest, typ: "transport", tag: tagMalformed, message: "the body could not be read"})
+			restconfError{status: http.StatusBadRequest, typ: typeRPC, tag: tagMalformed, message: "the body could not be read"})
 		return
 	}
 	if rpc == rpcGet {
@@ -218,17 +218,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.reportProgress(w, dev, rec, body, reqFmt, respFmt)
 }
 
+// authStatus is the status of an authentication refusal, access-denied
+// either way (RFC 8040 section 7: 401 or 403). An unauthenticated client
+// gets 401 (RFC 8040 section 2.5), which must carry a challenge (RFC 7235
+// section 3.1): with sztp.basic_auth set it is Basic's; with client
+// certificates only there is no HTTP scheme to offer, so 403. A device
+// that authenticated but is not the one the keystore pins is 403 (RFC
+// 8040 section 4.4.2: not authorized to invoke the operation).
+func authStatus(w http.ResponseWriter, st *settings, aerr *authError) int {
+	if aerr.status != http.StatusUnauthorized {
+		return aerr.status
+	}
+	if st.passwords == nil {
+		return http.StatusForbidden
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="sztp"`)
+	return http.StatusUnauthorized
+}
+
 // negotiate checks the method and the media types.
 func negotiate(r *http.Request) (req, resp sztp.Format, err *restconfError) {
 	req, okReq := requestFormat(r)
 	resp, okResp := responseFormat(r, req)
 	switch {
 	case r.Method != http.MethodPost:
-		return req, resp, &restconfError{status: http.StatusMethodNotAllowed, typ: "protocol", tag: tagNotSupported, message: "an RPC is invoked with POST"}
+		return req, resp, &restconfError{status: http.StatusMethodNotAllowed, typ: typeProtocol, tag: tagNotSupported, message: "an RPC is invoked with POST"}
 	case !okReq:
-		return req, resp, &restconfError{status: http.StatusUnsupportedMediaType, typ: "protocol", tag: tagInvalidValue, message: "Content-Type is not application/yang-data+json or +xml"}
+		return req, resp, &restconfError{status: http.StatusUnsupportedMediaType, typ: typeProtocol, tag: tagInvalidValue, message: "Content-Type is not application/yang-data+json or +xml"}
 	case !okResp:
-		return req, sztp.JSON, &restconfError{status: http.StatusNotAcceptable, typ: "protocol", tag: tagInvalidValue, message: "Accept names neither application/yang-data+json nor +xml"}
+		return req, sztp.JSON, &restconfError{status: http.StatusNotAcceptable, typ: typeProtocol, tag: tagInvalidValue, message: "Accept names neither application/yang-data+json nor +xml"}
 	}
 	return req, resp, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/xml"
 	"net/http"
 	"strings"
 	"testing"
@@ -102,7 +103,8 @@ func TestAutoModeAndNegotiation(t *testing.T) {
 }
 
 // Refusals get the RFC 8040 error with the status of RFC 8572 section 7
-// and RFC 8040 section 7, and one sztp.request event with the reason.
+// and RFC 8040 section 7 (status, error-type and error-tag together), and
+// one sztp.request event with the reason.
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, func(l *lab, c *Config) {
@@ -116,42 +118,60 @@ func TestRefusals(t *testing.T) {
 		}
 	}
 	input := func(in sztp.GetBootstrappingDataInput) []byte { b, _ := in.Encode(sztp.JSON); return b }
+	const in = `{"ietf-sztp-bootstrap-server:input":`
+	sn1 := l.client(p.devices["SN1"])
 	tests := []struct {
-		name    string
-		client  *http.Client
-		hdr     map[string]string
-		body    []byte
-		setup   func()
-		status  int
-		outcome string
-		reason  string
+		name      string
+		client    *http.Client
+		hdr       map[string]string
+		body      []byte
+		setup     func()
+		status    int
+		typ, tag  string
+		outcome   string
+		reason    string
+		challenge bool // WWW-Authenticate: Basic
 	}{
-		{"unknown CA", l.client(p.alien), nil, nil, nil, 401, OutcomeUntrusted, "does not chain"},
-		{"no credentials", l.client(nil), nil, nil, nil, 401, OutcomeUnauthenticated, "no client certificate"},
-		{"wrong Basic password", l.client(nil), map[string]string{"Authorization": basic("NOCERT", "wrong")}, nil, nil, 401, OutcomeBadPassword, "wrong password"},
-		{"unknown Basic user", l.client(nil), map[string]string{"Authorization": basic("SN9", "right")}, nil, nil, 401, OutcomeBadPassword, "no password"},
-		{"revoked pin (RMA)", l.client(p.rma), nil, nil, nil, 403, OutcomePinMismatch, "another key"},
-		{"unknown serial", l.client(p.devices["NOCFG"]), nil, nil, nil, 404, "not_found", "no boot profile"},
+		{"unknown CA", l.client(p.alien), nil, nil, nil, 401, "protocol", "access-denied", OutcomeUntrusted, "does not chain", true},
+		{"no credentials", l.client(nil), nil, nil, nil, 401, "protocol", "access-denied", OutcomeUnauthenticated, "no client certificate", true},
+		{"wrong Basic password", l.client(nil), map[string]string{"Authorization": basic("NOCERT", "wrong")}, nil, nil, 401, "protocol", "access-denied", OutcomeBadPassword, "wrong password", true},
+		{"unknown Basic user", l.client(nil), map[string]string{"Authorization": basic("SN9", "right")}, nil, nil, 401, "protocol", "access-denied", OutcomeBadPassword, "no password", true},
+		{"revoked pin (RMA)", l.client(p.rma), nil, nil, nil, 403, "protocol", "access-denied", OutcomePinMismatch, "another key", false},
+		{"unknown serial", l.client(p.devices["NOCFG"]), nil, nil, nil, 404, "application", "invalid-value", "not_found", "no boot profile", false},
 		{"signed data wanted, no voucher", l.client(p.devices["SN2"]), nil, input(sztp.GetBootstrappingDataInput{SignedDataPreferred: true}),
-			func() { removeFile(l.cfg.VouchersDir + "/SN2.vcj") }, 404, OutcomeNoVoucher, "SN2.vcj is not in vouchers_dir"},
+			func() { removeFile(l.cfg.VouchersDir + "/SN2.vcj") }, 404, "application", "invalid-value", OutcomeNoVoucher, "SN2.vcj is not in vouchers_dir", false},
 		{"voucher nonce differs", l.client(p.devices["SN3"]), nil, input(sztp.GetBootstrappingDataInput{Nonce: nonce}),
 			func() {
 				writeVoucher("SN3", func(v *voucher.Voucher) { v.ExpiresOn, v.Nonce = time.Time{}, bytes.Repeat([]byte{2}, 16) })
 			},
-			404, OutcomeVoucherInvalid, "nonce"},
+			404, "application", "invalid-value", OutcomeVoucherInvalid, "nonce", false},
 		{"voucher expired", l.client(p.devices["SN1"]), nil, nil,
-			func() { writeVoucher("SN1", func(v *voucher.Voucher) { v.ExpiresOn = time.Now().Add(-time.Minute) }) }, 404, OutcomeVoucherInvalid, "expired"},
+			func() { writeVoucher("SN1", func(v *voucher.Voucher) { v.ExpiresOn = time.Now().Add(-time.Minute) }) }, 404, "application", "invalid-value", OutcomeVoucherInvalid, "expired", false},
+		// The input: RFC 8040 section 3.6.3 (400, errors with the path).
+		{"not JSON", sn1, nil, []byte(`{`), nil, 400, "rpc", "malformed-message", OutcomeBadRequest, "input", false},
+		{"nonce of 3 bytes (length 16..32)", sn1, nil, []byte(in + `{"nonce":"AAAA"}}`), nil, 400, "protocol", "invalid-value", OutcomeBadRequest, "nonce", false},
+		{"hw-model a number", sn1, nil, []byte(in + `{"hw-model":1}}`), nil, 400, "protocol", "invalid-value", OutcomeBadRequest, "hw-model", false},
+		{"RFC 9646 csr-support, not implemented", sn1, nil, []byte(in + `{"ietf-sztp-csr:csr-support":{}}}`), nil, 400, "protocol", "unknown-element", OutcomeBadRequest, "csr-support", false},
 	}
 	for i, tt := range tests {
 		if tt.setup != nil {
 			tt.setup()
 		}
-		status, ct, resp := l.post(t, tt.client, rpcGet, "application/yang-data+json", tt.body, tt.hdr)
+		ct := ""
+		if tt.body != nil {
+			ct = "application/yang-data+json"
+		}
+		status, h, resp := l.postH(t, tt.client, rpcGet, ct, tt.body, tt.hdr)
 		if status != tt.status {
 			t.Errorf("%s: status %d, want %d: %s", tt.name, status, tt.status, resp)
 			continue
 		}
-		checkErrorBody(t, tt.name, ct, resp)
+		if typ, tag := errorOf(t, tt.name, h.Get("Content-Type"), resp); typ != tt.typ || tag != tt.tag {
+			t.Errorf("%s: error-type %q error-tag %q, want %q %q", tt.name, typ, tag, tt.typ, tt.tag)
+		}
+		if got := h.Get("WWW-Authenticate"); (got == `Basic realm="sztp"`) != tt.challenge {
+			t.Errorf("%s: WWW-Authenticate %q", tt.name, got)
+		}
 		ev := l.event(t, "sztp.request", i+1)
 		if ev["outcome"] != tt.outcome || !strings.Contains(ev["reason"].(string), tt.reason) || ev["status"] != int64(tt.status) ||
 			(tt.name == "unknown CA" && ev["serial"] != "SN1") {
@@ -165,27 +185,91 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// checkErrorBody checks an RFC 8040 errors document.
-func checkErrorBody(t *testing.T, name, ct string, body []byte) {
+// With client certificates only (no sztp.basic_auth) there is no HTTP
+// challenge to send, and a 401 must carry one (RFC 7235 section 3.1):
+// every authentication refusal is 403 access-denied, without
+// WWW-Authenticate.
+func TestRefusalsCertificatesOnly(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, func(_ *lab, c *Config) { c.BasicAuth = "" })
+	p := l.p
+	for i, tt := range []struct {
+		name    string
+		client  *http.Client
+		hdr     map[string]string
+		outcome string
+	}{
+		{"unknown CA", l.client(p.alien), nil, OutcomeUntrusted},
+		{"no credentials", l.client(nil), nil, OutcomeUnauthenticated},
+		{"Basic credentials", l.client(nil), map[string]string{"Authorization": basic("NOCERT", "right")}, OutcomeUnauthenticated},
+		{"revoked pin (RMA)", l.client(p.rma), nil, OutcomePinMismatch},
+	} {
+		status, h, resp := l.postH(t, tt.client, rpcGet, "", nil, tt.hdr)
+		typ, tag := errorOf(t, tt.name, h.Get("Content-Type"), resp)
+		if status != http.StatusForbidden || typ != "protocol" || tag != "access-denied" || h.Get("WWW-Authenticate") != "" {
+			t.Errorf("%s: %d %q %q WWW-Authenticate %q", tt.name, status, typ, tag, h.Get("WWW-Authenticate"))
+		}
+		if ev := l.event(t, "sztp.request", i+1); ev["outcome"] != tt.outcome || ev["status"] != int64(http.StatusForbidden) {
+			t.Errorf("%s: event %v", tt.name, ev)
+		}
+	}
+	if status, _, _ := l.post(t, l.client(p.devices["SN1"]), rpcGet, "", nil, nil); status != http.StatusOK {
+		t.Fatalf("a device with its certificate: %d", status)
+	}
+}
+
+// Beyond sztp.max_requests in progress a request is refused at once: 503
+// with Retry-After, resource-denied (transport).
+func TestBusy(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, func(_ *lab, c *Config) { c.MaxRequests = 1 })
+	l.srv.slots <- struct{}{} // one request in progress
+	status, h, resp := l.postH(t, l.client(l.p.devices["SN1"]), rpcGet, "", nil, nil)
+	typ, tag := errorOf(t, "busy", h.Get("Content-Type"), resp)
+	if status != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || typ != "transport" || tag != "resource-denied" {
+		t.Fatalf("busy: %d Retry-After %q %q %q", status, h.Get("Retry-After"), typ, tag)
+	}
+	<-l.srv.slots
+	if status, _, _ := l.post(t, l.client(l.p.devices["SN1"]), rpcGet, "", nil, nil); status != http.StatusOK {
+		t.Fatalf("after: %d", status)
+	}
+}
+
+// errorOf checks an RFC 8040 errors document (one error, in the answer's
+// format) and returns its error-type and error-tag.
+func errorOf(t *testing.T, name, ct string, body []byte) (typ, tag string) {
 	t.Helper()
+	var doc struct {
+		Errors struct {
+			Error []struct {
+				Type string `json:"error-type" xml:"error-type"`
+				Tag  string `json:"error-tag" xml:"error-tag"`
+			} `json:"error" xml:"error"`
+		} `json:"ietf-restconf:errors"`
+	}
+	var err error
 	switch ct {
 	case "application/yang-data+json":
-		var doc struct {
-			Errors struct {
-				Error []struct {
-					Type string `json:"error-type"`
-					Tag  string `json:"error-tag"`
-				} `json:"error"`
-			} `json:"ietf-restconf:errors"`
-		}
-		if err := json.Unmarshal(body, &doc); err != nil || len(doc.Errors.Error) != 1 || doc.Errors.Error[0].Tag == "" || doc.Errors.Error[0].Type == "" {
-			t.Errorf("%s: not an RFC 8040 error: %s", name, body)
-		}
+		err = json.Unmarshal(body, &doc)
 	case "application/yang-data+xml":
 		if !bytes.HasPrefix(body, []byte(`<errors xmlns="urn:ietf:params:xml:ns:yang:ietf-restconf"><error><error-type>`)) {
 			t.Errorf("%s: not an RFC 8040 error: %s", name, body)
+			return "", ""
 		}
+		err = xml.Unmarshal(body, &doc.Errors)
 	default:
 		t.Errorf("%s: error content type %q", name, ct)
+		return "", ""
 	}
+	if err != nil || len(doc.Errors.Error) != 1 || doc.Errors.Error[0].Tag == "" || doc.Errors.Error[0].Type == "" {
+		t.Errorf("%s: not an RFC 8040 error: %s", name, body)
+		return "", ""
+	}
+	return doc.Errors.Error[0].Type, doc.Errors.Error[0].Tag
+}
+
+// checkErrorBody checks an RFC 8040 errors document.
+func checkErrorBody(t *testing.T, name, ct string, body []byte) {
+	t.Helper()
+	errorOf(t, name, ct, body)
 }

@@ -2,7 +2,8 @@
 // the JSON API (/api/v1/devices, /api/v1/devices/{serial}), the status page
 // (/, /devices/{serial}), and /healthz and /readyz, on the metrics listener
 // and on the local control socket that `sealboot status` reads. Everything
-// is read-only: GET and HEAD.
+// here is read-only: GET and HEAD. (The control socket adds one route,
+// POST /api/v1/reload, wired by cmd/sealboot.)
 package admin
 
 import (

@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -101,6 +102,11 @@ func (s *Socket) chgrp(path string) {
 		return
 	}
 	gid, _ := strconv.Atoi(g.Gid)
+	if fi, err := os.Stat(path); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Gid) == gid {
+			return // made by a process of that group (the service user's): nothing to change
+		}
+	}
 	if err := os.Chown(path, -1, gid); err != nil {
 		s.log.Warn("admin socket: cannot give it to group "+SocketGroup+"; only its owner may use it", zap.String("path", path), zap.Error(err))
 	}

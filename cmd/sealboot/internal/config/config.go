@@ -14,6 +14,7 @@ import (
 // Config is the whole configuration of `sealboot serve`.
 type Config struct {
 	// StateDir holds leases, and by default keys and configs. Empty means
+	// $STATE_DIRECTORY when set (systemd's StateDirectory=), else
 	// /var/lib/sealboot as root, ./sealboot-data otherwise.
 	StateDir string `mapstructure:"state_dir"`
 	// KeysDir holds device certificates. Empty means <state_dir>/keys.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"reflect"
 	"strings"
@@ -41,7 +42,7 @@ func Load(src Source) (*Config, error) {
 	}
 	out, err := cfg.Resolved()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", src.Name(), err)
+		return nil, src.Annotate(err)
 	}
 	return out, nil
 }
@@ -56,7 +57,11 @@ func Decode(src Source) (*Config, error) {
 	if src.File != "" {
 		b, err := os.ReadFile(src.File)
 		if err != nil {
-			return nil, fmt.Errorf("read config: %w", err)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("%s: cannot read the configuration file: %w", src.File, err)
 		}
 		data = b
 	}
@@ -73,6 +78,7 @@ func Decode(src Source) (*Config, error) {
 	if err := setDefaults(v, sch); err != nil {
 		return nil, err
 	}
+	setSystemdDefaults(v, src.Env)
 	if err := applyEnv(v, sch, src.Env); err != nil {
 		return nil, err
 	}
@@ -84,7 +90,7 @@ func Decode(src Source) (*Config, error) {
 		mapstructure.StringToTimeDurationHookFunc(),
 		mapstructure.StringToSliceHookFunc(","),
 	))); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, decodeErrors(err))
+		return nil, src.Annotate(decodeErrors(err))
 	}
 	return cfg, nil
 }
@@ -118,6 +124,19 @@ func lookup(m map[string]any, key string) (any, bool) {
 		return nil, false
 	}
 	return lookup(sub, rest)
+}
+
+// setSystemdDefaults makes the state directory systemd gives the service
+// (StateDirectory= sets $STATE_DIRECTORY) state_dir's default: the file,
+// SEALBOOT_STATE_DIR and --state-dir still win.
+func setSystemdDefaults(v *viper.Viper, env []string) {
+	for _, kv := range env {
+		if val, ok := strings.CutPrefix(kv, "STATE_DIRECTORY="); ok {
+			if dir, _, _ := strings.Cut(val, ":"); dir != "" {
+				v.SetDefault("state_dir", dir)
+			}
+		}
+	}
 }
 
 // applyEnv sets keys from SEALBOOT_* variables; a variable that names no key

@@ -85,11 +85,14 @@ func TestProfileErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := Load(Source{Data: []byte(tt.yaml)})
-			want := "config: " + tt.want
-			if tt.want[:7] == "config:" {
-				want = tt.want
+			want, got := "config: "+tt.want, ""
+			if err != nil {
+				got = withoutLines(err)
 			}
-			if err == nil || err.Error() != want {
+			if tt.want[:7] == "config:" {
+				want, got = tt.want, err.Error()
+			}
+			if err == nil || got != want {
 				t.Fatalf("error\n %v\nwant\n %s", err, want)
 			}
 		})

@@ -33,9 +33,12 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) validateTop(p *problems) {
-	for key, dir := range map[string]string{"state_dir": c.StateDir, "keys_dir": c.KeysDir, "configs_dir": c.ConfigsDir, "images_dir": c.ImagesDir} {
-		if strings.ContainsRune(dir, 0) {
-			p.add(key, "contains a NUL byte")
+	for _, d := range []struct{ key, dir string }{{"state_dir", c.StateDir}, {"keys_dir", c.KeysDir}, {"configs_dir", c.ConfigsDir}, {"images_dir", c.ImagesDir}} {
+		// A directory under a state_dir already reported is its default,
+		// not a second mistake.
+		derived := d.key != "state_dir" && strings.ContainsRune(c.StateDir, 0) && strings.HasPrefix(d.dir, c.StateDir)
+		if strings.ContainsRune(d.dir, 0) && !derived {
+			p.add(d.key, "contains a NUL byte")
 		}
 	}
 	positive(p, "shutdown_timeout", c.ShutdownTimeout)

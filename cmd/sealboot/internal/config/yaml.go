@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -14,7 +15,7 @@ import (
 func checkYAML(name string, data []byte, sch *schema) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return syntaxError(name, data, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil // empty file: all defaults
@@ -60,6 +61,8 @@ func (w *walker) mapping(node *yaml.Node, path string, sch *schema) {
 			}
 		case sch.lists[rel] != nil:
 			w.list(val, full, sch.lists[rel])
+		case sch.leaves[rel] == durationType:
+			w.duration(val, full)
 		case sch.leaves[rel] != nil:
 		default:
 			hint := suggest(schemaKey(full), w.known)
@@ -88,6 +91,57 @@ func (w *walker) list(node *yaml.Node, path string, el *schema) {
 		}
 		w.mapping(item, p, el)
 	}
+}
+
+// duration reports a duration written as a bare number: YAML's
+// "timeout: 5" would be 5 nanoseconds (numberToDuration refuses it too,
+// but only the first one and without its line).
+func (w *walker) duration(node *yaml.Node, path string) {
+	if node.Kind != yaml.ScalarNode || node.Tag != "!!int" && node.Tag != "!!float" {
+		return
+	}
+	if f, err := strconv.ParseFloat(node.Value, 64); err == nil && f == 0 {
+		return // 0 is 0 in any unit
+	}
+	v := node.Value
+	w.errorf(node.Line, "%s: %s has no unit (write e.g. %ss, %sms or %sm)", path, v, v, v, v)
+}
+
+// syntaxError gives a YAML syntax error the line it is on, after the file
+// name as every other error. The YAML parser's own line is not always that
+// line: for its second stage's errors ("did not find expected key") it
+// counts from 0 and names where the enclosing construct starts. The line
+// is the first one at which the file, cut there, fails to parse with the
+// same problem.
+func syntaxError(name string, data []byte, err error) error {
+	msg, line := splitYAMLError(err)
+	lines := strings.SplitAfter(string(data), "\n")
+	for k := 1; k <= len(lines); k++ {
+		var doc yaml.Node
+		perr := yaml.Unmarshal([]byte(strings.Join(lines[:k], "")), &doc)
+		if perr == nil {
+			continue
+		}
+		if m, _ := splitYAMLError(perr); m == msg {
+			line = k
+			break
+		}
+	}
+	return fmt.Errorf("%s:%d: YAML syntax: %s", name, line, msg)
+}
+
+// splitYAMLError splits "yaml: line N: problem" into the problem and N (1
+// when absent).
+func splitYAMLError(err error) (msg string, line int) {
+	msg, line = strings.TrimPrefix(err.Error(), "yaml: "), 1
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, text, ok := strings.Cut(rest, ": "); ok {
+			if l, cerr := strconv.Atoi(n); cerr == nil {
+				return text, l
+			}
+		}
+	}
+	return msg, line
 }
 
 func isNull(n *yaml.Node) bool {
