@@ -2,6 +2,7 @@ package cms
 
 import (
 	"bytes"
+	"encoding/pem"
 	"testing"
 
 	"github.com/sealboot/sealboot/keystore"
@@ -37,6 +38,30 @@ func FuzzToDERFastPath(f *testing.F) {
 		full, frest, err := reencode(data, 0)
 		if err != nil || !allZero(frest) || !bytes.Equal(full, data[:len(data)-len(rest)]) {
 			t.Fatalf("fast path kept %x, rewrite gives %x (%v)", data[:len(data)-len(rest)], full, err)
+		}
+	})
+}
+
+// FuzzQuickPEM: when the quick PEM reader takes a block, encoding/pem
+// reads the same type and bytes from it.
+func FuzzQuickPEM(f *testing.F) {
+	m, err := Seal(device(f, keystore.P256).Cert, sampleConfig, Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(m)
+	f.Add(bytes.ReplaceAll(m, []byte("\n"), []byte("\r\n")))
+	f.Add([]byte("-----BEGIN CMS-----\nProc-Type: 4,ENCRYPTED\n\nMAA=\n-----END CMS-----\n"))
+	f.Add([]byte("-----BEGIN PKCS7-----\nMA A=\n-----END PKCS7-----\n"))
+	f.Add([]byte("-----BEGIN PKCS7-----\nMAA=\n-----END CMS-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		typ, der, ok := quickPEM(data)
+		if !ok {
+			return
+		}
+		block, _ := pem.Decode(data)
+		if block == nil || block.Type != typ || !bytes.Equal(block.Bytes, der) {
+			t.Fatalf("quickPEM read %q %x; encoding/pem: %+v", typ, der, block)
 		}
 	})
 }
