@@ -1,28 +1,26 @@
 package keystore
 
 import (
-	"context"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
-// Import adds a certificate (PEM or DER) to the directory as
-// <serial>.crt. serial, when not empty, overrides the subject's serial and
-// is remembered through the pin. A key that differs from the one pinned
+// Import adds a device certificate to the directory as <serial>.crt: PEM
+// or DER, alone or with its chain (PEM, or a PKCS#7 bundle with
+// Options.PKCS7), the leaf picked by ParseBundle and written first, the
+// chain after it. serial, when not empty, picks the leaf whose subject
+// names it, or overrides the subject's serial, and is remembered through
+// the pin. A key that differs from the one pinned
 // for the serial is refused unless replace is set (RFC 8886 section 5.2);
 // the error names both fingerprints. Nothing is written on failure.
 func (s *Store) Import(data []byte, serial string, replace bool) (Entry, error) {
-	cert, err := ParseCertificate(data)
+	b, err := ParseBundle(data, serial, s.opts.PKCS7)
 	if err != nil {
 		return Entry{}, err
 	}
+	cert := b.Leaf
 	if err := usableKey(cert, s.opts.AllowSmallRSA); err != nil {
 		return Entry{}, fmt.Errorf("certificate cannot be used: %w", err)
 	}
@@ -39,8 +37,7 @@ func (s *Store) Import(data []byte, serial string, replace bool) (Entry, error) 
 		if err := checkPin(p, serial, fp, replace); err != nil {
 			return err
 		}
-		pemData := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
-		if err := writeFileAtomic(filepath.Join(s.opts.Dir, name), pemData, 0o644); err != nil {
+		if err := writeFileAtomic(filepath.Join(s.opts.Dir, name), b.PEM(), 0o644); err != nil {
 			return fmt.Errorf("write certificate: %w", err)
 		}
 		s.removeOtherFiles(serial, name)
@@ -117,89 +114,4 @@ func (s *Store) Remove(serial string) error {
 		return fmt.Errorf("remove %s: %w", serial, err)
 	}
 	return s.Rescan()
-}
-
-// Fetch downloads serial's certificate from the vendor directory
-// (opts.FetchURL, RFC 8886 section 4.2) over HTTPS with normal certificate
-// verification, a timeout and a size limit, and imports it under the same
-// pinning rules. The certificate must be for serial.
-func (s *Store) Fetch(ctx context.Context, serial string, replace bool) (Entry, error) {
-	if !ValidSerial(serial) {
-		return Entry{}, fmt.Errorf("invalid serial %q", serial)
-	}
-	u, err := fetchURL(s.opts.FetchURL, serial)
-	if err != nil {
-		return Entry{}, err
-	}
-	data, err := s.download(ctx, u)
-	if err != nil {
-		return Entry{}, fmt.Errorf("fetch certificate for %s: %w", serial, err)
-	}
-	cert, err := ParseCertificate(data)
-	if err != nil {
-		return Entry{}, fmt.Errorf("fetch certificate for %s from %s: %w", serial, u, err)
-	}
-	if got, err := SubjectSerial(cert); err != nil || got != serial {
-		return Entry{}, fmt.Errorf("fetch certificate for %s from %s: the certificate is for serial %q", serial, u, got)
-	}
-	return s.Import(data, "", replace)
-}
-
-func fetchURL(template, serial string) (string, error) {
-	if template == "" {
-		return "", errors.New("no vendor certificate URL configured (keystore.fetch_url or --url)")
-	}
-	if !strings.Contains(template, "{serial}") {
-		return "", fmt.Errorf("URL template %q has no {serial}", template)
-	}
-	u, err := url.Parse(strings.ReplaceAll(template, "{serial}", url.PathEscape(serial)))
-	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("invalid URL template %q", template)
-	}
-	if u.Scheme != "https" {
-		return "", fmt.Errorf("URL %s must use https (RFC 8886 section 4.2)", u)
-	}
-	return u.String(), nil
-}
-
-func (s *Store) download(ctx context.Context, u string) ([]byte, error) {
-	base := s.opts.HTTPClient
-	if base == nil {
-		base = &http.Client{Timeout: s.opts.FetchTimeout}
-	}
-	client := *base
-	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if req.URL.Scheme != "https" {
-			return fmt.Errorf("redirect to %s refused: certificates are fetched over https only (RFC 8886 section 4.2)", req.URL.Redacted())
-		}
-		if len(via) >= 5 {
-			return errors.New("more than 5 redirects")
-		}
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.FetchTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	if resp.ContentLength > s.opts.FetchMaxSize {
-		return nil, fmt.Errorf("GET %s: response of %d bytes exceeds the %d-byte limit", u, resp.ContentLength, s.opts.FetchMaxSize)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, s.opts.FetchMaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
-	}
-	if int64(len(data)) > s.opts.FetchMaxSize {
-		return nil, fmt.Errorf("GET %s: response exceeds the %d-byte limit", u, s.opts.FetchMaxSize)
-	}
-	return data, nil
 }

@@ -1,14 +1,12 @@
 package keystore
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"regexp"
@@ -47,44 +45,15 @@ func ValidSerial(s string) bool { return validSerial.MatchString(s) && s != "." 
 // ErrNotCertificate means the data holds no certificate.
 var ErrNotCertificate = errors.New("no certificate found")
 
-// ErrSeveralCertificates is a PEM bundle given where one device's
-// certificate is expected.
-var ErrSeveralCertificates = errors.New("the PEM data holds more than one certificate; give the device's certificate alone")
-
-// ParseCertificate reads one certificate in PEM (the first CERTIFICATE
-// block) or DER.
+// ParseCertificate reads a device's certificate, PEM or DER: alone, or
+// followed by its chain (ParseBundle picks the leaf). A PKCS#7 bundle
+// needs the store's parser (Options.PKCS7).
 func ParseCertificate(data []byte) (*x509.Certificate, error) {
-	if bytes.Contains(data, []byte("-----BEGIN ")) {
-		rest := data
-		for {
-			var block *pem.Block
-			block, rest = pem.Decode(rest)
-			if block == nil {
-				return nil, fmt.Errorf("%w in PEM data", ErrNotCertificate)
-			}
-			if block.Type == "CERTIFICATE" {
-				data = block.Bytes
-				break
-			}
-		}
-		// A bundle (the device's certificate with a chain, or several
-		// devices') is refused rather than silently cut to its first
-		// certificate, which may not be the device's.
-		for more := rest; ; {
-			var block *pem.Block
-			if block, more = pem.Decode(more); block == nil {
-				break
-			}
-			if block.Type == "CERTIFICATE" {
-				return nil, ErrSeveralCertificates
-			}
-		}
-	}
-	cert, err := x509.ParseCertificate(data)
+	b, err := ParseBundle(data, "", nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotCertificate, err)
+		return nil, err
 	}
-	return cert, nil
+	return b.Leaf, nil
 }
 
 // SubjectSerial maps a certificate to a device serial: the subject's

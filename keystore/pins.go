@@ -119,7 +119,7 @@ func (p *pins) save(dir string) error {
 func updatePins(dir string, fn func(*pins) error) (*pins, error) {
 	// O_NOFOLLOW: a link planted there must not make us create or open
 	// its target.
-	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o640)
+	lock, err := openLock(dir)
 	if err != nil {
 		return nil, fmt.Errorf("lock key pins: %w", err)
 	}
@@ -141,9 +141,26 @@ func updatePins(dir string, fn func(*pins) error) (*pins, error) {
 	return p, nil
 }
 
+// openLock opens (and makes) the lock file, given to the directory's
+// owner when this process can (its content does not matter). A lock file
+// it may not write, left by an older sealboot run as root, is opened for
+// reading: flock needs no more.
+func openLock(dir string) (*os.File, error) {
+	path := filepath.Join(dir, lockFile)
+	lock, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o644)
+	if errors.Is(err, fs.ErrPermission) {
+		return os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	_ = giveToDirOwner(lock, dir) // best effort: anyone may open it to lock
+	return lock, nil
+}
+
 // writeFileAtomic writes data to path so that readers see the old or the
-// new content, never a part: temp file in the same directory, fsync,
-// rename, fsync of the directory.
+// new content, never a part: temp file in the same directory, given to
+// the directory's owner and group, fsync, rename, fsync of the directory.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -157,6 +174,10 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := giveToDirOwner(f, dir); err != nil {
 		f.Close()
 		return err
 	}

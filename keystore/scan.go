@@ -218,11 +218,12 @@ func (s *Store) parseFile(dir *regfile.Dir, name string) *fileRec {
 		r.problem, r.mtime = "unreadable: "+err.Error(), time.Now() // compares as changed until it is readable
 		return r
 	}
-	cert, err := ParseCertificate(data)
+	b, err := ParseBundle(data, "", s.opts.PKCS7)
 	if err != nil {
 		r.problem = err.Error()
 		return r
 	}
+	cert := b.Leaf
 	r.der, r.fp, r.keyType = cert.Raw, SPKIFingerprint(cert), KeyTypeName(cert)
 	if err := usableKey(cert, s.opts.AllowSmallRSA); err != nil {
 		r.problem = err.Error()

@@ -28,6 +28,9 @@ type Options struct {
 	ReadOnly bool
 	// AllowSmallRSA accepts RSA keys under 2048 bits.
 	AllowSmallRSA bool
+	// PKCS7 reads .p7b bundles (cms.ParseCertificates); nil: PEM and DER
+	// certificates only.
+	PKCS7 PKCS7Parser
 
 	FetchURL     string        // vendor directory template, {serial} is replaced
 	FetchTimeout time.Duration // default 10s

@@ -33,7 +33,13 @@ type harness struct {
 
 func newHarness(t *testing.T, opts Options) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir()}
+	return newHarnessOn(t, t.TempDir(), opts)
+}
+
+// newHarnessOn is newHarness on an existing directory.
+func newHarnessOn(t *testing.T, dir string, opts Options) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: dir}
 	core, logs := observer.New(zap.DebugLevel)
 	h.logs = logs
 	opts.Dir = h.dir

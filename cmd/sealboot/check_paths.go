@@ -225,6 +225,12 @@ func readFiles(cfg *config.Config) []namedFile {
 	// copied for that user by systemd, whoever owns its source.
 	add("appliance_key", cfg.ApplianceKey)
 	add("appliance_cert", cfg.ApplianceCert)
+	if cfg.Keystore.FetchURL != "" { // a credential is the process's own copy
+		add("keystore.fetch_ca", cfg.Keystore.FetchCA)
+		for i, h := range cfg.Keystore.FetchHeaders {
+			add(fmt.Sprintf("keystore.fetch_headers[%d].file", i), h.File)
+		}
+	}
 	if len(cfg.HTTP.Listen) > 0 {
 		add("http.tls_cert", cfg.HTTP.TLSCert)
 		add("http.tls_key", cfg.HTTP.TLSKey)

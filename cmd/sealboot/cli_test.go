@@ -142,7 +142,7 @@ func TestKeysCLI(t *testing.T) {
 		{nil, []string{"keys", "--dir", ks, "show", "SN-K"}, 1, "no usable certificate for serial SN-K"},
 		{nil, []string{"keys", "--dir", ks, "frobnicate"}, exitUsage, `sealboot keys: unknown command "frobnicate" for "sealboot keys"`},
 		{nil, []string{"keys", "--dir", ks}, exitUsage, "sealboot keys: missing command (appliance, fetch, import, list, remove, show)"},
-		{nil, []string{"keys", "list"}, exitUsage, "sealboot keys list: --dir is required"},
+		{nil, []string{"keys", "list"}, exitUsage, "sealboot keys list: --dir or --config is required"},
 		{nil, []string{"keys", "--dir", filepath.Join(ks, "missing"), "list"}, 1, "sealboot keys list: keys directory"},
 	}
 	for _, s := range steps {

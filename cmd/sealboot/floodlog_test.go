@@ -172,10 +172,20 @@ func TestTFTPFloodLogsBounded(t *testing.T) {
 	}
 	waitMetric(t, c.reg, "sealboot_tftp_fetches_total", 2*n)
 	c.flushLogs()
-	// The per-device state saw every refusal the log left out.
-	if l := st.List(devices.Filter{}); l.Summary.Devices != n || l.Summary.Phases[devices.PhaseWaitingForConfig] != n || l.Summary.UnresolvedFetches.Total != n {
-		t.Errorf("device state: %d devices, %d waiting for config, %d unresolved fetches; want %d each",
-			l.Summary.Devices, l.Summary.Phases[devices.PhaseWaitingForConfig], l.Summary.UnresolvedFetches.Total, n)
+	// The per-device state saw every refusal the log left out. The
+	// counter moves when a fetch ends; the state takes the event a moment
+	// later, so wait for it to get there (or for the test's deadline).
+	for {
+		l := st.List(devices.Filter{})
+		if l.Summary.Devices == n && l.Summary.Phases[devices.PhaseWaitingForConfig] == n && l.Summary.UnresolvedFetches.Total == n {
+			break
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("device state: %d devices, %d waiting for config, %d unresolved fetches; want %d each",
+				l.Summary.Devices, l.Summary.Phases[devices.PhaseWaitingForConfig], l.Summary.UnresolvedFetches.Total, n)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 	for _, msg := range []string{"tftp fetch not_found", "tftp fetch write_refused"} {
 		if got := logs.FilterMessage(msg).Len(); got != floodFirst {

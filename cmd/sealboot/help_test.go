@@ -218,7 +218,7 @@ complete_line() {
 		"completion f":              "fish",
 		"serve --log-":              "--log-level --log-format",
 		"keys import --rep":         "--replace",
-		"keys list --":              "--json --help --dir --allow-small-rsa",
+		"keys list --":              "--json --help --config --dir --allow-small-rsa",
 		"check --config /nonexist/": "",
 	} {
 		cmd := exec.Command("bash", "--norc", "--noprofile", "-c", script+"complete_line '"+line+"'")

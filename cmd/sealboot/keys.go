@@ -10,38 +10,52 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/config"
 	"github.com/sealboot/sealboot/keystore"
 )
 
 // keysOpts are the flags of `sealboot keys` and its subcommands.
 type keysOpts struct {
 	dir, serial, url string
+	config, fromFile string
 	replace, json    bool
 	allowSmallRSA    bool
 	timeout          time.Duration
+	cfg              *config.Config // loaded by openKeystore
 }
 
 func newKeysCmd(std stdio) *cobra.Command {
 	o := &keysOpts{}
 	c := newGroupCmd(&cobra.Command{
-		Use:   "keys --dir DIR <command>",
+		Use:   "keys (--config FILE | --dir DIR) <command>",
 		Short: "Manage the device certificate keystore",
 		Long: `Keys manages the device certificate keystore (keys_dir): import, list, show,
 remove, fetch. Keys are pinned by the SHA-256 of the public key (RFC 8886
-section 3).`,
-		Example: `  sealboot keys --dir /var/lib/sealboot/keys import SN123.crt
+section 3).
+
+It reads the configuration as serve does (--config, SEALBOOT_* environment
+variables): keys_dir, and for fetch keystore.fetch_url, fetch_ca and
+fetch_headers. --dir and --url override them. Files it writes (certificates,
+the pin file and its lock) are given to the keys directory's owner and
+group, so that keys run as root leaves a keystore the service, running as
+its own user, still reads; when it may not, it says so and writes no
+certificate or pin.`,
+		Example: `  sealboot keys --config /etc/sealboot/sealboot.yaml import SN123.crt
   sealboot keys --dir /var/lib/sealboot/keys list [--json]
-  sealboot keys --dir /var/lib/sealboot/keys show SN123
-  sealboot keys --dir /var/lib/sealboot/keys remove SN123
-  sealboot keys --dir /var/lib/sealboot/keys fetch SN123 SN124 --url 'https://certs.vendor.example/{serial}.pem'`,
+  sealboot keys -c /etc/sealboot/sealboot.yaml show SN123
+  sealboot keys -c /etc/sealboot/sealboot.yaml remove SN123
+  sealboot keys -c /etc/sealboot/sealboot.yaml fetch SN123 SN124
+  sealboot keys -c /etc/sealboot/sealboot.yaml fetch --from-file purchase-order-serials.txt
+  sealboot keys --dir /var/lib/sealboot/keys fetch SN123 --url 'https://certs.vendor.example/{serial}.pem'`,
 	}, newKeysImportCmd(o, std), newKeysListCmd(o, std), newKeysShowCmd(o, std), newKeysRemoveCmd(o, std), newKeysFetchCmd(o, std))
 	c.AddCommand(newKeysApplianceCmd(std))
 	fs := c.PersistentFlags()
-	fs.StringVar(&o.dir, "dir", "", "keystore directory (keys_dir); required")
+	fs.StringVarP(&o.config, "config", "c", "", "configuration file (YAML) that names keys_dir and the vendor directory")
+	fs.StringVar(&o.dir, "dir", "", "keystore directory (overrides keys_dir)")
 	fs.BoolVar(&o.allowSmallRSA, "allow-small-rsa", false, "accept RSA keys under 2048 bits, as seal.allow_small_rsa lets the server use them")
 	_ = c.MarkPersistentFlagDirname("dir")
+	_ = c.MarkPersistentFlagFilename("config", "yaml", "yml")
 	// Accepted before the subcommand too (keys --dir DIR --json list), as
 	// when keys parsed its actions by hand; listed by the subcommands that
 	// use them.
@@ -54,14 +68,21 @@ section 3).`,
 
 func newKeysImportCmd(o *keysOpts, std stdio) *cobra.Command {
 	c := newCommand(&cobra.Command{
-		Use:   "import FILE...",
+		Use:   "import FILE|DIR...",
 		Short: "Import device certificates, filed under their subject's serial",
-		Long: `Import checks device certificates (PEM or DER) and files each under the
-serial its subject names (serialNumber, else CN), or under --serial. A
-certificate whose key conflicts with a pin (another key pinned for the
-serial, or this key pinned to another serial) is refused unless --replace is
-given (RFC 8886 section 5.2 key replacement).`,
-		Example: `  sealboot keys --dir /var/lib/sealboot/keys import SN123.crt
+		Long: `Import checks device certificates and files each under the serial its
+subject names (serialNumber, else CN), or under --serial. A file may hold
+the certificate alone (PEM or DER) or as vendors ship it: followed by its
+chain (IDevID, intermediates), or a PKCS#7 bundle (.p7b, PEM or DER); the
+device's certificate is the one whose subject names the serial, and the
+chain is kept after it. A directory imports every regular file in it (not
+its subdirectories, nor dot files). A certificate whose key conflicts with
+a pin (another key pinned for the serial, or this key pinned to another
+serial) is refused unless --replace is given (RFC 8886 section 5.2 key
+replacement).`,
+		Example: `  sealboot keys -c /etc/sealboot/sealboot.yaml import SN123.crt
+  sealboot keys -c /etc/sealboot/sealboot.yaml import ./vendor-shipment/   # every file in it
+  sealboot keys -c /etc/sealboot/sealboot.yaml import SN123-chain.p7b
   sealboot keys --dir /var/lib/sealboot/keys import vendor-export.pem --serial SN123
   sealboot keys --dir /var/lib/sealboot/keys import SN123-rma.crt --replace   # RFC 8886 5.2 key replacement`,
 	}, func(cmd *cobra.Command, files []string) error {
@@ -70,6 +91,9 @@ given (RFC 8886 section 5.2 key replacement).`,
 		}
 		st, err := openKeystore(o, false)
 		if err != nil {
+			return err
+		}
+		if files, err = expandDirs(files); err != nil {
 			return err
 		}
 		return keysEach(cmd, files, std, func(f string) error {
@@ -158,41 +182,51 @@ func newKeysRemoveCmd(o *keysOpts, std stdio) *cobra.Command {
 
 func newKeysFetchCmd(o *keysOpts, std stdio) *cobra.Command {
 	c := newCommand(&cobra.Command{
-		Use:   "fetch SERIAL... --url TEMPLATE",
+		Use:   "fetch SERIAL... | --from-file FILE",
 		Short: "Download devices' certificates from the vendor's directory",
 		Long: `Fetch downloads each serial's certificate from the vendor's directory
-(RFC 8886 section 4.2) over HTTPS, and imports it under the same pinning
-rules as import.`,
-		Example: "  sealboot keys --dir /var/lib/sealboot/keys fetch SN123 SN124 --url 'https://certs.vendor.example/{serial}.pem'",
+(RFC 8886 section 4.2: keystore.fetch_url, or --url) over HTTPS, verified
+with keystore.fetch_ca when set, with keystore.fetch_headers, and imports
+it under the same pinning rules as import. The answer may be the
+certificate alone or with its chain; a certificate for another serial is
+refused. --from-file reads the serials from a file (a purchase order's
+list), one a line; blank lines and lines starting with # are skipped; -
+is standard input.`,
+		Example: `  sealboot keys -c /etc/sealboot/sealboot.yaml fetch SN123 SN124
+  sealboot keys -c /etc/sealboot/sealboot.yaml fetch --from-file serials.txt
+  sealboot keys --dir /var/lib/sealboot/keys fetch SN123 --url 'https://certs.vendor.example/{serial}.pem'`,
 	}, func(cmd *cobra.Command, serials []string) error {
+		if o.fromFile != "" {
+			listed, err := readSerials(o.fromFile, std)
+			if err != nil {
+				return err
+			}
+			serials = append(serials, listed...)
+		}
 		if len(serials) == 0 {
-			return usagef("give serials to fetch")
+			return usagef("give serials to fetch (or --from-file)")
 		}
 		st, err := openKeystore(o, false)
 		if err != nil {
 			return err
 		}
+		vendor, err := keysVendor(o)
+		if err != nil {
+			return err
+		}
 		return keysEach(cmd, serials, std, func(s string) error {
-			e, err := st.Fetch(cmd.Context(), s, o.replace)
+			e, err := st.FetchFrom(cmd.Context(), vendor, s, o.replace)
 			if err == nil {
 				fmt.Fprintf(std.out, "fetched %s %s %s\n", e.Serial, e.KeyType, e.Fingerprint)
 			}
 			return err
 		})
 	})
-	c.Flags().StringVar(&o.url, "url", "", "vendor directory URL template with {serial} (https)")
+	c.Flags().StringVar(&o.url, "url", "", "vendor directory URL template with {serial} (https); overrides keystore.fetch_url")
+	c.Flags().StringVar(&o.fromFile, "from-file", "", "read the serials from this file, one a line (- for standard input)")
 	c.Flags().BoolVar(&o.replace, "replace", false, "replace the key pinned for the serial")
-	c.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout per certificate")
+	c.Flags().DurationVar(&o.timeout, "timeout", 0, "timeout per certificate (default keystore.fetch_timeout, 10s)")
 	return c
-}
-
-// openKeystore opens the keystore as it is now: nothing waits for files to
-// settle (one still being written shows as invalid).
-func openKeystore(o *keysOpts, readOnly bool) (*keystore.Store, error) {
-	if o.dir == "" {
-		return nil, usagef("--dir is required (the keystore directory, keys_dir)")
-	}
-	return keystore.Open(keystore.Options{Dir: o.dir, ReadOnly: readOnly, Settle: time.Nanosecond, FetchURL: o.url, FetchTimeout: o.timeout, AllowSmallRSA: o.allowSmallRSA}, zap.NewNop(), nil)
 }
 
 // keysEach applies fn to every argument, reports each failure prefixed
@@ -252,6 +286,13 @@ func keysShow(st *keystore.Store, serial string, o keysOpts, std stdio) error {
 	}
 	fmt.Fprintf(std.out, "serial:      %s\nkey:         %s\nfingerprint: %s\nfile:        %s\nsubject:     %s\nissuer:      %s\nnot after:   %s (not checked: RFC 8886 section 3)\n",
 		e.Serial, e.KeyType, e.Fingerprint, e.File, cert.Subject, cert.Issuer, cert.NotAfter.Format(time.RFC3339))
+	chain, err := st.Chain(e.Serial)
+	if err != nil {
+		return err
+	}
+	for _, c := range chain { // as the vendor shipped it, issuer first
+		fmt.Fprintf(std.out, "chain:       %s\n", c.Subject)
+	}
 	return nil
 }
 

@@ -112,8 +112,7 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 	c.metrics = newServerMetrics(c.reg, runtime.Version())
 	var configs *configdir.Dir // the keystore tells it when certificates change
 	keys, err := keystore.Open(keystore.Options{
-		Dir: cfg.KeysDir, Settle: cfg.Keystore.Settle, AllowSmallRSA: cfg.Seal.AllowSmallRSA,
-		FetchURL: cfg.Keystore.FetchURL, FetchTimeout: cfg.Keystore.FetchTimeout, FetchMaxSize: int64(cfg.Keystore.FetchMaxSize),
+		Dir: cfg.KeysDir, Settle: cfg.Keystore.Settle, AllowSmallRSA: cfg.Seal.AllowSmallRSA, PKCS7: cms.ParseCertificates,
 		OnChange: func(serial string) {
 			if configs != nil {
 				configs.CertificateChanged(serial)
@@ -123,6 +122,14 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 	if err != nil {
 		return nil, fmt.Errorf("keystore: %w", err)
 	}
+	c.tasks = append(c.tasks, daemon.Task{Name: "keystore", Component: keys})
+	// With keystore.fetch_url, a serial with a config and no certificate
+	// gets its certificate from the vendor directory.
+	fetcher, err := c.addFetcher(cfg, keys, func(serial string) bool { return configs != nil && configs.Has(serial) }, log.Named("keystore"), c.reg)
+	if err != nil {
+		return nil, err
+	}
+	certs := certificatesOnDemand{keys, fetcher}
 	app, from, err := loadAppliance(cfg, os.Getenv("CREDENTIALS_DIRECTORY"))
 	if err != nil {
 		return nil, err
@@ -131,15 +138,12 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 		log.Info("appliance key loaded: configs sealed to it are opened in memory when a device needs them",
 			zap.String("source", from), zap.String("fingerprint", app.Fingerprint()))
 	}
-	configs, err = configdir.New(configdirConfig(cfg, app), keys, log.Named("watch"), c.reg)
+	configs, err = configdir.New(configdirConfig(cfg, app), certs, log.Named("watch"), c.reg)
 	if err != nil {
 		return nil, fmt.Errorf("configs: %w", err)
 	}
-	deps := fetch.Deps{Configs: configs, Certificates: keys}
-	c.tasks = append(c.tasks,
-		daemon.Task{Name: "keystore", Component: keys},
-		daemon.Task{Name: "configs", Component: configs},
-	)
+	deps := fetch.Deps{Configs: configs, Certificates: certs}
+	c.tasks = append(c.tasks, daemon.Task{Name: "configs", Component: configs})
 	var dhcp *plugins.Server
 	if cfg.DHCP.Enabled && mode == forCheck {
 		if err := checkDHCP(cfg); err != nil {
@@ -370,8 +374,7 @@ func restartOnly() []restartKey {
 		{key: "watch.max_size"}, {key: "watch.settle"},
 		// The appliance key is read at start (a credential is there only then).
 		{key: "appliance_key"}, {key: "appliance_cert"},
-		{key: "keystore.settle"}, {key: "keystore.fetch_url", secret: true},
-		{key: "keystore.fetch_timeout"}, {key: "keystore.fetch_max_size"},
+		{key: "keystore.settle"},
 		// The keystore checks key sizes when it reads a certificate; the
 		// fetch core keeps the same value so that both agree.
 		{key: "seal.allow_small_rsa"},

@@ -91,6 +91,11 @@ func (s *Server) authTLS(chain []*x509.Certificate, rec *request) (*device, *aut
 		rec.Serial = serial
 	}
 	vendor, err := s.deps.Anchors.Verify(chain, s.now())
+	if stored := s.storedChain(serial, serr, leaf, err); stored != nil {
+		// A device that sends its IDevID alone: its intermediates as the
+		// vendor shipped them with its certificate complete the path.
+		vendor, err = s.deps.Anchors.Verify(append(append([]*x509.Certificate{}, chain...), stored...), s.now())
+	}
 	if err != nil {
 		return nil, &authError{OutcomeUntrusted, err.Error(), http.StatusUnauthorized}
 	}
@@ -119,4 +124,31 @@ func clip(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// Chains gives the certificates the keystore keeps after a serial's
+// certificate (its issuers, as the vendor shipped them). *keystore.Store
+// implements it; Deps.Certificates may, to complete the chain of a device
+// that sends its IDevID without its intermediates.
+type Chains interface {
+	Chain(serial string) ([]*x509.Certificate, error)
+}
+
+// storedChain is the keystore's chain for serial, when the chain the
+// device sent did not verify and the keystore holds this very key for the
+// serial; nil otherwise. The stored certificates are untrusted
+// intermediates only: trust still comes from the anchors.
+func (s *Server) storedChain(serial string, serr error, leaf *x509.Certificate, verr error) []*x509.Certificate {
+	cs, ok := s.deps.Certificates.(Chains)
+	if verr == nil || serr != nil || !ok {
+		return nil
+	}
+	if _, fp, have := s.deps.Certificates.Certificate(serial); !have || fp != keystore.SPKIFingerprint(leaf).String() {
+		return nil
+	}
+	chain, err := cs.Chain(serial)
+	if err != nil || len(chain) == 0 {
+		return nil
+	}
+	return chain
 }

@@ -127,6 +127,14 @@ func (c fakeCerts) Fingerprint(serial string) (string, bool) {
 	return fp, ok
 }
 
+// chainCerts is a keystore that keeps chains.
+type chainCerts struct {
+	fakeCerts
+	chains map[string][]*x509.Certificate
+}
+
+func (c chainCerts) Chain(serial string) ([]*x509.Certificate, error) { return c.chains[serial], nil }
+
 type fakeImages map[string]string // name → sha256 hex; "" = being hashed
 
 func (im fakeImages) Lookup(name string) (int64, string, bool) {
@@ -141,12 +149,16 @@ var routerConfig = []byte("hostname r1\nusername admin secret 9 s3cr3t\n")
 
 // lab is a running server with its files.
 type lab struct {
-	p    *pki
-	dir  string
-	srv  *Server
-	logs *observer.ObservedLogs
-	url  string
-	cfg  Config
+	// extra devices (with routerConfig) and the chains the keystore keeps
+	// for serials, set by newLab's mod.
+	extra  map[string]*keystore.DeviceIdentity
+	chains map[string][]*x509.Certificate
+	p      *pki
+	dir    string
+	srv    *Server
+	logs   *observer.ObservedLogs
+	url    string
+	cfg    Config
 }
 
 // newLab writes the files, starts a server on loopback and returns it;
@@ -192,13 +204,20 @@ func newLab(t testing.TB, mod func(*lab, *Config)) *lab {
 			certs[serial] = id.Cert
 		}
 	}
+	for serial, id := range l.extra {
+		certs[serial], configs[serial] = id.Cert, routerConfig
+	}
+	var deviceCerts Certificates = certs
+	if l.chains != nil {
+		deviceCerts = chainCerts{certs, l.chains}
+	}
 	core, err := fetch.New(fetch.Config{}, fetch.Deps{Configs: configs, Certificates: certs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	obs, logs := observer.New(zapcore.DebugLevel)
 	l.logs = logs
-	l.srv, err = New(l.cfg, Deps{Configs: core, Certificates: certs, Anchors: anchorDir,
+	l.srv, err = New(l.cfg, Deps{Configs: core, Certificates: deviceCerts, Anchors: anchorDir,
 		Images: fakeImages{"vendoros.img": "aa" + string(bytes.Repeat([]byte("bb"), 31)), "hashing.img": ""}}, zap.New(obs), nil)
 	if err != nil {
 		t.Fatal(err)

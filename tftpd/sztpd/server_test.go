@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/keystore/voucher"
 	"github.com/sealboot/sealboot/tftpd/sztp"
 )
@@ -272,4 +273,48 @@ func errorOf(t *testing.T, name, ct string, body []byte) (typ, tag string) {
 func checkErrorBody(t *testing.T, name, ct string, body []byte) {
 	t.Helper()
 	errorOf(t, name, ct, body)
+}
+
+// TestChainFromTheKeystore (issue 14 item 4): a device that sends its
+// IDevID without the intermediate that issued it is authenticated with the
+// chain the keystore kept from the vendor's bundle, and only for the key
+// pinned to its serial; without that chain it is untrusted.
+func TestChainFromTheKeystore(t *testing.T) {
+	t.Parallel()
+	p := getPKI(t)
+	inter, err := p.vendor.IssueCA("Vendor IDevID CA", keystore.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := inter.Issue("SN-INT", keystore.P256, keystore.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := inter.Issue("SN-INT", keystore.P256, keystore.IssueOptions{}) // same serial, another key
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		chains  map[string][]*x509.Certificate
+		client  *keystore.DeviceIdentity
+		status  int
+		outcome string
+	}{
+		{"leaf alone, chain kept", map[string][]*x509.Certificate{"SN-INT": {inter.Cert}}, dev, http.StatusOK, "served"},
+		{"leaf alone, no chain kept", nil, dev, http.StatusUnauthorized, OutcomeUntrusted},
+		{"another key for the serial", map[string][]*x509.Certificate{"SN-INT": {inter.Cert}}, other, http.StatusUnauthorized, OutcomeUntrusted},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l := newLab(t, func(l *lab, _ *Config) {
+				l.extra = map[string]*keystore.DeviceIdentity{"SN-INT": dev}
+				l.chains = tt.chains
+			})
+			status, _, body := l.post(t, l.client(tt.client), rpcGet, "", nil, nil)
+			if ev := l.event(t, "sztp.request", 1); status != tt.status || ev["outcome"] != tt.outcome {
+				t.Fatalf("status %d, event %v: %s", status, ev, body)
+			}
+		})
+	}
 }

@@ -169,6 +169,24 @@ type Keystore struct {
 	FetchURL     string        `mapstructure:"fetch_url"`      // vendor directory template, {serial} is replaced
 	FetchTimeout time.Duration `mapstructure:"fetch_timeout"`  // per request
 	FetchMaxSize ByteSize      `mapstructure:"fetch_max_size"` // largest certificate accepted
+	// FetchCA is a PEM file of the CAs that verify the vendor directory's
+	// server, instead of the system's roots.
+	FetchCA string `mapstructure:"fetch_ca"`
+	// FetchHeaders are sent with every request (a portal's token).
+	FetchHeaders     []FetchHeader `mapstructure:"fetch_headers"`
+	FetchConcurrency int           `mapstructure:"fetch_concurrency"` // fetches on demand at once
+	FetchMaxQueue    int           `mapstructure:"fetch_max_queue"`   // serials waiting at most
+	FetchRetryMin    time.Duration `mapstructure:"fetch_retry_min"`   // first retry after a failure
+	FetchRetryMax    time.Duration `mapstructure:"fetch_retry_max"`   // retries at most this far apart
+}
+
+// FetchHeader is an HTTP header sent to the vendor directory, its value
+// read from a file or a systemd credential (never from this file, never
+// logged).
+type FetchHeader struct {
+	Name       string `mapstructure:"name"`
+	File       string `mapstructure:"file"`       // the value is this file's content
+	Credential string `mapstructure:"credential"` // the value is $CREDENTIALS_DIRECTORY/<credential>
 }
 
 // Watch configures the watched configs directory.
@@ -297,6 +315,8 @@ func Default() Config {
 			Settle:       250 * time.Millisecond,
 			FetchTimeout: 10 * time.Second,
 			FetchMaxSize: 64 * KiB,
+			FetchHeaders: []FetchHeader{}, FetchConcurrency: 4, FetchMaxQueue: 10000,
+			FetchRetryMin: 30 * time.Second, FetchRetryMax: time.Hour,
 		},
 		Watch: Watch{Extension: ".cfg", PresealedExtension: ".enc", ApplianceExtension: ".cfg.cms", MaxSize: 1 * MiB, Settle: 250 * time.Millisecond},
 		Seal:  Seal{Cipher: "aes256-cbc", KDF: "sha256", Format: "pem"},

@@ -68,6 +68,7 @@ func (c *Config) validateTop(p *problems) {
 			p.add("keystore.fetch_url", "%q has no {serial} placeholder", u)
 		}
 	}
+	c.Keystore.validateFetch(p)
 	c.Watch.validate(p)
 	for key, f := range map[string]string{"appliance_key": c.ApplianceKey, "appliance_cert": c.ApplianceCert} {
 		if strings.ContainsRune(f, 0) {

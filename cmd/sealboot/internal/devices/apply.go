@@ -42,13 +42,19 @@ const (
 	EventUnknownClient = "dhcp.unknown_client"
 	EventSZTPProgress  = "sztp.progress"
 	EventSZTPRequest   = "sztp.request"
+	// EventKeystoreFetch is a certificate fetched from the vendor
+	// directory: in the device's story, not a fetch of its config.
+	EventKeystoreFetch = "keystore.fetch"
 )
 
 // isFetch says whether name is a fetch attempt's event: <transport>.fetch,
 // and SZTP's requests.
 func isFetch(name string) (transport string, ok bool) {
-	if name == EventSZTPRequest {
+	switch name {
+	case EventSZTPRequest:
 		return "sztp", true
+	case EventKeystoreFetch:
+		return "", false
 	}
 	t, ok := strings.CutSuffix(name, ".fetch")
 	return t, ok && t != ""
@@ -86,6 +92,7 @@ func (s *State) Apply(ev Event) {
 		s.applyCert(d, ev, at)
 	case ev.Name == EventConfig:
 		s.applyConfig(d, ev, at)
+	case ev.Name == EventKeystoreFetch: // the story only
 	case ev.Name == EventSZTPProgress:
 		x := d.more()
 		x.sztpLast, x.sztpAt = s.words.code(firstOf(ev.State, ev.Outcome)), at
@@ -98,7 +105,7 @@ func (s *State) Apply(ev Event) {
 
 func known(name string, fetch bool) bool {
 	switch name {
-	case EventCertificate, EventConfig, EventOffer, EventAck, EventNak, EventDecline, EventSZTPProgress:
+	case EventCertificate, EventConfig, EventOffer, EventAck, EventNak, EventDecline, EventSZTPProgress, EventKeystoreFetch:
 		return true
 	}
 	return fetch

@@ -20,6 +20,10 @@ func TestCoreSeesEventsTheOutputDrops(t *testing.T) {
 	s := newState(t)
 	log := zap.New(zapcore.NewTee(out, s.Core()))
 
+	// A certificate fetched from the vendor directory is in the story,
+	// not a fetch attempt of the device's config.
+	log.Named("keystore").Info("certificate fetched", zap.String("event", "keystore.fetch"), zap.String("outcome", "fetched"),
+		zap.String("serial", "SN1"), zap.String("fingerprint", "ab"), zap.Int("attempt", 2))
 	log.Info("certificate added", zap.String("event", "certificate.state"), zap.String("state", "added"),
 		zap.String("serial", "SN1"), zap.String("fingerprint", "ab"), zap.String("key_type", "P-256"))
 	log.Named("watch").Info("config ready", zap.String("event", "config.state"), zap.String("state", "ready"),
@@ -42,7 +46,7 @@ func TestCoreSeesEventsTheOutputDrops(t *testing.T) {
 	for _, e := range d.Story {
 		story = append(story, e.Event+"/"+e.Result+"/"+e.Address)
 	}
-	want := "certificate.state/added/ config.state/ready/ dhcp.nak//192.0.2.9 tftp.fetch/binding_mismatch/192.0.2.9:1000 http.fetch/served/"
+	want := "keystore.fetch/fetched/ certificate.state/added/ config.state/ready/ dhcp.nak//192.0.2.9 tftp.fetch/binding_mismatch/192.0.2.9:1000 http.fetch/served/"
 	if strings.Join(story, " ") != want {
 		t.Fatalf("story %v\nwant %s", story, want)
 	}
