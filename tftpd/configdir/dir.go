@@ -34,6 +34,7 @@ type entry struct {
 	problem string // why it cannot be served; "" when valid
 	counted string // the state this entry is counted under in Dir.counts
 	reason  string // why it is counted invalid (with counted, under Dir.mu)
+	broken  string // why this version, sealed to the appliance, did not open (under Dir.mu)
 	// recipients are who a sealed file is sealed to, read once settled.
 	recipients []cms.Recipient
 	sum        atomic.Pointer[[32]byte] // SHA-256 of this version, once read
@@ -142,9 +143,26 @@ func (d *Dir) Config(serial string) ([]byte, [32]byte, error) {
 	}
 	pt, err := d.cfg.Appliance.Open(data)
 	if err != nil {
-		return nil, [32]byte{}, fmt.Errorf("%w: %s does not open with the appliance key: %v", ErrInvalid, e.name, err)
+		reason := fmt.Sprintf("does not open with the appliance key: %v", err)
+		d.broke(e, reason)
+		return nil, [32]byte{}, fmt.Errorf("%w: %s %s", ErrInvalid, e.name, reason)
 	}
 	return pt, sum, nil
+}
+
+// broke marks this version of e's file invalid for good (its recipients
+// matched, but it does not open: damaged after sealing) and logs it once.
+func (d *Dir) broke(e *entry, reason string) {
+	d.mu.Lock()
+	changed := d.bySerial[e.key] == e && e.broken == ""
+	if changed {
+		e.broken = reason
+		d.count(e, StateInvalid, reason)
+	}
+	d.mu.Unlock()
+	if changed {
+		d.event(StateInvalid, reason, e)
+	}
 }
 
 // Presealed returns serial's config file as it is when it is already

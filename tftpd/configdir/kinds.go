@@ -97,8 +97,11 @@ func (d *Dir) state(e *entry) (state, reason string) {
 		return StateInvalid, e.problem
 	}
 	d.mu.RLock()
-	siblings := d.entriesLocked(e.serial)
+	siblings, broken := d.entriesLocked(e.serial), e.broken
 	d.mu.RUnlock()
+	if broken != "" {
+		return StateInvalid, broken
+	}
 	if others := slices.DeleteFunc(siblings, func(s *entry) bool { return s.key == e.key }); len(others) > 0 {
 		return StateInvalid, ambiguity(e.serial, append(others, e))
 	}

@@ -326,3 +326,33 @@ func BenchmarkScanSealed(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/file")
 }
+
+// A file sealed to the appliance whose header names the appliance but
+// whose content does not open (damaged after sealing) is invalid, with the
+// reason, from the first fetch that finds it out, and stays so until it
+// changes (a certificate change does not make it ready again).
+func TestApplianceSealedThatDoesNotOpen(t *testing.T) {
+	t.Parallel()
+	id, err := appliance.Generate("pop1-a", keystore.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _ := appliance.New(id.Key, id.Cert)
+	der, err := cms.Seal(id.Cert, []byte(deviceSecret), cms.Options{DER: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	der[len(der)-3] ^= 0xff // in the encrypted content, after the recipients
+	h := newSealedHarness(t, app, func(dir string) { writeOld(t, filepath.Join(dir, "SN4.cfg.cms"), der) })
+	h.certs.set("SN4", true)
+	if _, _, err := h.d.Config("SN4"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "does not open with the appliance key") {
+		t.Fatalf("Config of a damaged file: %v", err)
+	}
+	if st, reason := h.last("SN4"); st != StateInvalid || !strings.HasPrefix(reason, "does not open with the appliance key") {
+		t.Fatalf("state %s %q", st, reason)
+	}
+	h.d.CertificateChanged("SN4")
+	if _, err := h.d.Sum("SN4"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("after a certificate change: %v", err)
+	}
+}
