@@ -229,6 +229,14 @@ func (s *server) events(name string) []map[string]any {
 	return out
 }
 
+// logText is the log so far, one JSON line each, for a test to keep.
+func (s *server) logText() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dump()
+}
+
+// dump is the log so far; the caller holds s.mu.
 func (s *server) dump() string {
 	var b strings.Builder
 	for _, m := range s.log {

@@ -173,7 +173,7 @@ func TestSealedConfigsAtRest(t *testing.T) {
 	// its environment.
 	pid := serverPID(t, s)
 	logFile := filepath.Join(central, "sealboot.log")
-	if err := os.WriteFile(logFile, []byte(s.dump()), 0o600); err != nil {
+	if err := os.WriteFile(logFile, []byte(s.logText()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"-r", "-a", "-l", "-F"}
@@ -190,7 +190,7 @@ func TestSealedConfigsAtRest(t *testing.T) {
 	if err := exec.Command("grep", "-q", "-F", pre.secret, pre.plain).Run(); err != nil {
 		t.Fatalf("the secret marker is not found where it is: %v", err)
 	}
-	if strings.Contains(s.dump(), "open to other users") {
+	if strings.Contains(s.logText(), "open to other users") {
 		t.Fatal("a configs directory of sealed files only was warned about")
 	}
 }
