@@ -2,7 +2,7 @@
 # make bench: every side-by-side comparison in one run on this machine,
 # printed and written to bench/results.md. Root (network namespaces).
 # Each script is also runnable alone: bench/dhcp.sh, bench/dhcpcpu.sh, bench/tftp.sh,
-# bench/http.sh, bench/fleet.sh, bench/sztp.sh, bench/scale.sh, bench/seal.sh, bench/slowlink.sh, bench/status.sh.
+# bench/http.sh, bench/fleet.sh, bench/sztp.sh, bench/scale.sh, bench/seal.sh, bench/sealed.sh, bench/slowlink.sh, bench/status.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root (network namespaces, port 69)" >&2; exit 1; }
@@ -24,7 +24,7 @@ out=$(mktemp)
 	echo "Every comparison runs its peers one after the other in the same run; compare the ratios, which machine noise affects far less than the absolute figures."
 	echo
 } >"$out"
-for b in ${BENCHES:-dhcp dhcpcpu tftp http fleet sztp scale seal slowlink status}; do
+for b in ${BENCHES:-dhcp dhcpcpu tftp http fleet sztp scale seal sealed slowlink status}; do
 	echo "bench: $b..." >&2
 	bash ${BENCH_TRACE:+-x} "bench/$b.sh" | tee -a "$out"
 	echo | tee -a "$out"

@@ -8,5 +8,7 @@
 // symlinked pin file an error.
 //
 // Cryptography lives under this package: sub-package cms seals and opens
-// CMS messages, and GenerateDevice makes a device's factory key pair.
+// CMS messages and reads who a message is sealed to, sub-package appliance
+// is sealboot's own key pair (configs sealed to the appliance), and
+// GenerateDevice makes a device's factory key pair.
 package keystore

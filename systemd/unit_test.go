@@ -82,3 +82,37 @@ func TestUnitKeepsRequiredSettings(t *testing.T) {
 		}
 	}
 }
+
+// The appliance key drop-in verifies with the unit, and names the
+// credentials sealboot reads.
+func TestApplianceKeyDropInVerifies(t *testing.T) {
+	unit := unitWithBinary(t)
+	dropIn, err := os.ReadFile("appliance-key.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\nLoadCredential=appliance_key:", "\nLoadCredential=appliance_cert:", "\n#LoadCredentialEncrypted=appliance_key:"} {
+		if !strings.Contains(string(dropIn), want) {
+			t.Errorf("drop-in lacks %q", want)
+		}
+	}
+	dir := unit + ".d"
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "appliance-key.conf"), dropIn, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("systemd-analyze", "verify", unit).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify with the drop-in: %v\n%s", err, out)
+	}
+	// A typo in the drop-in is caught: the check is not hollow.
+	bad := strings.Replace(string(dropIn), "LoadCredential=", "LoadCredentail=", 1)
+	if err := os.WriteFile(filepath.Join(dir, "appliance-key.conf"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := exec.Command("systemd-analyze", "verify", unit).CombinedOutput(); !strings.Contains(string(out), "LoadCredentail") {
+		t.Fatalf("systemd-analyze verify did not read the drop-in:\n%s", out)
+	}
+}

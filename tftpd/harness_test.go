@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sealboot/sealboot/keystore"
+	"github.com/sealboot/sealboot/keystore/cms"
 	"github.com/sealboot/sealboot/tftpd/fetch"
 )
 
@@ -38,6 +39,11 @@ func (f *fakeConfigs) Config(serial string) ([]byte, [32]byte, error) {
 		return nil, [32]byte{}, fs.ErrNotExist
 	}
 	return d, sha256.Sum256(d), nil
+}
+
+// Presealed: no presealed configs here (see tftpd/fetch's tests).
+func (f *fakeConfigs) Presealed(string) ([]byte, [32]byte, []cms.Recipient, bool, error) {
+	return nil, [32]byte{}, nil, false, nil
 }
 
 func (f *fakeConfigs) Sum(serial string) ([32]byte, error) {

@@ -221,6 +221,10 @@ func readFiles(cfg *config.Config) []namedFile {
 	if cfg.DHCP.Enabled {
 		add("dhcp.inventory", cfg.DHCP.Inventory)
 	}
+	// Named in the file: read by serve's user. A systemd credential is
+	// copied for that user by systemd, whoever owns its source.
+	add("appliance_key", cfg.ApplianceKey)
+	add("appliance_cert", cfg.ApplianceCert)
 	if cfg.Keystore.FetchURL != "" { // a credential is the process's own copy
 		add("keystore.fetch_ca", cfg.Keystore.FetchCA)
 		for i, h := range cfg.Keystore.FetchHeaders {

@@ -141,7 +141,7 @@ func TestKeysCLI(t *testing.T) {
 		{nil, []string{"keys", "--dir", ks, "remove", "SN-K"}, 1, "sealboot keys remove SN-K: no certificate for this serial"},
 		{nil, []string{"keys", "--dir", ks, "show", "SN-K"}, 1, "no usable certificate for serial SN-K"},
 		{nil, []string{"keys", "--dir", ks, "frobnicate"}, exitUsage, `sealboot keys: unknown command "frobnicate" for "sealboot keys"`},
-		{nil, []string{"keys", "--dir", ks}, exitUsage, "sealboot keys: missing command (fetch, import, list, remove, show)"},
+		{nil, []string{"keys", "--dir", ks}, exitUsage, "sealboot keys: missing command (appliance, fetch, import, list, remove, show)"},
 		{nil, []string{"keys", "list"}, exitUsage, "sealboot keys list: --dir or --config is required"},
 		{nil, []string{"keys", "--dir", filepath.Join(ks, "missing"), "list"}, 1, "sealboot keys list: keys directory"},
 	}

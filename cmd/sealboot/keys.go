@@ -49,6 +49,7 @@ certificate or pin.`,
   sealboot keys -c /etc/sealboot/sealboot.yaml fetch --from-file purchase-order-serials.txt
   sealboot keys --dir /var/lib/sealboot/keys fetch SN123 --url 'https://certs.vendor.example/{serial}.pem'`,
 	}, newKeysImportCmd(o, std), newKeysListCmd(o, std), newKeysShowCmd(o, std), newKeysRemoveCmd(o, std), newKeysFetchCmd(o, std))
+	c.AddCommand(newKeysApplianceCmd(std))
 	fs := c.PersistentFlags()
 	fs.StringVarP(&o.config, "config", "c", "", "configuration file (YAML) that names keys_dir and the vendor directory")
 	fs.StringVar(&o.dir, "dir", "", "keystore directory (overrides keys_dir)")

@@ -327,3 +327,8 @@ func (o oneConfig) Sum(serial string) ([32]byte, error) {
 	_, sum, err := o.Config(serial)
 	return sum, err
 }
+
+// Presealed: the config is plaintext.
+func (o oneConfig) Presealed(string) ([]byte, [32]byte, []cms.Recipient, bool, error) {
+	return nil, [32]byte{}, nil, false, nil
+}

@@ -85,7 +85,13 @@ func sztpCheck(file, serial, vendor, model string, signed bool, f sztp.Format, l
 	if err != nil {
 		return err
 	}
-	configs, err := configdir.New(configdir.Config{Dir: cfg.ConfigsDir, Extension: cfg.Watch.Extension, MaxSize: int64(cfg.Watch.MaxSize), Settle: time.Nanosecond}, keys, log, nil)
+	app, _, err := loadAppliance(cfg, os.Getenv("CREDENTIALS_DIRECTORY"))
+	if err != nil {
+		return err
+	}
+	dc := configdirConfig(cfg, app)
+	dc.Settle = time.Nanosecond
+	configs, err := configdir.New(dc, keys, log, nil)
 	if err != nil {
 		return err
 	}

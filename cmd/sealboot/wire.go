@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -130,9 +131,15 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 		return nil, err
 	}
 	certs := certificatesOnDemand{keys, fetcher}
-	configs, err = configdir.New(configdir.Config{
-		Dir: cfg.ConfigsDir, Extension: cfg.Watch.Extension, MaxSize: int64(cfg.Watch.MaxSize), Settle: cfg.Watch.Settle,
-	}, certs, log.Named("watch"), c.reg)
+	app, from, err := loadAppliance(cfg, os.Getenv("CREDENTIALS_DIRECTORY"))
+	if err != nil {
+		return nil, err
+	}
+	if app != nil {
+		log.Info("appliance key loaded: configs sealed to it are opened in memory when a device needs them",
+			zap.String("source", from), zap.String("fingerprint", app.Fingerprint()))
+	}
+	configs, err = configdir.New(configdirConfig(cfg, app), certs, log.Named("watch"), c.reg)
 	if err != nil {
 		return nil, fmt.Errorf("configs: %w", err)
 	}
@@ -364,7 +371,10 @@ func restartOnly() []restartKey {
 		{key: "shutdown_timeout"},
 		{key: "log.format"},
 		{key: "metrics.listen"}, {key: "metrics.pprof"},
-		{key: "watch.extension"}, {key: "watch.max_size"}, {key: "watch.settle"},
+		{key: "watch.extension"}, {key: "watch.presealed_extension"}, {key: "watch.appliance_extension"},
+		{key: "watch.max_size"}, {key: "watch.settle"},
+		// The appliance key is read at start (a credential is there only then).
+		{key: "appliance_key"}, {key: "appliance_cert"},
 		{key: "keystore.settle"},
 		// The keystore checks key sizes when it reads a certificate; the
 		// fetch core keeps the same value so that both agree.

@@ -92,6 +92,18 @@ func head(tag byte, tail int, parts ...[]byte) []byte {
 	return out
 }
 
+// lengthSize is how many bytes appendLength writes for n.
+func lengthSize(n int) int {
+	if n < 0x80 {
+		return 1
+	}
+	size := 1
+	for ; n > 0; n >>= 8 {
+		size++
+	}
+	return size
+}
+
 func appendLength(b []byte, n int) []byte {
 	switch {
 	case n < 0x80:
@@ -138,6 +150,12 @@ var errBER = errors.New("malformed BER")
 // strings such as EncryptedContentInfo's [0] are left constructed; the
 // field's reader joins them (see joinOctets).
 func toDER(ber []byte) ([]byte, error) {
+	// Most messages are DER already (what Seal and openssl without -stream
+	// write): walking them costs no copy, where rewriting copies the
+	// content once per level of nesting.
+	if rest, ok := plainDER(ber, 0); ok && allZero(rest) {
+		return ber[:len(ber)-len(rest)], nil
+	}
 	out, rest, err := reencode(ber, 0)
 	if err != nil {
 		return nil, err
@@ -203,6 +221,37 @@ func reencode(b []byte, depth int) (der, rest []byte, err error) {
 		content = append(content, c...)
 	}
 	return withHeader(tag, content), rest, nil
+}
+
+// plainDER reads one element from b and reports whether reencode would
+// leave it as it is: definite, minimal lengths and no constructed
+// universal OCTET or BIT STRING, at every level.
+func plainDER(b []byte, depth int) (rest []byte, ok bool) {
+	if depth > maxDepth {
+		return nil, false
+	}
+	tag, b, err := readTag(b)
+	if err != nil {
+		return nil, false
+	}
+	before := len(b)
+	length, indefinite, b, err := readLength(b)
+	if err != nil || indefinite || length > len(b) || before-len(b) != lengthSize(length) {
+		return nil, false
+	}
+	content, rest := b[:length], b[length:]
+	if tag[0]&0x20 == 0 { // primitive
+		return rest, true
+	}
+	if len(tag) == 1 && (tag[0] == 0x24 || tag[0] == 0x23) {
+		return nil, false
+	}
+	for len(content) > 0 {
+		if content, ok = plainDER(content, depth+1); !ok {
+			return nil, false
+		}
+	}
+	return rest, true
 }
 
 func readAll(b []byte, depth int) ([][]byte, error) {

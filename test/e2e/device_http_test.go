@@ -81,10 +81,10 @@ func TestDeviceHTTPImage(t *testing.T) {
 		}
 	}
 	if cutEv == nil || cutEv["outcome"] != "aborted" || cutEv["bytes"].(float64) >= size || cutEv["serial"] != "JN11AA0HTTP1" {
-		t.Fatalf("the cut download's event: %v\n%s", cutEv, s.dump())
+		t.Fatalf("the cut download's event: %v\n%s", cutEv, s.logText())
 	}
 	if resumed == nil || resumed["outcome"] != "served" || resumed["status"] != float64(206) || resumed["bytes"] != float64(size-cut) {
-		t.Fatalf("the resumed download's event: %v\n%s", resumed, s.dump())
+		t.Fatalf("the resumed download's event: %v\n%s", resumed, s.logText())
 	}
 	t.Logf("cut: %v bytes sent (%v); resumed: %v bytes, status %v", cutEv["bytes"], cutEv["reason"], resumed["bytes"], resumed["status"])
 	s.wait("http fetch served", func(m map[string]any) bool {

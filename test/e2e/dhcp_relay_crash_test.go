@@ -171,7 +171,7 @@ func TestRelayedDHCPv6GetsRelaySubnet(t *testing.T) {
 	relay.Stdout, relay.Stderr = &relayOut, &relayOut
 	defer func() {
 		if t.Failed() {
-			t.Logf("dhcrelay -6:\n%s\nsealboot:\n%s", relayOut.String(), s.dump())
+			t.Logf("dhcrelay -6:\n%s\nsealboot:\n%s", relayOut.String(), s.logText())
 		}
 	}()
 	if err := relay.Start(); err != nil {

@@ -127,6 +127,6 @@ func TestHTTPRealClients(t *testing.T) {
 		}
 	}
 	if served != 3 || mismatch != 3 || plainRefused != 3 {
-		t.Fatalf("events: %d served, %d binding_mismatch, %d plaintext refused; want 3 each:\n%s", served, mismatch, plainRefused, s.dump())
+		t.Fatalf("events: %d served, %d binding_mismatch, %d plaintext refused; want 3 each:\n%s", served, mismatch, plainRefused, s.logText())
 	}
 }

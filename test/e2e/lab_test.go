@@ -136,6 +136,12 @@ func startServer(t *testing.T, ns *netns.NS, cfgPath string) *server {
 // one of its own).
 func startServerSocket(t *testing.T, ns *netns.NS, cfgPath, sock string) *server {
 	t.Helper()
+	return startServerEnv(t, ns, cfgPath, sock, nil)
+}
+
+// startServerEnv is startServerSocket with more environment variables.
+func startServerEnv(t *testing.T, ns *netns.NS, cfgPath, sock string, env []string) *server {
+	t.Helper()
 	s := &server{t: t, done: make(chan struct{})}
 	s.cond = sync.NewCond(&s.mu)
 	s.cmd = ns.Command(context.Background(), sealbootBin, "serve", "--config", cfgPath)
@@ -144,7 +150,7 @@ func startServerSocket(t *testing.T, ns *netns.NS, cfgPath, sock string) *server
 	if sock == "" {
 		sock = filepath.Join(t.TempDir(), "admin.sock")
 	}
-	s.cmd.Env = append(os.Environ(), "SEALBOOT_ADMIN_SOCKET="+sock)
+	s.cmd.Env = append(append(os.Environ(), "SEALBOOT_ADMIN_SOCKET="+sock), env...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -223,6 +229,14 @@ func (s *server) events(name string) []map[string]any {
 	return out
 }
 
+// logText is the log so far, one JSON line each, for a test to keep.
+func (s *server) logText() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dump()
+}
+
+// dump is the log so far; the caller holds s.mu.
 func (s *server) dump() string {
 	var b strings.Builder
 	for _, m := range s.log {

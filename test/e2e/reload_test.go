@@ -60,7 +60,7 @@ func TestReloadKeepsBindingCheck(t *testing.T) {
 		serial := fmt.Sprintf("NEW%d", i)
 		nkey := l.provision(t, s, serial, keystore.P256, "hostname "+serial+"\n", false)
 		if res := l.boot(t, "--serial", serial, "--key", nkey, "--vendor", device.VendorJuniper, "--max-attempts", "1"); !res.Installed() {
-			t.Fatalf("%s: a new device after the reload: %+v\n%s", tc.name, res, s.dump())
+			t.Fatalf("%s: a new device after the reload: %+v\n%s", tc.name, res, s.logText())
 		}
 	}
 }

@@ -39,6 +39,12 @@ mount --rbind /sys "$ROOT/sys"
 mount --rbind /dev "$ROOT/dev"
 mount -t tmpfs tmpfs "$ROOT/run"
 mount -t tmpfs tmpfs "$ROOT/tmp"
+# Shared within the machine, as / is on a booted system: systemd sets up a
+# service's credentials in a child mount namespace and moves them into
+# /run/credentials, which reaches PID 1's namespace only through
+# propagation. (The host stays out of it: its mounts were made private
+# above.)
+mount --make-rshared "$ROOT"
 export container=other
 exec chroot "$ROOT" /lib/systemd/systemd --system
 `

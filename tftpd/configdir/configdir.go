@@ -1,10 +1,28 @@
-// Package configdir watches the directory where operators drop plaintext
-// device configs, <serial><extension> (e.g. SN123.cfg), and hands the TFTP
-// server complete, settled files only.
+// Package configdir watches the directory where operators drop device
+// configs and hands the fetch core complete, settled files only. A serial's
+// config is one file, of one of three kinds:
+//
+//   - plaintext, <serial><extension> (e.g. SN123.cfg): sealed to the
+//     device's certificate when a device asks;
+//   - presealed, <serial><presealed extension> (SN123.enc): a CMS
+//     EnvelopedData or AuthEnvelopedData already sealed to the device,
+//     served as it is, never opened; it is ready only once one of its
+//     recipients is the serial's pinned certificate (checked again when the
+//     certificate changes), and invalid otherwise, naming both;
+//   - sealed to the appliance, <serial><appliance extension>
+//     (SN123.cfg.cms): opened in memory with the appliance key when a
+//     device needs it, then sealed to the device like a plaintext config.
+//     The plaintext never touches the disk (RFC 8886 section 7).
+//
+// Two files of different kinds for one serial are ambiguous: both are
+// invalid, with a reason naming both, until one goes (a plaintext config
+// left beside its sealed version is exactly what sealed configs are there
+// to avoid, so it is reported rather than silently shadowed).
 //
 // A file is taken once it has been left alone for the settle delay (an
 // editor's save, a partial scp or a file still being written is never
-// served). Only its size, modification and change times and inode are kept in memory;
+// served). Only its size, modification and change times and inode are kept in memory
+// (and, for sealed kinds, who it is sealed to);
 // the content is read when a device asks for it, and if the file no longer
 // matches what was settled it is reported as not ready rather than served
 // half-written. Every change is logged as one config.state event: ready,
@@ -21,6 +39,7 @@
 package configdir
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -31,16 +50,41 @@ import (
 // Config configures the directory.
 type Config struct {
 	Dir       string
-	Extension string        // default ".cfg"
+	Extension string        // plaintext configs; default ".cfg"
 	MaxSize   int64         // larger files are invalid; default 1 MiB
 	Settle    time.Duration // default 250ms
+	// PresealedExtension names configs already sealed to the device,
+	// served as they are; default ".enc".
+	PresealedExtension string
+	// ApplianceExtension names configs sealed to the appliance; default
+	// ".cfg.cms".
+	ApplianceExtension string
+	// Appliance opens configs sealed to the appliance; nil: there is no
+	// appliance key, and such files are invalid.
+	Appliance Appliance
 }
 
 // CertificateChecker tells whether a serial has a certificate, to log
-// ready vs waiting_for_certificate. *keystore.Store implements it.
+// ready vs waiting_for_certificate, and gives it, to check who a presealed
+// config is sealed to. *keystore.Store implements it.
 type CertificateChecker interface {
 	HasCertificate(serial string) bool
+	Certificate(serial string) (cert *x509.Certificate, fingerprint string, ok bool)
 }
+
+// Appliance is sealboot's own key pair. *appliance.Appliance implements it.
+type Appliance interface {
+	Certificate() *x509.Certificate
+	// Open decrypts a config sealed to the appliance certificate.
+	Open(data []byte) ([]byte, error)
+}
+
+// Kinds of config file, as logged in config.state's kind field.
+const (
+	KindPlaintext = "plaintext"
+	KindPresealed = "presealed"
+	KindAppliance = "appliance_sealed"
+)
 
 // Errors from Config.
 var (
@@ -53,6 +97,9 @@ var (
 	// ErrInvalid means the file exists but cannot be served (empty, too
 	// large, unreadable).
 	ErrInvalid = errors.New("config file is invalid")
+	// ErrPresealed is what Config says of a config already sealed to the
+	// device: it has no plaintext to give (Presealed gives its bytes).
+	ErrPresealed = errors.New("config is sealed to the device already: it is served as it is and never opened")
 )
 
 // Config states, as logged.
@@ -62,6 +109,8 @@ const (
 	StateRemoved         = "removed"
 	StateInvalid         = "invalid"
 	defaultExtension     = ".cfg"
+	defaultPresealed     = ".enc"
+	defaultAppliance     = ".cfg.cms"
 	defaultMaxSize       = 1 << 20
 	defaultSettle        = 250 * time.Millisecond
 	maxSerialLength      = 64

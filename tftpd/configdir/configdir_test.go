@@ -3,6 +3,7 @@ package configdir
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,8 +20,25 @@ import (
 
 // certSet is a CertificateChecker tests change.
 type certSet struct {
-	mu sync.Mutex
-	m  map[string]bool
+	mu    sync.Mutex
+	m     map[string]bool
+	certs map[string]*x509.Certificate
+}
+
+func (c *certSet) Certificate(s string) (*x509.Certificate, string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cert, ok := c.certs[s]
+	return cert, "fp-" + s, ok && c.m[s]
+}
+
+func (c *certSet) setCert(s string, cert *x509.Certificate) {
+	c.mu.Lock()
+	if c.certs == nil {
+		c.certs = map[string]*x509.Certificate{}
+	}
+	c.certs[s], c.m[s] = cert, cert != nil
+	c.mu.Unlock()
 }
 
 func (c *certSet) HasCertificate(s string) bool {
@@ -151,10 +169,10 @@ func TestInitialScan(t *testing.T) {
 		list[st.Serial] = st
 	}
 	wantList := map[string]Status{
-		"SN1":   {Serial: "SN1", State: StateWaitingForCert, Bytes: 11},
-		"SN2":   {Serial: "SN2", State: StateWaitingForCert, Bytes: 11},
-		"EMPTY": {Serial: "EMPTY", State: StateInvalid, Reason: "empty"},
-		"BIG":   {Serial: "BIG", State: StateInvalid, Reason: "2048 bytes, larger than watch.max_size (1024)", Bytes: 2048},
+		"SN1":   {Serial: "SN1", State: StateWaitingForCert, Bytes: 11, Kind: KindPlaintext},
+		"SN2":   {Serial: "SN2", State: StateWaitingForCert, Bytes: 11, Kind: KindPlaintext},
+		"EMPTY": {Serial: "EMPTY", State: StateInvalid, Reason: "empty", Kind: KindPlaintext},
+		"BIG":   {Serial: "BIG", State: StateInvalid, Reason: "2048 bytes, larger than watch.max_size (1024)", Bytes: 2048, Kind: KindPlaintext},
 	}
 	if fmt.Sprint(list) != fmt.Sprint(wantList) {
 		t.Fatalf("List:\n got %v\nwant %v", list, wantList)
@@ -238,16 +256,26 @@ func TestRenamedIntoPlaceIsServed(t *testing.T) {
 	})
 }
 
+// A directory open to other users is warned about when it holds
+// plaintext configs; sealed configs only (or none) may be world-readable.
 func TestWarnsOnOpenDirectory(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	_ = os.Chmod(dir, 0o755)
+	writeOld(t, filepath.Join(dir, "SN1.enc"), []byte("not even CMS"))
 	core, logs := observer.New(zap.DebugLevel)
 	if _, err := New(Config{Dir: dir}, nil, zap.New(core), nil); err != nil {
 		t.Fatal(err)
 	}
+	if n := logs.FilterMessageSnippet("open to other users").Len(); n != 0 {
+		t.Fatalf("%d warnings for an open directory with no plaintext config", n)
+	}
+	writeOld(t, filepath.Join(dir, "SN2.cfg"), []byte("secret\n"))
+	if _, err := New(Config{Dir: dir}, nil, zap.New(core), nil); err != nil {
+		t.Fatal(err)
+	}
 	if logs.FilterMessageSnippet("open to other users").Len() != 1 {
-		t.Fatal("no warning for a world-readable configs directory")
+		t.Fatal("no warning for a world-readable configs directory holding a plaintext config")
 	}
 	if _, err := New(Config{Dir: filepath.Join(dir, "missing")}, nil, zap.NewNop(), nil); err == nil {
 		t.Fatal("missing directory accepted")

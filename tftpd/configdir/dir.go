@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/sealboot/sealboot/keystore/cms"
 	"github.com/sealboot/sealboot/keystore/regfile"
 )
 
@@ -24,14 +25,19 @@ import (
 type entry struct {
 	name    string
 	serial  string // "" when the name carries no valid serial
-	key     string // in Dir.bySerial: the serial, or "/" + name (see keyOf)
+	kind    string // KindPlaintext, KindPresealed, KindAppliance
+	key     string // in Dir.bySerial: see keyOf
 	size    int64
 	mtime   int64 // UnixNano
 	ctime   int64 // UnixNano: a rewrite that keeps size, mtime and inode (cp -p of a same-length file) still changes it
 	ino     uint64
-	problem string                   // why it cannot be served; "" when valid
-	counted string                   // the state this entry is counted under in Dir.counts
-	sum     atomic.Pointer[[32]byte] // SHA-256 of this version, once read
+	problem string // why it cannot be served; "" when valid
+	counted string // the state this entry is counted under in Dir.counts
+	reason  string // why it is counted invalid (with counted, under Dir.mu)
+	broken  string // why this version, sealed to the appliance, did not open (under Dir.mu)
+	// recipients are who a sealed file is sealed to, read once settled.
+	recipients []cms.Recipient
+	sum        atomic.Pointer[[32]byte] // SHA-256 of this version, once read
 }
 
 func (e *entry) same(o *entry) bool {
@@ -46,6 +52,7 @@ func (e *entry) is(st *unix.Stat_t) bool {
 // Dir is the watched configs directory. It is safe for concurrent use.
 type Dir struct {
 	cfg   Config
+	kinds []kindExt // longest extension first
 	certs CertificateChecker
 	log   *zap.Logger
 	m     *metrics
@@ -74,6 +81,10 @@ func New(cfg Config, certs CertificateChecker, log *zap.Logger, reg prometheus.R
 	if cfg.Settle <= 0 {
 		cfg.Settle = defaultSettle
 	}
+	kinds, err := kindsOf(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	fi, err := os.Stat(cfg.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("configs directory: %w", err)
@@ -81,11 +92,7 @@ func New(cfg Config, certs CertificateChecker, log *zap.Logger, reg prometheus.R
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("configs directory %s is not a directory", cfg.Dir)
 	}
-	if fi.Mode().Perm()&directoryModeWarning != 0 {
-		log.Warn("configs directory is open to other users: configs hold secrets; chmod o-rwx it",
-			zap.String("dir", cfg.Dir), zap.String("mode", fi.Mode().Perm().String()))
-	}
-	d := &Dir{cfg: cfg, certs: certs, log: log, m: newMetrics(reg), ready: make(chan struct{}),
+	d := &Dir{cfg: cfg, kinds: kinds, certs: certs, log: log, m: newMetrics(reg), ready: make(chan struct{}),
 		bySerial: map[string]*entry{}, counts: map[string]int{}, recheck: make(chan string, 1024)}
 	rd, err := regfile.OpenDir(cfg.Dir)
 	if err != nil {
@@ -118,18 +125,61 @@ func (d *Dir) reopen() error {
 	return nil
 }
 
-// Config returns serial's config and its SHA-256. The file is read now and
-// must still be the settled version: otherwise ErrNotReady.
+// Config returns serial's plaintext config and the SHA-256 of its file.
+// The file is read now and must still be the settled version: otherwise
+// ErrNotReady. A config sealed to the appliance is opened now, in memory;
+// a presealed one has no plaintext to give (ErrPresealed).
 func (d *Dir) Config(serial string) ([]byte, [32]byte, error) {
-	d.mu.RLock()
-	e, ok := d.bySerial[serial]
-	d.mu.RUnlock()
-	if !ok {
-		return nil, [32]byte{}, ErrNotFound
+	e, err := d.lookup(serial)
+	if err != nil {
+		return nil, [32]byte{}, err
 	}
-	if e.problem != "" {
-		return nil, [32]byte{}, fmt.Errorf("%w: %s", ErrInvalid, e.problem)
+	if e.kind == KindPresealed {
+		return nil, [32]byte{}, fmt.Errorf("%w (%s)", ErrPresealed, e.name)
 	}
+	data, sum, err := d.read(e)
+	if err != nil || e.kind == KindPlaintext {
+		return data, sum, err
+	}
+	pt, err := d.cfg.Appliance.Open(data)
+	if err != nil {
+		reason := fmt.Sprintf("does not open with the appliance key: %v", err)
+		d.broke(e, reason)
+		return nil, [32]byte{}, fmt.Errorf("%w: %s %s", ErrInvalid, e.name, reason)
+	}
+	return pt, sum, nil
+}
+
+// broke marks this version of e's file invalid for good (its recipients
+// matched, but it does not open: damaged after sealing) and logs it once.
+func (d *Dir) broke(e *entry, reason string) {
+	d.mu.Lock()
+	changed := d.bySerial[e.key] == e && e.broken == ""
+	if changed {
+		e.broken = reason
+		d.count(e, StateInvalid, reason)
+	}
+	d.mu.Unlock()
+	if changed {
+		d.event(StateInvalid, reason, e)
+	}
+}
+
+// Presealed returns serial's config file as it is when it is already
+// sealed to the device (ok true), with its SHA-256 and its recipients (read
+// when this version settled); ok is false when serial's config is of
+// another kind (Config gives its plaintext).
+func (d *Dir) Presealed(serial string) (data []byte, sum [32]byte, recipients []cms.Recipient, ok bool, err error) {
+	e, err := d.lookup(serial)
+	if err != nil || e.kind != KindPresealed {
+		return nil, [32]byte{}, nil, false, err
+	}
+	data, sum, err = d.read(e)
+	return data, sum, e.recipients, err == nil, err
+}
+
+// read reads e's settled file and records its SHA-256.
+func (d *Dir) read(e *entry) ([]byte, [32]byte, error) {
 	data, err := d.readSettled(e)
 	if err != nil {
 		d.changing(e)
@@ -140,19 +190,33 @@ func (d *Dir) Config(serial string) ([]byte, [32]byte, error) {
 	return data, sum, nil
 }
 
+// lookup returns serial's config file: ErrNotFound when there is none,
+// ErrInvalid (with the reason) when it cannot be served.
+func (d *Dir) lookup(serial string) (*entry, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	es := d.entriesLocked(serial)
+	switch {
+	case len(es) == 0:
+		return nil, ErrNotFound
+	case len(es) > 1:
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, ambiguity(serial, es))
+	case es[0].problem != "":
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, es[0].problem)
+	case es[0].counted == StateInvalid:
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, es[0].reason)
+	}
+	return es[0], nil
+}
+
 // Sum returns the SHA-256 of serial's config without reading it when this
 // version has been read before: one stat checks that the file is still the
 // version that settled. The TFTP server keys its cache of sealed configs
 // by it.
 func (d *Dir) Sum(serial string) ([32]byte, error) {
-	d.mu.RLock()
-	e, ok := d.bySerial[serial]
-	d.mu.RUnlock()
-	switch {
-	case !ok:
-		return [32]byte{}, ErrNotFound
-	case e.problem != "":
-		return [32]byte{}, fmt.Errorf("%w: %s", ErrInvalid, e.problem)
+	e, err := d.lookup(serial)
+	if err != nil {
+		return [32]byte{}, err
 	}
 	st, err := d.dir.Load().Lstat(e.name)
 	if err != nil || !e.is(&st) {
@@ -162,7 +226,7 @@ func (d *Dir) Sum(serial string) ([32]byte, error) {
 	if sum := e.sum.Load(); sum != nil {
 		return *sum, nil
 	}
-	_, sum, err := d.Config(serial)
+	_, sum, err := d.read(e)
 	return sum, err
 }
 
@@ -197,8 +261,7 @@ func (d *Dir) readSettled(e *entry) ([]byte, error) {
 func (d *Dir) Has(serial string) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	_, ok := d.bySerial[serial]
-	return ok
+	return len(d.entriesLocked(serial)) > 0
 }
 
 // Len is the number of config files, valid or not.
@@ -220,19 +283,43 @@ func (d *Dir) initialScan() error {
 	}
 	entries := make([]*entry, len(names))
 	parallel(len(names), func(i int) { entries[i], _ = d.inspect(names[i], time.Time{}) })
+	plaintext := 0
+	for _, e := range entries {
+		if e != nil {
+			d.bySerial[e.key] = e // all first: a file's state depends on its siblings
+		}
+	}
 	for _, e := range entries {
 		if e == nil {
 			continue
 		}
-		d.bySerial[e.key] = e
-		d.count(e, d.state(e))
-		if e.problem != "" {
-			d.event(StateInvalid, e)
+		state, reason := d.state(e)
+		d.count(e, state, reason)
+		if state == StateInvalid {
+			d.event(state, reason, e)
+		}
+		if e.kind == KindPlaintext {
+			plaintext++
 		}
 	}
 	d.log.Info("configs directory scanned", zap.String("dir", d.cfg.Dir), zap.Int(StateReady, d.counts[StateReady]),
-		zap.Int(StateWaitingForCert, d.counts[StateWaitingForCert]), zap.Int(StateInvalid, d.counts[StateInvalid]))
+		zap.Int(StateWaitingForCert, d.counts[StateWaitingForCert]), zap.Int(StateInvalid, d.counts[StateInvalid]),
+		zap.Int(KindPlaintext, plaintext))
+	if plaintext > 0 {
+		d.warnIfOpen(zap.Int(KindPlaintext, plaintext))
+	}
 	return nil
+}
+
+// warnIfOpen warns when the directory is open to other users and holds
+// plaintext configs; a directory of sealed configs only may be.
+func (d *Dir) warnIfOpen(fields ...zap.Field) {
+	fi, err := os.Stat(d.cfg.Dir)
+	if err != nil || fi.Mode().Perm()&directoryModeWarning == 0 {
+		return
+	}
+	d.log.Warn("configs directory is open to other users and holds plaintext configs with their secrets; chmod o-rwx it, or keep only sealed configs there",
+		append(fields, zap.String("dir", d.cfg.Dir), zap.String("mode", fi.Mode().Perm().String()))...)
 }
 
 // list returns the candidate file names in the directory.
@@ -243,28 +330,35 @@ func (d *Dir) list() ([]string, error) {
 	}
 	names := all[:0]
 	for _, name := range all {
-		if _, _, _, ok := d.keyOf(name); ok {
+		if _, _, _, _, ok := d.keyOf(name); ok {
 			names = append(names, name)
 		}
 	}
 	return names, nil
 }
 
-// keyOf is the key of file name in Dir.bySerial: its serial; or, for a
-// config file whose name carries no valid serial, "/" and the name, which
-// no serial can equal (so it is reported as invalid, with bad saying why,
-// without taking the place of a real serial's config). ok is false for
-// names that are not config files at all (another extension, editors'
-// temporary files): they are not watched, as at start.
-func (d *Dir) keyOf(name string) (key, serial string, bad error, ok bool) {
-	if ignored(name) || len(name) <= len(d.cfg.Extension) || !strings.HasSuffix(name, d.cfg.Extension) {
-		return "", "", nil, false
+// keyOf is the key of file name in Dir.bySerial: its serial and kind (see
+// keyFor); or, for a config file whose name carries no valid serial, "/"
+// and the name, which no serial can equal (so it is reported as invalid,
+// with bad saying why, without taking the place of a real serial's
+// config). ok is false for names that are not config files at all
+// (another extension, editors' temporary files): they are not watched, as
+// at start.
+func (d *Dir) keyOf(name string) (key, serial, kind string, bad error, ok bool) {
+	if ignored(name) {
+		return "", "", "", nil, false
 	}
-	serial, bad = serialOf(name, d.cfg.Extension)
-	if bad != nil {
-		return "/" + name, "", bad, true
+	for _, k := range d.kinds { // the longest extension that matches: .cfg.cms before .cms
+		if len(name) <= len(k.ext) || !strings.HasSuffix(name, k.ext) {
+			continue
+		}
+		serial, bad = serialOf(name, k.ext)
+		if bad != nil {
+			return "/" + name, "", k.kind, bad, true
+		}
+		return keyFor(serial, k.kind), serial, k.kind, nil, true
 	}
-	return serial, serial, nil, true
+	return "", "", "", nil, false
 }
 
 // inspect stats one file. It returns nil when the file is gone or is not
@@ -275,7 +369,7 @@ func (d *Dir) keyOf(name string) (key, serial string, bad error, ok bool) {
 // lease journal) but reported invalid, as are FIFOs, directories and
 // other special files.
 func (d *Dir) inspect(name string, since time.Time) (e *entry, fresh bool) {
-	key, serial, bad, ok := d.keyOf(name)
+	key, serial, kind, bad, ok := d.keyOf(name)
 	if !ok {
 		return nil, false
 	}
@@ -286,14 +380,14 @@ func (d *Dir) inspect(name string, since time.Time) (e *entry, fresh bool) {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, false
 	case bad != nil:
-		return &entry{name: name, key: key, problem: bad.Error()}, false
+		return &entry{name: name, key: key, kind: kind, problem: bad.Error()}, false
 	case err != nil && !errors.As(err, &nr):
-		return &entry{name: name, serial: serial, key: key, problem: "unreadable: " + err.Error()}, false
+		return &entry{name: name, serial: serial, key: key, kind: kind, problem: "unreadable: " + err.Error()}, false
 	}
 	// ctime: a rewrite that keeps size, mtime and inode still changes it.
 	// Freshness stays by mtime: cp -p sets it back only once the content
 	// is written, and tools that backdate files work as before.
-	e = &entry{name: name, serial: serial, key: key, size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano(), ino: st.Ino}
+	e = &entry{name: name, serial: serial, key: key, kind: kind, size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano(), ino: st.Ino}
 	if !since.IsZero() && time.Unix(0, e.mtime).After(since) {
 		return e, true
 	}
@@ -304,16 +398,19 @@ func (d *Dir) inspect(name string, since time.Time) (e *entry, fresh bool) {
 		e.problem = "empty"
 	case st.Size > d.cfg.MaxSize:
 		e.problem = fmt.Sprintf("%d bytes, larger than watch.max_size (%d)", st.Size, d.cfg.MaxSize)
-	case since.IsZero():
-		// The first scan goes by the stat alone: whether the file is
-		// readable by us is learnt when it is first asked for (a failed
-		// open marks it changing, and its check then finds it unreadable
-		// and says so), and at the catch-up scan once serving.
+	case since.IsZero() && kind == KindPlaintext:
+		// The first scan goes by the stat alone for plaintext configs:
+		// whether the file is readable by us is learnt when it is first
+		// asked for (a failed open marks it changing, and its check then
+		// finds it unreadable and says so), and at the catch-up scan once
+		// serving. Sealed ones are read now, for their recipients.
 	default:
 		// Readable by us (effective ids): one syscall, where open and close
 		// cost two.
 		if err := rd.Readable(name); err != nil {
 			e.problem = "unreadable: " + err.Error()
+		} else if kind != KindPlaintext {
+			d.readRecipients(e)
 		}
 	}
 	return e, false
@@ -346,6 +443,7 @@ type Status struct {
 	Serial string
 	State  string // ready, waiting_for_certificate, invalid
 	Reason string // why it is invalid
+	Kind   string // KindPlaintext, KindPresealed, KindAppliance
 	Bytes  int64
 }
 
@@ -358,7 +456,7 @@ func (d *Dir) List() []Status {
 	out := make([]Status, 0, len(d.bySerial))
 	for _, e := range d.bySerial {
 		if e.serial != "" {
-			out = append(out, Status{Serial: e.serial, State: e.counted, Reason: e.problem, Bytes: e.size})
+			out = append(out, Status{Serial: e.serial, State: e.counted, Reason: e.reason, Bytes: e.size, Kind: e.kind})
 		}
 	}
 	return out

@@ -2,6 +2,8 @@ package configdir
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,18 +72,39 @@ func (d *Dir) arm(timer *time.Timer, pending map[string]time.Time) {
 	timer.Reset(time.Until(next))
 }
 
-// checkDue examines the files whose settle delay has passed.
+// checkDue examines the files whose settle delay has passed, those gone
+// first: a plaintext config replaced by its sealed version in one deploy
+// is never seen beside it (ambiguous) on the way.
 func (d *Dir) checkDue(pending map[string]time.Time) {
 	now := time.Now()
-	for name, due := range pending {
-		if due.After(now) {
-			continue
+	var due []string
+	for name, t := range pending {
+		if !t.After(now) {
+			due = append(due, name)
+			delete(pending, name)
 		}
-		delete(pending, name)
+	}
+	for _, name := range d.goneFirst(due) {
 		if again := d.check(name); again {
 			pending[name] = now.Add(d.cfg.Settle)
 		}
 	}
+}
+
+// goneFirst orders names so that those no longer in the directory come
+// first.
+func (d *Dir) goneFirst(names []string) []string {
+	rd := d.dir.Load()
+	out := make([]string, 0, len(names))
+	var present []string
+	for _, n := range names {
+		if _, err := rd.Lstat(n); errors.Is(err, fs.ErrNotExist) {
+			out = append(out, n)
+		} else {
+			present = append(present, n)
+		}
+	}
+	return append(out, present...)
 }
 
 // Rescan compares the whole directory with what is known (SIGHUP). Files
@@ -111,9 +134,6 @@ func (d *Dir) rescanInto(pending map[string]time.Time) error {
 	seen := map[string]bool{}
 	for _, n := range names {
 		seen[n] = true
-		if d.check(n) {
-			pending[n] = time.Now().Add(d.cfg.Settle)
-		}
 	}
 	d.mu.RLock()
 	var gone []string
@@ -123,8 +143,15 @@ func (d *Dir) rescanInto(pending map[string]time.Time) error {
 		}
 	}
 	d.mu.RUnlock()
+	// Removals first: a release that swaps plaintext configs for sealed
+	// ones never shows both for a serial (ambiguous) on the way.
 	for _, n := range gone {
 		d.check(n)
+	}
+	for _, n := range names {
+		if d.check(n) {
+			pending[n] = time.Now().Add(d.cfg.Settle)
+		}
 	}
 	return nil
 }
@@ -137,93 +164,99 @@ func (d *Dir) check(name string) (again bool) {
 	if fresh {
 		return true
 	}
-	serial, _, _, ok := d.keyOf(name) // the key in bySerial
+	key, serial, _, _, ok := d.keyOf(name) // the key in bySerial
 	if !ok {
 		return false
 	}
-	var state string
+	var state, reason string
 	if e != nil {
-		state = d.state(e) // outside the lock: asks the keystore
+		state, reason = d.state(e) // outside the lock: asks the keystore
 	}
 	d.mu.Lock()
-	old, had := d.bySerial[serial]
+	old, had := d.bySerial[key]
 	switch {
 	case e == nil && had && old.name == name:
-		delete(d.bySerial, serial)
-		d.count(old, "")
+		delete(d.bySerial, key)
+		d.count(old, "", "")
 	case e != nil && (!had || !old.same(e)):
-		d.bySerial[serial] = e
+		d.bySerial[key] = e
 		if had {
-			d.count(old, "")
+			d.count(old, "", "")
 		}
-		d.count(e, state)
+		d.count(e, state, reason)
 	default:
 		d.mu.Unlock()
 		return false
 	}
 	d.mu.Unlock()
 	if e == nil {
-		d.event(StateRemoved, old)
+		d.event(StateRemoved, "", old)
 	} else {
-		d.event(state, e)
+		d.event(state, reason, e)
+		if e.kind == KindPlaintext && e.problem == "" {
+			d.warnIfOpen(zap.String("file", e.name))
+		}
+	}
+	if serial != "" {
+		d.restate(serial, e) // its siblings are ambiguous, or no longer
 	}
 	return false
 }
 
-// CertificateChanged logs the state of serial's config again after its
-// certificate was added or removed (waiting_for_certificate ↔ ready).
+// CertificateChanged logs the state of serial's configs again after its
+// certificate was added, replaced or removed (waiting_for_certificate ↔
+// ready, and a presealed config checked against the new certificate).
 func (d *Dir) CertificateChanged(serial string) {
+	d.restate(serial, nil)
+}
+
+// restate computes the state of serial's files again, but skip's, and
+// logs those that changed.
+func (d *Dir) restate(serial string, skip *entry) {
 	d.mu.RLock()
-	e, ok := d.bySerial[serial]
+	es := d.entriesLocked(serial)
 	d.mu.RUnlock()
-	if !ok || e.problem != "" {
-		return
-	}
-	state := d.state(e)
-	d.mu.Lock()
-	changed := d.bySerial[serial] == e && e.counted != state
-	if changed {
-		d.count(e, state)
-	}
-	d.mu.Unlock()
-	if changed {
-		d.event(state, e)
+	for _, e := range es {
+		if e == skip {
+			continue
+		}
+		state, reason := d.state(e)
+		d.mu.Lock()
+		changed := d.bySerial[e.key] == e && (e.counted != state || e.reason != reason)
+		if changed {
+			d.count(e, state, reason)
+		}
+		d.mu.Unlock()
+		if changed {
+			d.event(state, reason, e)
+		}
 	}
 }
 
-func (d *Dir) state(e *entry) string {
-	switch {
-	case e.problem != "":
-		return StateInvalid
-	case d.hasCert(e.serial):
-		return StateReady
-	}
-	return StateWaitingForCert
-}
-
-func (d *Dir) event(state string, e *entry) {
+func (d *Dir) event(state, reason string, e *entry) {
 	fields := []zap.Field{
 		zap.String("event", "config.state"), zap.String("state", state),
 		zap.String("serial", e.serial), zap.String("file", e.name), zap.Int64("bytes", e.size),
+		zap.String("kind", e.kind),
 	}
 	d.m.events.WithLabelValues(state).Inc()
 	if state == StateInvalid {
-		d.log.Warn("config "+state, append(fields, zap.String("reason", e.problem))...)
+		d.log.Warn("config "+state, append(fields, zap.String("reason", reason))...)
 		return
 	}
 	d.log.Info("config "+state, fields...)
 }
 
 // count moves e from the state it is counted under to state ("" to drop
-// it) and updates the gauges. Callers hold d.mu.
-func (d *Dir) count(e *entry, state string) {
+// it), with its reason, and updates the gauges. Callers hold d.mu.
+func (d *Dir) count(e *entry, state, reason string) {
 	if e.counted != "" {
 		d.counts[e.counted]--
 	}
 	if state != "" {
 		d.counts[state]++
 	}
-	e.counted = state
+	e.counted, e.reason = state, reason
 	d.m.set(d.counts[StateReady], d.counts[StateWaitingForCert], d.counts[StateInvalid])
 }
 

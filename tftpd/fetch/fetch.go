@@ -42,13 +42,18 @@ type Certificates interface {
 	Fingerprint(serial string) (fingerprint string, ok bool)
 }
 
-// Configs gives a serial's settled plaintext config and its SHA-256; an
-// error matching fs.ErrNotExist means there is none. *configdir.Dir
-// implements it.
+// Configs gives a serial's settled plaintext config and the SHA-256 of
+// its file; an error matching fs.ErrNotExist means there is none.
+// *configdir.Dir implements it.
 type Configs interface {
 	Config(serial string) (data []byte, sum [32]byte, err error)
 	// Sum is the same SHA-256, cheap when the version was read before.
 	Sum(serial string) (sum [32]byte, err error)
+	// Presealed gives the config file as it is when it is already sealed
+	// to the device (ok true), and its recipients: it is served as it is,
+	// never opened. ok is false when the config has a plaintext (Config
+	// gives it).
+	Presealed(serial string) (data []byte, sum [32]byte, recipients []cms.Recipient, ok bool, err error)
 }
 
 // Bindings tells which device DHCP last acknowledged at an address.

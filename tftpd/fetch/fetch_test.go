@@ -28,6 +28,7 @@ var config1 = []byte("hostname pe1\nradius-server key s3cr3t\n")
 type configs struct {
 	mu    sync.Mutex
 	m     map[string][]byte
+	pre   map[string][]byte // presealed configs
 	reads atomic.Int64
 	gate  chan struct{} // when set, Config waits for it to close
 }
@@ -46,10 +47,24 @@ func (c *configs) Config(serial string) ([]byte, [32]byte, error) {
 	return d, sha256.Sum256(d), nil
 }
 
+func (c *configs) Presealed(serial string) ([]byte, [32]byte, []cms.Recipient, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.pre[serial]
+	if !ok {
+		return nil, [32]byte{}, nil, false, nil
+	}
+	rs, err := cms.Recipients(d)
+	return d, sha256.Sum256(d), rs, err == nil, err
+}
+
 func (c *configs) Sum(serial string) ([32]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d, ok := c.m[serial]
+	if p, isPre := c.pre[serial]; isPre {
+		d, ok = p, true
+	}
 	if !ok {
 		return [32]byte{}, fs.ErrNotExist
 	}
@@ -64,6 +79,11 @@ func (c certs) Certificate(serial string) (*x509.Certificate, string, bool) {
 		return nil, "", false
 	}
 	return id.Cert, keystore.SPKIFingerprint(id.Cert).String(), true
+}
+
+func (c certs) HasCertificate(serial string) bool {
+	_, ok := c[serial]
+	return ok
 }
 
 func (c certs) Fingerprint(serial string) (string, bool) {
@@ -355,5 +375,50 @@ func TestListedCertificateUnreadableIsRefused(t *testing.T) {
 	data, err := core.Prepare(a)
 	if !errors.Is(err, ErrServer) || a.Outcome != OutcomeError || data != nil || !strings.Contains(a.Reason, "cannot be read") {
 		t.Fatalf("err %v outcome %q reason %q, %d bytes", err, a.Outcome, a.Reason, len(data))
+	}
+}
+
+// A presealed config is served byte for byte as it is, to the device whose
+// certificate is one of its recipients, and cached; after a re-pin to
+// another key it is refused naming both (the configs directory says
+// invalid too, but the core checks the certificate it seals for); with no
+// certificate it is never served, whatever the plaintext policy; SZTP's
+// Plaintext declines it with the reason.
+func TestPresealedServedAsIs(t *testing.T) {
+	t.Parallel()
+	sn1 := device(t, "SN1")
+	pre, err := cms.Seal(sn1.Cert, config1, cms.Options{Cipher: cms.AES256GCM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := &configs{m: map[string][]byte{}, pre: map[string][]byte{"SN1": pre, "NOCERT": pre}}
+	cs := certs{"SN1": sn1}
+	core, err := New(Config{AllowPlaintext: true}, Deps{Configs: cf, Certificates: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, wantCached := range []bool{false, true} {
+		a := NewAttempt("SN1.enc", bound)
+		got, err := core.Prepare(a)
+		if err != nil || !bytes.Equal(got, pre) || !a.Encrypted || a.Cached != wantCached {
+			t.Fatalf("fetch %d: %v, same bytes %v, encrypted %v, cached %v", i, err, bytes.Equal(got, pre), a.Encrypted, a.Cached)
+		}
+	}
+	a := NewAttempt("NOCERT.enc", bound)
+	if _, err := core.Prepare(a); !errors.Is(err, ErrNotFound) || !strings.Contains(a.Reason, "presealed") {
+		t.Fatalf("presealed with no certificate: %v %s %q", err, a.Outcome, a.Reason)
+	}
+	a = NewAttempt("", bound)
+	a.Serial = "SN1"
+	if _, err := core.Plaintext(a); !errors.Is(err, ErrNotFound) || !strings.Contains(a.Reason, "RFC 8572") {
+		t.Fatalf("SZTP plaintext of a presealed config: %v %q", err, a.Reason)
+	}
+
+	rma := device(t, "SN1")
+	cs["SN1"] = rma
+	a = NewAttempt("SN1.enc", bound)
+	if got, err := core.Prepare(a); !errors.Is(err, ErrNotFound) || got != nil || a.Outcome != OutcomeNotFound ||
+		!strings.Contains(a.Reason, "not sealed to the pinned certificate") {
+		t.Fatalf("after a re-pin: %v %s %q", err, a.Outcome, a.Reason)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 
 	"github.com/sealboot/sealboot/keystore/cms"
 )
@@ -108,8 +109,15 @@ type sealError struct{ outcome, reason string }
 func (e *sealError) Error() string { return e.reason }
 
 // seal reads serial's config and seals it to its certificate, and keeps
-// the result in the cache.
+// the result in the cache. A config already sealed to the device is kept
+// as it is, once one of its recipients is the certificate.
 func (c *Core) seal(serial string, st *settings) (sealed, error) {
+	if pre, sum, rs, ok, err := c.deps.Configs.Presealed(serial); err != nil || ok {
+		if err != nil {
+			return sealed{}, err
+		}
+		return c.presealed(serial, pre, sum, rs, st)
+	}
 	config, sum, err := c.deps.Configs.Config(serial)
 	if err != nil {
 		return sealed{}, err
@@ -132,6 +140,22 @@ func (c *Core) seal(serial string, st *settings) (sealed, error) {
 	return sealed{data: data, fingerprint: fp}, nil
 }
 
+// presealed checks a config sealed to the device against the serial's
+// certificate as it is now (the configs directory checked it when it
+// settled, but a new certificate may have come since) and caches it.
+func (c *Core) presealed(serial string, data []byte, sum [32]byte, rs []cms.Recipient, st *settings) (sealed, error) {
+	cert, fp, ok := c.deps.Certificates.Certificate(serial)
+	if !ok {
+		return sealed{plaintext: true}, nil
+	}
+	if !slices.ContainsFunc(rs, func(r cms.Recipient) bool { return r.Matches(cert) }) {
+		return sealed{}, &sealError{OutcomeNotFound, fmt.Sprintf(
+			"config not servable: presealed config is not sealed to the pinned certificate (recipients %v, pinned %s)", rs, cms.Describe(cert))}
+	}
+	c.cache.put(cacheKey(sum, fp, st), data)
+	return sealed{data: data, fingerprint: fp}, nil
+}
+
 func cacheKey(sum [32]byte, fp string, st *settings) string {
 	return string(sum[:]) + fp + st.sealKey
 }
@@ -147,6 +171,10 @@ func configError(a *Attempt, err error) error {
 // plaintext applies the plaintext policy to a serial with no certificate.
 func (c *Core) plaintext(a *Attempt, st *settings) ([]byte, error) {
 	a.Encrypted, a.Fingerprint = false, ""
+	if _, _, _, pre, _ := c.deps.Configs.Presealed(a.Serial); pre {
+		a.Refuse(OutcomeNoCertificate, "presealed config and no certificate to check its recipients against: not served")
+		return nil, ErrNotFound
+	}
 	if !st.cfg.AllowPlaintext && !st.plaintext[a.Serial] {
 		a.Refuse(OutcomeNoCertificate, "config present but no certificate: not served in the clear")
 		return nil, ErrNotFound
@@ -206,6 +234,12 @@ func (c *Core) Plaintext(a *Attempt) ([]byte, error) {
 	}
 	if fp, ok := c.deps.Certificates.Fingerprint(a.Serial); ok {
 		a.Fingerprint = fp
+	}
+	if _, _, _, pre, _ := c.deps.Configs.Presealed(a.Serial); pre {
+		a.Refuse(OutcomeNotFound, "config is presealed (already sealed to the device): this transport carries the config inside "+
+			"its own signed and encrypted envelope (SZTP onboarding information, RFC 8572 sections 2.2 and 3.4); "+
+			"give this serial a plaintext or appliance-sealed config")
+		return nil, fmt.Errorf("%w: presealed config", ErrNotFound)
 	}
 	config, _, err := c.deps.Configs.Config(a.Serial)
 	if err != nil {

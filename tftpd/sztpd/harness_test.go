@@ -22,6 +22,7 @@ import (
 
 	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/keystore/anchors"
+	"github.com/sealboot/sealboot/keystore/cms"
 	"github.com/sealboot/sealboot/keystore/voucher"
 	"github.com/sealboot/sealboot/tftpd/fetch"
 )
@@ -99,6 +100,11 @@ func (c fakeConfigs) Config(serial string) ([]byte, [32]byte, error) {
 		return nil, [32]byte{}, fs.ErrNotExist
 	}
 	return d, sha256.Sum256(d), nil
+}
+
+// Presealed: no presealed configs here (see tftpd/fetch's tests).
+func (c fakeConfigs) Presealed(string) ([]byte, [32]byte, []cms.Recipient, bool, error) {
+	return nil, [32]byte{}, nil, false, nil
 }
 
 func (c fakeConfigs) Sum(serial string) ([32]byte, error) {

@@ -25,6 +25,11 @@ type Config struct {
 	ImagesDir string `mapstructure:"images_dir"`
 	// ShutdownTimeout bounds a graceful stop on SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// ApplianceKey and ApplianceCert are sealboot's own key pair, which
+	// opens configs sealed to the appliance. Empty: the systemd
+	// credentials of those names, when present (ApplianceFiles).
+	ApplianceKey  string `mapstructure:"appliance_key"`
+	ApplianceCert string `mapstructure:"appliance_cert"`
 
 	Log      Log      `mapstructure:"log"`
 	Metrics  Metrics  `mapstructure:"metrics"`
@@ -186,9 +191,11 @@ type FetchHeader struct {
 
 // Watch configures the watched configs directory.
 type Watch struct {
-	Extension string        `mapstructure:"extension"` // config file name is <serial><extension>
-	MaxSize   ByteSize      `mapstructure:"max_size"`  // larger configs are invalid
-	Settle    time.Duration `mapstructure:"settle"`    // quiet time after the last write before a file is served
+	Extension          string        `mapstructure:"extension"`           // plaintext config file name is <serial><extension>
+	PresealedExtension string        `mapstructure:"presealed_extension"` // configs sealed to the device already
+	ApplianceExtension string        `mapstructure:"appliance_extension"` // configs sealed to the appliance
+	MaxSize            ByteSize      `mapstructure:"max_size"`            // larger configs are invalid
+	Settle             time.Duration `mapstructure:"settle"`              // quiet time after the last write before a file is served
 }
 
 // Seal configures the CMS encryption of configs.
@@ -311,7 +318,7 @@ func Default() Config {
 			FetchHeaders: []FetchHeader{}, FetchConcurrency: 4, FetchMaxQueue: 10000,
 			FetchRetryMin: 30 * time.Second, FetchRetryMax: time.Hour,
 		},
-		Watch: Watch{Extension: ".cfg", MaxSize: 1 * MiB, Settle: 250 * time.Millisecond},
+		Watch: Watch{Extension: ".cfg", PresealedExtension: ".enc", ApplianceExtension: ".cfg.cms", MaxSize: 1 * MiB, Settle: 250 * time.Millisecond},
 		Seal:  Seal{Cipher: "aes256-cbc", KDF: "sha256", Format: "pem"},
 		TFTP: TFTP{
 			Listen:           []string{":69"},
@@ -387,4 +394,29 @@ func (c *Config) Resolve() {
 		on := c.DHCP.Enabled
 		c.TFTP.BindingCheck = &on
 	}
+}
+
+// Credential names of the appliance key pair under systemd's
+// LoadCredential=/LoadCredentialEncrypted=.
+const (
+	CredentialApplianceKey  = "appliance_key"
+	CredentialApplianceCert = "appliance_cert"
+)
+
+// ApplianceFiles are the files of the appliance key pair: appliance_key
+// and appliance_cert, or, when both are empty, the systemd credentials of
+// those names in credDir ($CREDENTIALS_DIRECTORY) when the key is there.
+// key is "" when there is no appliance key.
+func (c *Config) ApplianceFiles(credDir string) (key, cert string) {
+	if c.ApplianceKey != "" || c.ApplianceCert != "" {
+		return c.ApplianceKey, c.ApplianceCert
+	}
+	if credDir == "" {
+		return "", ""
+	}
+	key = filepath.Join(credDir, CredentialApplianceKey)
+	if _, err := os.Stat(key); err != nil {
+		return "", ""
+	}
+	return key, filepath.Join(credDir, CredentialApplianceCert)
 }

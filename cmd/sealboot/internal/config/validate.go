@@ -69,8 +69,14 @@ func (c *Config) validateTop(p *problems) {
 		}
 	}
 	c.Keystore.validateFetch(p)
-	if c.Watch.Extension == "" || strings.ContainsAny(c.Watch.Extension, "/\\\x00") {
-		p.add("watch.extension", "invalid extension %q", c.Watch.Extension)
+	c.Watch.validate(p)
+	for key, f := range map[string]string{"appliance_key": c.ApplianceKey, "appliance_cert": c.ApplianceCert} {
+		if strings.ContainsRune(f, 0) {
+			p.add(key, "contains a NUL byte")
+		}
+	}
+	if (c.ApplianceKey == "") != (c.ApplianceCert == "") {
+		p.add("appliance_cert", "appliance_key and appliance_cert go together (one is empty)")
 	}
 	if c.Watch.MaxSize <= 0 {
 		p.add("watch.max_size", "must be positive")
@@ -215,4 +221,22 @@ func isHostname(h string) bool {
 		return false // all digits and dots: a malformed IPv4 address, not a name
 	}
 	return h == "localhost" || (safeName(h) && !strings.HasPrefix(h, "-"))
+}
+
+// validate checks the three config file extensions: each names one kind of
+// file, so they differ.
+func (w Watch) validate(p *problems) {
+	seen := map[string]string{}
+	for _, k := range []struct{ key, ext string }{
+		{"watch.extension", w.Extension}, {"watch.presealed_extension", w.PresealedExtension}, {"watch.appliance_extension", w.ApplianceExtension},
+	} {
+		if len(k.ext) < 2 || k.ext[0] != '.' || strings.ContainsAny(k.ext, "/\\\x00") {
+			p.add(k.key, "invalid extension %q (want a dot and a suffix, e.g. .cfg)", k.ext)
+			continue
+		}
+		if other, dup := seen[k.ext]; dup {
+			p.add(k.key, "%q is %s already: each kind of config needs its own extension", k.ext, other)
+		}
+		seen[k.ext] = k.key
+	}
 }
