@@ -144,14 +144,16 @@ func (p *pair) writeConfig(serial string) {
 // sync deploys the source directory to both appliances as an operator
 // would, with rsync: the keystore with its pin file (so a key replaced at
 // the source is accepted by both), not its lock nor its scan cache (each
-// appliance keeps its own). rsync writes each file
+// appliance keeps its own). --checksum, because the pin file rewritten by
+// keys import --replace keeps its size and may keep its second, which
+// rsync's quick check takes for unchanged. rsync writes each file
 // under a dot name and renames it (with --delay-updates, all at the end);
 // sealboot never takes a dot file.
 func (p *pair) sync() {
 	p.t.Helper()
 	for _, a := range p.app {
 		for _, d := range []string{"keys", "configs"} {
-			host(p.t, "rsync", "-a", "--delete", "--delay-updates", "--exclude=.sealboot-pins.lock", "--exclude=.sealboot-scan-cache",
+			host(p.t, "rsync", "-a", "--checksum", "--delete", "--delay-updates", "--exclude=.sealboot-pins.lock", "--exclude=.sealboot-scan-cache",
 				filepath.Join(p.dir, "src", d)+"/", filepath.Join(a.dir, d)+"/")
 		}
 	}
