@@ -2,10 +2,10 @@ package main
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 
+	"github.com/sealboot/sealboot/keystore"
 	"github.com/sealboot/sealboot/test/device"
 )
 
@@ -52,25 +52,11 @@ func readPEMCerts(file string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*x509.Certificate
-	for rest := data; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
+	certs, err := keystore.ParseCertificates(data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no PEM certificate", file)
-	}
-	return out, nil
+	return certs, nil
 }
 
 // readPool is nil for no file.
@@ -78,13 +64,13 @@ func readPool(file string) (*x509.CertPool, error) {
 	if file == "" {
 		return nil, nil
 	}
-	certs, err := readPEMCerts(file)
+	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
 	p := x509.NewCertPool()
-	for _, c := range certs {
-		p.AddCert(c)
+	if !p.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s: no PEM certificate", file)
 	}
 	return p, nil
 }

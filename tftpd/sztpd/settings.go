@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -251,26 +250,10 @@ func readSmall(file string) ([]byte, error) {
 	return os.ReadFile(file)
 }
 
+// pemCerts reads a certificate file's certificates (PEM, or one DER) as
+// the keystore reads a vendor's bundle.
 func pemCerts(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for rest := data; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM certificate")
-	}
-	return out, nil
+	return keystore.ParseCertificates(data, nil)
 }
 
 // match returns the first profile for a device.
