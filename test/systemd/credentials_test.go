@@ -24,26 +24,10 @@ import (
 // no warning) boots with it; a plaintext config dropped there brings the
 // warning back.
 func TestApplianceKeyAsCredential(t *testing.T) {
-	lower := needMachine(t)
-	dir := t.TempDir()
-	upper := filepath.Join(dir, "upper")
-	bin := buildSealboot(t, dir)
-	install(t, upper, map[string]string{
-		bin:                                "usr/local/bin/sealboot",
-		"../../systemd/sealboot.service":   "etc/systemd/system/sealboot.service",
-		"../../systemd/sealboot.sysusers":  "usr/lib/sysusers.d/sealboot.conf",
+	m, dev, bin := bootWithUnit(t, map[string]string{
 		"../../systemd/appliance-key.conf": "etc/systemd/system/sealboot.service.d/appliance-key.conf",
 	})
-	m, err := boot(lower, upper, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.shutdown)
-	if err := m.waitBooted(); err != nil {
-		out, _ := m.run(nil, "systemctl", "--failed", "--no-pager")
-		t.Fatalf("%v\n%s\n%s", err, out, m.console.String())
-	}
-	dev := network(t, m)
+	dir := t.TempDir() // the test's own files: device keys
 	m.mustRun(t, nil, "install", "-d", "-m", "0750", "-g", "sealboot", "/etc/sealboot")
 	m.mustRun(t, []byte(fmt.Sprintf(serverConfig, "info")), "install", "-m", "0640", "-g", "sealboot", "/dev/stdin", "/etc/sealboot/sealboot.yaml")
 	certPEM := m.mustRun(t, nil, "sealboot", "keys", "appliance", "init", "--key", "/etc/sealboot/appliance.key", "--cert", "/etc/sealboot/appliance.crt", "--name", "pop-sysd")

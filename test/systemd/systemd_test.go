@@ -3,6 +3,7 @@ package systemdtest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,26 +43,10 @@ dhcp:
 // good file and with a broken one (refused: systemctl reload fails, the
 // old configuration keeps serving), the watchdog, and stop.
 func TestUnderSystemd(t *testing.T) {
-	lower := needMachine(t)
-	dir := t.TempDir()
-	upper := filepath.Join(dir, "upper")
-	bin := buildSealboot(t, dir)
-	install(t, upper, map[string]string{
-		bin:                               "usr/local/bin/sealboot",
-		"../../systemd/sealboot.service":  "etc/systemd/system/sealboot.service",
-		"../../systemd/sealboot.sysusers": "usr/lib/sysusers.d/sealboot.conf",
-		"../../systemd/sealboot.sysctl":   "usr/lib/sysctl.d/60-sealboot.conf",
+	m, dev, bin := bootWithUnit(t, map[string]string{
+		"../../systemd/sealboot.sysctl": "usr/lib/sysctl.d/60-sealboot.conf",
 	})
-	m, err := boot(lower, upper, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.shutdown)
-	if err := m.waitBooted(); err != nil {
-		out, _ := m.run(nil, "systemctl", "--failed", "--no-pager")
-		t.Fatalf("%v\n%s\n%s", err, out, m.console.String())
-	}
-	dev := network(t, m)
+	dir := t.TempDir() // the test's own files: device keys
 
 	// Install the configuration as the README does: the group is sealboot
 	// (systemd-sysusers made it at boot).
@@ -163,6 +148,35 @@ func TestUnderSystemd(t *testing.T) {
 		}
 		m.event(t, "sealboot stopped")
 	})
+}
+
+// bootWithUnit boots systemd as PID 1 over the cached root with sealboot,
+// the shipped unit and its sysusers file installed, plus extra (source →
+// path in the root), and returns the machine, the device's link to it and
+// the sealboot binary built for the test.
+func bootWithUnit(t *testing.T, extra map[string]string) (*machine, *netns.Link, string) {
+	t.Helper()
+	lower := needMachine(t)
+	dir := t.TempDir()
+	upper := filepath.Join(dir, "upper")
+	bin := buildSealboot(t, dir)
+	files := map[string]string{
+		bin:                               "usr/local/bin/sealboot",
+		"../../systemd/sealboot.service":  "etc/systemd/system/sealboot.service",
+		"../../systemd/sealboot.sysusers": "usr/lib/sysusers.d/sealboot.conf",
+	}
+	maps.Copy(files, extra)
+	install(t, upper, files)
+	m, err := boot(lower, upper, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.shutdown)
+	if err := m.waitBooted(); err != nil {
+		out, _ := m.run(nil, "systemctl", "--failed", "--no-pager")
+		t.Fatalf("%v\n%s\n%s", err, out, m.console.String())
+	}
+	return m, network(t, m), bin
 }
 
 // needMachine skips unless systemd can be booted here, and returns the
