@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -331,4 +332,61 @@ func (o oneConfig) Sum(serial string) ([32]byte, error) {
 // Presealed: the config is plaintext.
 func (o oneConfig) Presealed(string) ([]byte, [32]byte, []cms.Recipient, bool, error) {
 	return nil, [32]byte{}, nil, false, nil
+}
+
+// TestMadeUpSerialsQueueNoFetch: a device asking for made-up serials
+// takes no room in the certificate fetch queue (the fetch core looks for
+// the config first and asks for no certificate without one); a serial
+// with a config and no certificate queues one fetch.
+func TestMadeUpSerialsQueueNoFetch(t *testing.T) {
+	t.Parallel()
+	keys, err := keystore.Open(keystore.Options{Dir: t.TempDir(), Settle: time.Millisecond}, zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{}
+	*cfg = config.Default()
+	cfg.Keystore.FetchURL = "https://vendor.example/certs/{serial}.pem"
+	fc, err := fetcherConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	f := keystore.NewFetcher(keys, fc, nil, zap.NewNop(), reg) // not run: what is queued stays queued
+	queued := func() float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "sealboot_keystore_fetch_queue" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no sealboot_keystore_fetch_queue")
+		return 0
+	}
+	configs := oneConfig{"SN-REAL", []byte("hostname real\n")}
+	core, err := fetch.New(fetch.Config{}, fetch.Deps{Configs: configs,
+		Certificates: certificatesOnDemand{keys, f}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		a := &fetch.Attempt{File: fmt.Sprintf("FAKE%04d.enc", i), Remote: netip.MustParseAddrPort("192.0.2.66:1069")}
+		if _, err := core.Prepare(a); err == nil {
+			t.Fatalf("%s served", a.File)
+		}
+	}
+	if n := queued(); n != 0 {
+		t.Fatalf("made-up serials queued %v fetches", n)
+	}
+	a := &fetch.Attempt{File: "SN-REAL.enc", Remote: netip.MustParseAddrPort("192.0.2.10:1069")}
+	if _, err := core.Prepare(a); err == nil || a.Outcome != fetch.OutcomeNoCertificate {
+		t.Fatalf("SN-REAL: %v %q, want no_certificate", err, a.Outcome)
+	}
+	if n := queued(); n != 1 {
+		t.Fatalf("SN-REAL's request queued %v fetches, want 1", n)
+	}
 }
