@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/daemon"
 )
 
 // metricsServer serves /metrics for Prometheus from the daemon's own
@@ -60,17 +61,5 @@ func (m *metricsServer) Run(ctx context.Context) error {
 	m.bound <- ln.Addr()
 	close(m.ready)
 	m.log.Info("metrics listening", zap.String("listen", ln.Addr().String()))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return nil
+	return daemon.ServeHTTP(ctx, srv, ln, 2*time.Second)
 }

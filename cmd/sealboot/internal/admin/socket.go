@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sealboot/sealboot/cmd/sealboot/internal/daemon"
 )
 
 // SocketGroup is the group given the control socket when it exists: its
@@ -48,19 +50,7 @@ func (s *Socket) Run(ctx context.Context) error {
 		WriteTimeout: time.Minute, IdleTimeout: time.Minute, ErrorLog: zap.NewStdLog(s.log)}
 	close(s.ready)
 	s.log.Info("admin socket listening", zap.String("socket", s.path))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return nil
+	return daemon.ServeHTTP(ctx, srv, ln, 2*time.Second)
 }
 
 // listen makes the socket: its directory if missing, a stale socket
