@@ -199,6 +199,7 @@ func (h *harness) get(from netip.Addr, method, path string, header http.Header) 
 		req.Header[k] = v
 	}
 	var local string
+	seen := h.eventCount() // an earlier connection may have had the same port
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: from.AsSlice()}}
 	tr := &http.Transport{DisableKeepAlives: true, DisableCompression: true,
 		DialContext: func(ctx context.Context, n, a string) (net.Conn, error) {
@@ -214,13 +215,14 @@ func (h *harness) get(from netip.Addr, method, path string, header http.Header) 
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	return resp, body, h.event(local)
+	return resp, body, h.eventSince(local, seen)
 }
 
 // raw sends bytes on a new connection from addrSN1 and returns what comes
 // back until the server closes it, and the event of that connection.
 func (h *harness) raw(req string) (string, map[string]any) {
 	h.t.Helper()
+	seen := h.eventCount()
 	c := h.dial(addrSN1)
 	if _, err := io.WriteString(c, req); err != nil {
 		h.t.Fatal(err)
@@ -229,14 +231,21 @@ func (h *harness) raw(req string) (string, map[string]any) {
 		_ = tc.CloseWrite() // the request is all there is
 	}
 	out, _ := io.ReadAll(bufio.NewReader(c))
-	return string(out), h.event(c.LocalAddr().String())
+	return string(out), h.eventSince(c.LocalAddr().String(), seen)
 }
 
 // event waits for the http.fetch event of the client at remote.
 func (h *harness) event(remote string) map[string]any {
 	h.t.Helper()
+	return h.eventSince(remote, 0)
+}
+
+// eventSince is event among the http.fetch events after the first seen:
+// a client port can be reused by a later connection.
+func (h *harness) eventSince(remote string, seen int) map[string]any {
+	h.t.Helper()
 	for {
-		for _, e := range h.logs.FilterField(zap.String("event", "http.fetch")).All() {
+		for _, e := range h.logs.FilterField(zap.String("event", "http.fetch")).All()[seen:] {
 			if m := e.ContextMap(); m["remote"] == remote {
 				return m
 			}
@@ -247,6 +256,11 @@ func (h *harness) event(remote string) map[string]any {
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
+}
+
+// eventCount is the number of http.fetch events so far.
+func (h *harness) eventCount() int {
+	return h.logs.FilterField(zap.String("event", "http.fetch")).Len()
 }
 
 func (h *harness) events() []map[string]any {
