@@ -75,7 +75,6 @@ func TestFetch(t *testing.T) {
 	mux.HandleFunc("/certs/SN-BIG.pem", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte(strings.Repeat("A", 100<<10)))
 	})
-	mux.HandleFunc("/certs/SN-SLOW.pem", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	plain := httptest.NewServer(mux) // what a redirect must not lead to
 	t.Cleanup(plain.Close)
 	mux.HandleFunc("/certs/SN-DOWNGRADE.pem", func(w http.ResponseWriter, r *http.Request) {
@@ -83,6 +82,14 @@ func TestFetch(t *testing.T) {
 	})
 	srv := httptest.NewTLSServer(mux)
 	t.Cleanup(srv.Close)
+	// A vendor that never answers: its own server and client, and a
+	// handler that returns only when the test ends (not when the request's
+	// context says so), so no answer can reach the client before its
+	// deadline.
+	release := make(chan struct{})
+	slow := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) })
 	tests := []struct {
 		name, url, serial, want string
 	}{
@@ -90,7 +97,7 @@ func TestFetch(t *testing.T) {
 		{"not found", srv.URL + "/certs/{serial}.pem", "SN-NONE", "404 Not Found"},
 		{"wrong serial served", srv.URL + "/certs/{serial}.pem", "SN-LIAR", `the certificate is for serial "SN-OTHER"`},
 		{"too big", srv.URL + "/certs/{serial}.pem", "SN-BIG", "exceeds the 65536-byte limit"},
-		{"timeout", srv.URL + "/certs/{serial}.pem", "SN-SLOW", "deadline exceeded"},
+		{"timeout", slow.URL + "/certs/{serial}.pem", "SN-SLOW", "deadline exceeded"},
 		{"plain http", strings.Replace(srv.URL, "https", "http", 1) + "/certs/{serial}.pem", "SN-F", "must use https"},
 		{"redirect to plain http", srv.URL + "/certs/{serial}.pem", "SN-DOWNGRADE", "fetched over https only"},
 		{"no placeholder", srv.URL + "/certs/x.pem", "SN-F", "has no {serial}"},
@@ -103,10 +110,11 @@ func TestFetch(t *testing.T) {
 			// a TLS handshake with the race detector took longer than
 			// 200 ms, and the other cases failed with a deadline.
 			timeout := time.Minute
+			client := srv.Client()
 			if tt.name == "timeout" {
-				timeout = 200 * time.Millisecond
+				timeout, client = 200*time.Millisecond, slow.Client()
 			}
-			h := newHarness(t, Options{FetchURL: tt.url, FetchTimeout: timeout, HTTPClient: srv.Client()})
+			h := newHarness(t, Options{FetchURL: tt.url, FetchTimeout: timeout, HTTPClient: client})
 			e, err := h.store.Fetch(t.Context(), tt.serial, false)
 			if tt.want == "" {
 				if err != nil || e.Serial != tt.serial || !h.store.HasCertificate(tt.serial) {
