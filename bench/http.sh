@@ -76,6 +76,22 @@ for i in $(seq 100); do
 done
 ip netns exec "$NS" curl -sf -o /dev/null http://127.0.0.1:8082/HB0001.enc || { echo "bench: nginx did not start: $(cat "$T/nginx.err")" >&2; exit 1; }
 
+# Two Go servers that do nothing but send the same bytes from memory
+# (test/httpfloor): net/http with a bare handler, and a loop of accept, read,
+# writev, close. They show what Go costs before any of sealboot's work.
+ip netns exec "$NS" "$BIN/httpfloor" -mode nethttp -listen 127.0.0.1:8083 -file "$T/www/HB0001.enc" 2>"$T/floor1.err" &
+PIDS+=($!)
+FLPID=$!
+ip netns exec "$NS" "$BIN/httpfloor" -mode raw -listen 127.0.0.1:8084 -file "$T/www/HB0001.enc" 2>"$T/floor2.err" &
+PIDS+=($!)
+RAWPID=$!
+for port in 8083 8084; do
+	for i in $(seq 100); do
+		ip netns exec "$NS" curl -sf -o /dev/null "http://127.0.0.1:$port/HB0001.enc" && break
+		sleep 0.1
+	done
+done
+
 # cpu_tree PID: CPU ms of a process and its children (nginx's workers).
 cpu_tree() {
 	local sum=0 p
@@ -95,14 +111,13 @@ ab_run() {
 	awk '/^Requests per second/ {print $4}' "$T/$1.ab" >"$T/$1.rate"
 	echo "scale=3; ($after - $before) / $REQUESTS" | bc >"$T/$1.cpu"
 }
+# Each round runs the four servers in turn, starting one further along.
+AB_NAMES=(sb ng fl raw) AB_PORTS=(8081 8082 8083 8084) AB_PIDS=("$SBPID" "$NGPID" "$FLPID" "$RAWPID")
 for ((i = 1; i <= ROUNDS; i++)); do
-	if ((i % 2)); then
-		ab_run "sb.$i" 8081 "$SBPID"
-		ab_run "ng.$i" 8082 "$NGPID"
-	else
-		ab_run "ng.$i" 8082 "$NGPID"
-		ab_run "sb.$i" 8081 "$SBPID"
-	fi
+	for ((k = 0; k < 4; k++)); do
+		j=$(((i - 1 + k) % 4))
+		ab_run "${AB_NAMES[j]}.$i" "${AB_PORTS[j]}" "${AB_PIDS[j]}"
+	done
 done
 
 # img_run NAME PORT PID: one round of (b): 4 downloads at once, MiB/s over
@@ -152,8 +167,15 @@ echo
 echo "| server | requests/s (median of $ROUNDS rounds) | vs nginx (median of the rounds' ratios) | target | server CPU ms per request | CPU vs nginx |"
 echo "|---|---|---|---|---|---|"
 table sb ng "$ROUNDS" "%.0f" "%.3f" "sealboot, the sealed config from its cache" "nginx $nv, the same bytes as a static file" "≥ 1.0×"
+# floor NAME LABEL: a row for one of the httpfloor servers, against nginx.
+floor() {
+	printf "| %s | %.0f | %.2f× | | %.3f | %.2f× |\n" "$2" "$(of "$1" rate "$ROUNDS" | median)" "$(ratios "$1" ng rate "$ROUNDS" | median)" \
+		"$(of "$1" cpu "$ROUNDS" | median)" "$(ratio "$(of "$1" cpu "$ROUNDS" | median)" "$(of ng cpu "$ROUNDS" | median)")"
+}
+floor fl "Go net/http, a bare handler writing the same bytes from memory (test/httpfloor -mode nethttp)"
+floor raw "Go without net/http: accept, read the head, one writev, close (test/httpfloor -mode raw)"
 echo
-echo "Round by round (alternating which runs first): ${rounds% }. $BYTES bytes per response (the sealed PEM of a 65536-byte config); ab $(ab -V | sed -n 's/.*Version \([0-9.]*\).*/\1/p'), $REQUESTS requests per run, -c 16, no -k (HTTP/1.0, a new connection per request); nginx with worker_processes auto, sendfile on, keepalive_timeout 0, access log on; sealboot logging every request as its http.fetch event ($served served, $cached of them from the seal cache). Server CPU counts nginx's workers."
+echo "Round by round, sealboot against nginx (each round runs the four servers in turn, starting one further along): ${rounds% }. $BYTES bytes per response (the sealed PEM of a 65536-byte config); ab $(ab -V | sed -n 's/.*Version \([0-9.]*\).*/\1/p'), $REQUESTS requests per run, -c 16, no -k (HTTP/1.0, a new connection per request); nginx with worker_processes auto, sendfile on, keepalive_timeout 0, access log on; sealboot logging every request as its http.fetch event ($served served, $cached of them from the seal cache). Server CPU counts nginx's workers. The two Go rows do nothing but send the bytes: no routing, checks, log line or metrics; they are the floor any Go server starts from on this machine (GOMAXPROCS = the 2 CPUs, as sealboot runs)."
 echo
 echo "### HTTP: a $IMAGE_MIB MiB image, 4 concurrent downloads"
 echo
