@@ -15,7 +15,7 @@ source "$(dirname "$0")/lib.sh"
 need perfdhcp kea-dhcp4 kea-dhcp6 jq bc taskset
 PERIOD=${DHCPCPU_PERIOD:-10}
 RATES=${DHCPCPU_RATES:-1000 3000 10000}
-NAMESPACES="sbcS sbcC kbcS kbcC"
+NAMESPACES="sbcS sbcC kbcS kbcC fbcS fbcC"
 lab() { # SERVER_NS CLIENT_NS PREFIX
 	ip netns add "$1" && ip netns add "$2"
 	for ns in "$1" "$2"; do
@@ -31,6 +31,7 @@ lab() { # SERVER_NS CLIENT_NS PREFIX
 }
 lab sbcS sbcC sbc
 lab kbcS kbcC kbc
+lab fbcS fbcC fbc
 VC4=$(printf 'Juniper-mx204-JN000001' | xxd -p)
 A6='Arista;DCS-7050SX3;01.00;JPE00000001'
 VC6=$(printf '00007571%04x' ${#A6})$(printf '%s' "$A6" | xxd -p | tr -d '\n')
@@ -92,6 +93,12 @@ PIDS+=($!)
 KEA6=$!
 wait_log "$T/kea/log4" DHCP4_STARTED
 wait_log "$T/kea/log6" DHCP6_STARTED
+# The floor (v4): test/dhcpfloor answers OFFER and ACK from one socket and
+# one buffer, nothing else: what Go spends on the system calls and its
+# runtime before any DHCP work.
+ip netns exec fbcS taskset -c 0 "$BIN/dhcpfloor" -listen 0.0.0.0:67 -server 10.0.0.1 2>"$T/floor.err" &
+PIDS+=($!)
+FLOORPID=$!
 taskset -a -pc 0 "$SBPID" >/dev/null
 sleep 2 # Go lowers GOMAXPROCS to the CPUs allowed within a second or so
 
@@ -119,9 +126,12 @@ for fam in 4 6; do
 	for r in $RATES; do
 		order="sb kea"
 		((step++ % 2)) && order="kea sb"
+		[ "$fam" = 4 ] && order="$order floor"
 		for who in $order; do
 			if [ "$who" = sb ]; then
 				read -r u a d < <(measure "$fam" sbcC sbc1 "$SBPID" "$r")
+			elif [ "$who" = floor ]; then
+				read -r u a d < <(measure "$fam" fbcC fbc1 "$FLOORPID" "$r")
 			else
 				read -r u a d < <(measure "$fam" kbcC kbc1 "$kpid" "$r")
 			fi
@@ -135,8 +145,8 @@ echo "### DHCP server CPU per exchange against Kea (each server on CPU 0, perfdh
 echo
 echo "perfdhcp ${PERIOD}s per rate, 30,000 clients with a serial (v4: Juniper in option 60, relayed; v6: Arista in option 16, on the link); both servers log at Info. Load average (1 min) at the end: $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs shared with other work: compare the ratios."
 echo
-echo "| family | rate asked | sealboot µs (achieved/s, drops) | Kea µs (achieved/s, drops) | sealboot / Kea | target |"
-echo "|---|---|---|---|---|---|"
+echo "| family | rate asked | sealboot µs (achieved/s, drops) | Kea µs (achieved/s, drops) | sealboot / Kea | target | Go floor µs (achieved/s, drops) | floor / Kea |"
+echo "|---|---|---|---|---|---|---|---|"
 for fam in 4 6; do
 	for r in $RATES; do
 		s=${US[sb:$fam:$r]} k=${US[kea:$fam:$r]} x="-" target=""
@@ -149,9 +159,14 @@ for fam in 4 6; do
 				if (($(echo "$s / $k <= $lim" | bc -l))); then target="$target met"; else target="$target **not met**"; fi
 			fi
 		fi
-		printf '| DHCPv%s | %d/s | %s (%s, %s%%) | %s (%s, %s%%) | %s | %s |\n' "$fam" "$r" "$s" "${ACH[sb:$fam:$r]}" "${DROP[sb:$fam:$r]}" \
-			"$k" "${ACH[kea:$fam:$r]}" "${DROP[kea:$fam:$r]}" "$x" "$target"
+		f=${US[floor:$fam:$r]:-} fl="" fx=""
+		if [ -n "$f" ]; then
+			fl="$f (${ACH[floor:$fam:$r]}, ${DROP[floor:$fam:$r]}%)"
+			[ "$f" != - ] && [ "$k" != - ] && fx=$(printf '%.2f×' "$(echo "scale=3; $f / $k" | bc)")
+		fi
+		printf '| DHCPv%s | %d/s | %s (%s, %s%%) | %s (%s, %s%%) | %s | %s | %s | %s |\n' "$fam" "$r" "$s" "${ACH[sb:$fam:$r]}" "${DROP[sb:$fam:$r]}" \
+			"$k" "${ACH[kea:$fam:$r]}" "${DROP[kea:$fam:$r]}" "$x" "$target" "$fl" "$fx"
 	done
 done
 echo
-echo "µs per exchange: the server process's user + system CPU over the run (/proc), divided by the 4-way exchanges perfdhcp completed (SOLICIT/ADVERTISE/REQUEST/REPLY in v6). sealboot writes each lease to its journal before it answers; Kea's memfile appends to its CSV."
+echo "µs per exchange: the server process's user + system CPU over the run (/proc), divided by the 4-way exchanges perfdhcp completed (SOLICIT/ADVERTISE/REQUEST/REPLY in v6). sealboot writes each lease to its journal before it answers; Kea's memfile appends to its CSV. The Go floor (test/dhcpfloor, v4 only) answers OFFER and ACK from one socket and one buffer and does nothing else — no leases, identity, options, log or journal: what a Go server spends on the receive and send system calls and its runtime before any DHCP work, on CPU 0 like the others. A target below the floor / Kea ratio cannot be met by any work inside sealboot."
