@@ -15,7 +15,7 @@ trap cleanup EXIT
 BIN=${BENCH_BIN:-$T/bin}
 mkdir -p "$BIN"
 if [ ! -x "$BIN/sealboot" ]; then
-	(cd "$ROOT" && CGO_ENABLED=0 go build -o "$BIN/sealboot" ./cmd/sealboot && go build -o "$BIN/tftpbench" ./test/tftpbench && go build -o "$BIN/slowlink" ./test/slowlink && go build -o "$BIN/httpfloor" ./test/httpfloor && go build -o "$BIN/dhcpfloor" ./test/dhcpfloor)
+	(cd "$ROOT" && CGO_ENABLED=0 go build -o "$BIN/sealboot" ./cmd/sealboot && go build -o "$BIN/tftpbench" ./test/tftpbench && go build -o "$BIN/slowlink" ./test/slowlink && go build -o "$BIN/httpfloor" ./test/httpfloor && go build -o "$BIN/dhcpfloor" ./test/dhcpfloor && go build -o "$BIN/tftpfloor" ./test/tftpfloor)
 fi
 SB=$BIN/sealboot
 # Each sealboot serve the benches start gets its own control socket, not
