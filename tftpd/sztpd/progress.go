@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -15,6 +16,12 @@ import (
 
 // maxMessage bounds the message of a progress report in its event.
 const maxMessage = 256
+
+// maxListed bounds the host keys and certificates a progress event lists
+// (a device has a few of each): the event is Info, which the per-packet
+// rate limit lets through, and a body under sztp.max_body can report tens
+// of thousands of them.
+const maxListed = 16
 
 // reportProgress answers report-progress with 204 (RFC 8572 section 7.3)
 // and logs the report as an sztp.progress event: the SSH host keys and
@@ -53,8 +60,11 @@ func (s *Server) reportProgress(w http.ResponseWriter, dev *device, rec *request
 // sshFingerprints are the keys as OpenSSH prints them: the algorithm and
 // SHA256: with the unpadded base64 of the SHA-256 of the key blob.
 func sshFingerprints(keys []sztp.SSHHostKey) []string {
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
+	out := make([]string, 0, min(len(keys), maxListed+1))
+	for i, k := range keys {
+		if i == maxListed {
+			return append(out, fmt.Sprintf("and %d more", len(keys)-i))
+		}
 		sum := sha256.Sum256(k.KeyData)
 		out = append(out, clientField(k.Algorithm)+" SHA256:"+base64.RawStdEncoding.EncodeToString(sum[:]))
 	}
@@ -63,9 +73,14 @@ func sshFingerprints(keys []sztp.SSHHostKey) []string {
 
 // anchorFingerprints are the SHA-256 of each certificate the reported CMS
 // structures carry, hex; "unreadable" for one that is not a SignedData.
+// Past maxListed entries the rest are counted (a structure left unparsed
+// as one).
 func anchorFingerprints(cmsList [][]byte) []string {
 	var out []string
-	for _, c := range cmsList {
+	for i, c := range cmsList {
+		if len(out) >= maxListed {
+			return append(out[:maxListed], fmt.Sprintf("and %d more", len(out)-maxListed+len(cmsList)-i))
+		}
 		certs, err := cms.ParseCertificates(c)
 		if err != nil {
 			out = append(out, "unreadable")
@@ -75,6 +90,9 @@ func anchorFingerprints(cmsList [][]byte) []string {
 			sum := sha256.Sum256(cert.Raw)
 			out = append(out, hex.EncodeToString(sum[:]))
 		}
+	}
+	if len(out) > maxListed {
+		return append(out[:maxListed], fmt.Sprintf("and %d more", len(out)-maxListed))
 	}
 	return out
 }

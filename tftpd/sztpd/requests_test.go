@@ -298,3 +298,46 @@ func TestUpdate(t *testing.T) {
 		t.Fatal("the update was not applied")
 	}
 }
+
+// A progress report is logged at Info, which the per-packet rate limit
+// lets through: a device reporting tens of thousands of SSH host keys or
+// trust anchor certificates in one body under sztp.max_body must not make
+// one log line of megabytes. The lists are cut, and say how many more.
+func TestReportProgressManyKeysBoundedEvent(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, nil)
+	c := l.client(l.p.devices["SN1"])
+	anchor, err := cms.Certificates([]*x509.Certificate{l.p.vendor.Cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &sztp.ReportProgressInput{ProgressType: "bootstrap-complete"}
+	for i := range 20000 {
+		in.SSHHostKeys = append(in.SSHHostKeys, sztp.SSHHostKey{Algorithm: "a", KeyData: []byte{byte(i), byte(i >> 8)}})
+	}
+	for range 500 {
+		in.TrustAnchorCerts = append(in.TrustAnchorCerts, anchor)
+	}
+	body, err := in.Encode(sztp.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(body) > int(l.srv.set.Load().cfg.MaxBody) {
+		t.Fatalf("body of %d bytes is over max_body", len(body))
+	}
+	if status, _, resp := l.post(t, c, rpcReport, sztp.JSON.MediaType(), body, nil); status != http.StatusNoContent {
+		t.Fatalf("%d %s", status, resp)
+	}
+	ev := l.event(t, "sztp.progress", 1)
+	keys, _ := ev["ssh_host_keys"].([]any)
+	certs, _ := ev["trust_anchor_certs"].([]any)
+	if len(keys) > maxListed+1 || len(certs) > maxListed+1 {
+		t.Fatalf("event lists %d host keys and %d certificates", len(keys), len(certs))
+	}
+	if last := fmt.Sprint(keys[len(keys)-1]); last != fmt.Sprintf("and %d more", 20000-maxListed) {
+		t.Errorf("last host key entry %q", last)
+	}
+	if last := fmt.Sprint(certs[len(certs)-1]); last != fmt.Sprintf("and %d more", 500-maxListed) {
+		t.Errorf("last certificate entry %q", last)
+	}
+}
