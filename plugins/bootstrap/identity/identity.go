@@ -8,13 +8,16 @@
 // (Nokia). An operator's inventory (MAC → serial) comes first.
 //
 // A serial becomes a TFTP file name and a log field, so anything outside
-// [A-Za-z0-9._-]{1,64} is not a serial.
+// [A-Za-z0-9._-]{1,64} is not a serial; the model, a log field and a
+// column of sealboot status, loses its control characters.
 package identity
 
 import (
 	"bytes"
 	"net"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // SourceInventory is Identity.Source for a serial the inventory file gave.
@@ -46,6 +49,31 @@ func ValidSerial(s string) bool {
 		}
 	}
 	return true
+}
+
+// maxModel bounds a model, in bytes.
+const maxModel = 64
+
+// cleanModel makes the model a request names fit for a log field and a
+// terminal (sealboot status prints it): control characters, C1 included,
+// become '?' (an escape sequence in option 60 would otherwise reach the
+// operator's terminal), and it is cut to maxModel bytes on a character
+// boundary.
+func cleanModel(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if len(s) > maxModel {
+		i := maxModel
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i]
+	}
+	return s
 }
 
 // fromInventory applies the inventory, whose serial overrides what the

@@ -102,6 +102,13 @@ func TestFromDHCPv4(t *testing.T) {
 		{"no identity", nil, nil, "", "", "", ""},
 		{"traversal in vendor class", []opt{{60, "t:Juniper-mx-../../etc"}}, nil, "", "juniper", "mx", ""},
 		{"serial too long", []opt{{60, "t:Arista;X;1;" + strings.Repeat("A", 65)}}, nil, "", "arista", "X", ""},
+		// The model is a log field and a column of sealboot status, printed
+		// to the operator's terminal: no control characters (escape
+		// sequences), and not longer than a serial may be.
+		{"escape sequence in the model", []opt{{60, "t:Juniper-\x1b[2J\x1b]0;x\x07mx204-JN1234567AB"}}, nil, "JN1234567AB", "juniper", "?[2J?]0;x?mx204", "option 60"},
+		{"C1 control and NUL in the model", []opt{{60, "t:Arista;DCS\u009b2J\x00;1;JPE1"}}, nil, "JPE1", "arista", "DCS?2J?", "option 60"},
+		{"long model", []opt{{60, "t:NOKIA:" + strings.Repeat("é", 40)}, {61, "t:NS1"}}, nil, "NS1", "nokia", strings.Repeat("é", 32), "option 60"},
+		{"model in option 124", []opt{{124, vivc9("SN:FOC1;PID:N540\r\x1b[1A")}}, nil, "FOC1", "cisco", "N540??[1A", "option 124"},
 		// The inventory's serial wins; the vendor and model the request
 		// names stay, for profiles to match.
 		{"inventory overrides", []opt{{60, "t:Juniper-mx204-JN1"}}, inv{testMAC.String(): "INV-42"}, "INV-42", "juniper", "mx204", "inventory"},
@@ -192,6 +199,23 @@ func TestFromDHCPv6(t *testing.T) {
 	}
 }
 
+// A model in DHCPv6 option 16 is cleaned as in DHCPv4.
+func TestModel6Cleaned(t *testing.T) {
+	t.Parallel()
+	sol, err := dhcpv6.NewMessage(dhcpv6.WithClientID(&dhcpv6.DUIDLL{HWType: 1, LinkLayerAddr: testMAC}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sol.AddOption(&dhcpv6.OptVendorClass{EnterpriseNumber: 30065, Data: [][]byte{[]byte("Arista;DCS\x1b[2J;11.00;JPE17191234")}})
+	wire, err := dhcpv6.MessageFromBytes(sol.ToBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := FromDHCPv6(wire, nil, nil); id.Serial != "JPE17191234" || id.Model != "DCS?[2J" {
+		t.Fatalf("got %+v", id)
+	}
+}
+
 // FuzzIdentify4: arbitrary bytes as a DHCPv4 packet never panic, and any
 // serial found is a safe one.
 func FuzzIdentify4(f *testing.F) {
@@ -206,8 +230,12 @@ func FuzzIdentify4(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if id := FromDHCPv4(p, inv{}); id.Serial != "" && !ValidSerial(id.Serial) {
+		id := FromDHCPv4(p, inv{})
+		if id.Serial != "" && !ValidSerial(id.Serial) {
 			t.Fatalf("unsafe serial %q", id.Serial)
+		}
+		if id.Model != cleanModel(id.Model) {
+			t.Fatalf("unclean model %q", id.Model)
 		}
 	})
 }

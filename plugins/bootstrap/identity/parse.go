@@ -19,6 +19,7 @@ const (
 // FromDHCPv4 identifies the sender of a DHCPv4 request.
 func FromDHCPv4(req *dhcpv4.DHCPv4, inv Inventory) Identity {
 	id := fromRequest4(req)
+	id.Model = cleanModel(id.Model)
 	fromInventory(inv, req.ClientHWAddr, &id)
 	return id
 }
@@ -65,6 +66,7 @@ func FromDHCPv6(msg *dhcpv6.Message, mac net.HardwareAddr, inv Inventory) Identi
 		mac = duidMAC(msg.Options.ClientID())
 	}
 	id := fromRequest6(msg, mac)
+	id.Model = cleanModel(id.Model)
 	fromInventory(inv, mac, &id)
 	return id
 }
