@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -299,6 +300,31 @@ func TestRequestEdgeCases(t *testing.T) {
 	renew, _ := dhcpv4.New(dhcpv4.WithHwAddr(devMAC), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), vc, dhcpv4.WithClientIP(ack.YourIPAddr))
 	if a := f.exchange4(t, renew); a == nil || !a.ClientIPAddr.Equal(ack.YourIPAddr) {
 		t.Fatalf("renewal ACK without the client's ciaddr: %v", a)
+	}
+}
+
+// A circuit ID is bytes: relays send text ("ge-0/0/7") or binary (Cisco's
+// VLAN and port), and a client on the segment may send option 82 itself
+// (snooping switches insert it with giaddr 0, so it is read then too). The
+// event, which sealboot status prints to a terminal, names it as text only
+// when it is printable, otherwise in hex.
+func TestCircuitIDInEvent(t *testing.T) {
+	t.Parallel()
+	for i, tt := range []struct{ raw, want string }{
+		{"ge-0/0/7", "ge-0/0/7"},
+		{"\x00\x04\x00\x0a\x01\x07", "0x0004000a0107"},
+		{"\x1b]0;pwned\x07\x1b[2J", "0x1b5d303b70776e6564071b5b324a"},
+	} {
+		f := newFixture(t, testConfig(), nil)
+		opt82 := dhcpv4.OptRelayAgentInfo(dhcpv4.OptGeneric(dhcpv4.AgentCircuitIDSubOption, []byte(tt.raw)))
+		d := discover(dhcpv4.WithOption(dhcpv4.OptClassIdentifier(fmt.Sprintf("Juniper-mx204-JN7%d", i))), dhcpv4.WithGatewayIP(net.IPv4(10, 1, 0, 1)), dhcpv4.WithOption(opt82))
+		if offer := f.exchange4(t, d); offer == nil {
+			t.Fatalf("%q: no offer", tt.raw)
+		}
+		ev := f.logs.FilterField(zap.String("event", "dhcp.offer")).AllUntimed()
+		if len(ev) != 1 || ev[0].ContextMap()["circuit_id"] != tt.want {
+			t.Errorf("%q: event %v, want circuit_id %q", tt.raw, ev, tt.want)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/netip"
@@ -285,11 +286,22 @@ func (v *V4) subnetFor(relay netip.Addr) *Subnet {
 	return nil
 }
 
+// circuitID is option 82's circuit ID for the events: as text when it is
+// printable ASCII, else "0x" and hex. Relays send text or binary (VLAN and
+// port), and anyone on the segment can send option 82: its bytes must not
+// reach a terminal (sealboot status prints the field) as they are.
 func circuitID(req *dhcpv4.DHCPv4) string {
-	if ri := req.RelayAgentInfo(); ri != nil {
-		return string(ri.Get(dhcpv4.AgentCircuitIDSubOption))
+	ri := req.RelayAgentInfo()
+	if ri == nil {
+		return ""
 	}
-	return ""
+	c := ri.Get(dhcpv4.AgentCircuitIDSubOption)
+	for _, b := range c {
+		if b < 0x20 || b > 0x7e {
+			return "0x" + hex.EncodeToString(c)
+		}
+	}
+	return string(c)
 }
 
 func addr4(ip net.IP) netip.Addr {
