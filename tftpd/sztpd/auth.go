@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -76,6 +77,13 @@ func (s *Server) authenticate(r *http.Request, st *settings, rec *request) (*dev
 	return &device{serial: user, auth: "basic"}, nil
 }
 
+// maxClientChain bounds the certificates a client may send: its IDevID
+// and the vendor CAs under the anchor (one to three in practice). The
+// chain is verified at every request, and each intermediate a client adds
+// is more signatures to check (x509 stops at 100): a long one let an
+// unauthenticated client cost the CPUs milliseconds per tiny request.
+const maxClientChain = 8
+
 func (s *Server) authTLS(chain []*x509.Certificate, rec *request) (*device, *authError) {
 	leaf := chain[0]
 	rec.Fingerprint = keystore.SPKIFingerprint(leaf).String()
@@ -89,6 +97,9 @@ func (s *Server) authTLS(chain []*x509.Certificate, rec *request) (*device, *aut
 	rec.Serial = fetch.ClientText(clip(claimed, 64))
 	if serr == nil {
 		rec.Serial = serial
+	}
+	if len(chain) > maxClientChain {
+		return nil, &authError{OutcomeUntrusted, fmt.Sprintf("the client sent %d certificates, more than %d", len(chain), maxClientChain), http.StatusUnauthorized}
 	}
 	vendor, err := s.deps.Anchors.Verify(chain, s.now())
 	if stored := s.storedChain(serial, serr, leaf, err); stored != nil {

@@ -195,6 +195,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	dev, aerr := s.authenticate(r, st, rec)
 	if aerr != nil {
+		if aerr.outcome == OutcomeUntrusted {
+			// The chain is verified again at each request: a client
+			// whose certificate is refused tries again on a new
+			// connection, with a handshake of its own.
+			w.Header().Set("Connection", "close")
+		}
 		s.refuse(w, rec, respFmt, aerr.outcome, aerr.reason, restconfError{status: authStatus(w, st, aerr), typ: typeProtocol, tag: tagAccessDenied, message: "access denied"})
 		return
 	}

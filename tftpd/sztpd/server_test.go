@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -316,5 +317,48 @@ func TestChainFromTheKeystore(t *testing.T) {
 				t.Fatalf("status %d, event %v: %s", status, ev, body)
 			}
 		})
+	}
+}
+
+// Chains are verified at every request, and a client's intermediates can
+// make a verification cost up to x509's 100 signature checks (about 11 ms
+// here with 60 RSA-4096 intermediates, against 0.1 ms for a refusal): an
+// unauthenticated client repeating tiny requests on one connection would
+// keep the CPUs busy. So a client's chain of more than maxClientChain
+// certificates is refused before any path is built (IDevID chains have
+// one to three CAs), and a certificate refusal closes the connection: each
+// new try costs the client a handshake.
+func TestLongChainRefused(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, nil)
+	p := l.p
+	pad := make([]*x509.Certificate, maxClientChain) // leaf + maxClientChain: one too many
+	for i := range pad {
+		pad[i] = p.vendor.Cert
+	}
+	post := func(c *http.Client) (status int, closed bool) {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, l.url+pathOperations+rpcPrefix+rpcGet, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Close
+	}
+	status, closed := post(l.client(p.devices["SN1"], pad...))
+	ev := l.event(t, "sztp.request", 1)
+	if status != http.StatusUnauthorized || ev["outcome"] != OutcomeUntrusted || !strings.Contains(ev["reason"].(string), fmt.Sprintf("%d certificates", maxClientChain+1)) {
+		t.Fatalf("status %d, event %v", status, ev)
+	}
+	if !closed {
+		t.Error("refused certificate, connection kept")
+	}
+	// At the limit it is served, on a connection that stays open.
+	if status, closed := post(l.client(p.devices["SN1"], pad[1:]...)); status != http.StatusOK || closed {
+		t.Fatalf("chain of %d: status %d, closed %v", maxClientChain, status, closed)
+	}
+	// A certificate of an unknown CA closes the connection too.
+	if _, closed := post(l.client(p.alien)); !closed {
+		t.Error("untrusted certificate, connection kept")
 	}
 }
