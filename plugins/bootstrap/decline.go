@@ -85,7 +85,10 @@ func (p *Plugin) Decline6(req dhcpv6.DHCPv6) dhcpv6.DHCPv6 {
 		p.debug("dhcpv6: Decline for another server, ignored")
 		return nil
 	}
-	for _, ia := range msg.Options.IANA() {
+	for i, ia := range msg.Options.IANA() {
+		if i >= maxIANA { // as many as one message may lease (addresses6)
+			break
+		}
 		client := leases.ClientID6(duid.ToBytes(), ia.IaId)
 		for _, a := range ia.Options.Addresses() {
 			ip, _ := netip.AddrFromSlice(a.IPv6Addr)

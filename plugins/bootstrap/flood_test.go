@@ -120,3 +120,63 @@ func TestSolicitFloodDoesNotStarveKnownDevice(t *testing.T) {
 		t.Fatalf("the known device's Advertise has no address: %v", adv)
 	}
 }
+
+// One DHCPv6 message may carry many IA_NAs, each a lease of its own (the
+// client is DUID + IAID): a Request with a hundred of them from a made-up
+// serial took the whole pool, and a Decline of them as many dhcp.decline
+// lines, which are not rate-limited. A message gets at most maxIANA
+// addresses; the other IA_NAs are answered NoAddrsAvail.
+func TestManyIANAsInOneMessage(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.V6.Pool, _ = leases.ParsePool("2001:db8::100-2001:db8::10f") // 16
+	f := newFixtureWith(t, cfg, Deps{Known: knownSet{"NS0000KNOWN": true}})
+	duid := &dhcpv6.DUIDEN{EnterpriseNumber: 6527, EnterpriseIdentifier: []byte(randomSerial())}
+	req, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(duid), dhcpv6.WithServerID(cfg.V6.ServerDUID))
+	req.MessageType = dhcpv6.MessageTypeRequest
+	for i := range 100 {
+		req.AddOption(&dhcpv6.OptIANA{IaId: [4]byte{0, 0, 0, byte(i)}})
+	}
+	rep := f.exchange6(t, req)
+	var held []net.IP
+	for _, ia := range rep.Options.IANA() {
+		if a := ia.Options.OneAddress(); a != nil {
+			held = append(held, a.IPv6Addr)
+		} else if st := ia.Options.Status(); st == nil || st.StatusCode != 2 {
+			t.Fatalf("IA_NA %x without an address or NoAddrsAvail: %v", ia.IaId, ia)
+		}
+	}
+	if len(rep.Options.IANA()) != 100 || len(held) != maxIANA {
+		t.Fatalf("%d IA_NAs answered, %d with an address; want 100 and %d", len(rep.Options.IANA()), len(held), maxIANA)
+	}
+	sol, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(&dhcpv6.DUIDEN{EnterpriseNumber: 6527, EnterpriseIdentifier: []byte("NS0000KNOWN")}), dhcpv6.WithIAID([4]byte{0, 0, 0, 1}))
+	sol.MessageType = dhcpv6.MessageTypeSolicit
+	if a := f.exchange6(t, sol).Options.OneIANA().Options.OneAddress(); a == nil {
+		t.Fatal("the known device's Advertise has no address")
+	}
+	// The client leases as many again in a second Request, then declines
+	// all it holds in one message: at most maxIANA lines.
+	req2, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(duid), dhcpv6.WithServerID(cfg.V6.ServerDUID))
+	req2.MessageType = dhcpv6.MessageTypeRequest
+	for i := range maxIANA {
+		req2.AddOption(&dhcpv6.OptIANA{IaId: [4]byte{0, 0, 1, byte(i)}})
+	}
+	dec, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(duid), dhcpv6.WithServerID(cfg.V6.ServerDUID))
+	dec.MessageType = dhcpv6.MessageTypeDecline
+	for _, r := range []*dhcpv6.Message{rep, f.exchange6(t, req2)} {
+		for _, ia := range r.Options.IANA() {
+			if ia.Options.OneAddress() != nil {
+				dec.AddOption(ia)
+			}
+		}
+	}
+	if n := len(dec.Options.IANA()); n != 2*maxIANA {
+		t.Fatalf("the client holds %d addresses, want %d", n, 2*maxIANA)
+	}
+	if f.p.Decline6(dec) == nil {
+		t.Fatal("no Reply to the Decline")
+	}
+	if n := f.logs.FilterMessage("dhcp.decline").Len(); n > maxIANA {
+		t.Fatalf("%d dhcp.decline lines for one Decline", n)
+	}
+}

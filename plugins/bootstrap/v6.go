@@ -120,11 +120,23 @@ func (p *Plugin) identify6(req dhcpv6.DHCPv6, msg *dhcpv6.Message, duid dhcpv6.D
 	return id
 }
 
+// maxIANA bounds the IA_NAs of one message that get an address (or are
+// declined): each is a lease of its own, and one packet with a hundred of
+// them took a pool. A booting device asks for one.
+const maxIANA = 4
+
+// errTooManyIAs answers the IA_NAs of a message past maxIANA.
+var errTooManyIAs = errors.New("more IA_NAs in one message than are answered")
+
 // addresses6 answers each IA_NA: an offer for a Solicit's Advertise, a
 // lease otherwise (Request, Renew, Rebind, and Solicit with rapid commit).
 func (p *Plugin) addresses6(msg, out *dhcpv6.Message, v6 *Subnet6, b boot6, known bool, duid dhcpv6.DUID, relay netip.Addr, advertise bool) {
 	id := b.id
-	for _, ia := range msg.Options.IANA() {
+	for i, ia := range msg.Options.IANA() {
+		if i >= maxIANA {
+			out.AddOption(iaStatus(ia.IaId, msg.Type(), errTooManyIAs))
+			continue
+		}
 		client := leases.ClientID6(duid.ToBytes(), ia.IaId)
 		var hint netip.Addr
 		if a := ia.Options.OneAddress(); a != nil {
