@@ -128,6 +128,10 @@ func (s *Server) Run(ctx context.Context) error {
 		WriteTimeout:      st.cfg.RequestTimeout,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
+		// HTTP/1.1 only: over HTTP/2 each stream of a connection has its
+		// chain verified, and a refusal's Connection: close would leave
+		// the streams already open running.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		// A failed TLS handshake is a per-connection line: debug only.
 		ErrorLog: zap.NewStdLog(s.log.WithOptions(zap.IncreaseLevel(zap.DebugLevel))),
 	}

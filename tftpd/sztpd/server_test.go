@@ -2,6 +2,7 @@ package sztpd
 
 import (
 	"bytes"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/xml"
@@ -360,5 +361,26 @@ func TestLongChainRefused(t *testing.T) {
 	// A certificate of an unknown CA closes the connection too.
 	if _, closed := post(l.client(p.alien)); !closed {
 		t.Error("untrusted certificate, connection kept")
+	}
+}
+
+// HTTP/2 is not offered: a client's streams on one connection would each
+// have its chain verified, however many, and the connection a refusal
+// closes would go on serving the streams already open. Devices speak
+// HTTP/1.1 (RFC 8572 needs nothing more).
+func TestHTTP11Only(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, nil)
+	roots := x509.NewCertPool()
+	roots.AddCert(l.p.serverCA.Cert)
+	c := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, l.url+pathOperations+rpcPrefix+rpcGet, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 1 || resp.TLS.NegotiatedProtocol == "h2" {
+		t.Fatalf("answered over %s (ALPN %q)", resp.Proto, resp.TLS.NegotiatedProtocol)
 	}
 }
