@@ -30,6 +30,10 @@ type Server struct {
 	slots chan struct{}
 	clock func() time.Time // nil: time.Now
 
+	// inFlight counts each device's requests in progress (maxPerDevice).
+	flightMu sync.Mutex
+	inFlight map[string]int
+
 	ready   chan struct{}
 	mu      sync.Mutex
 	addrs   []net.Addr
@@ -209,6 +213,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.auth = dev.auth
+	if !s.enter(dev.serial) {
+		w.Header().Set("Retry-After", "5")
+		s.refuse(w, rec, respFmt, fetch.OutcomeBusy, fmt.Sprintf("%d requests of this device in progress", maxPerDevice),
+			restconfError{status: http.StatusServiceUnavailable, typ: typeTransport, tag: tagResourceDenied, message: "server busy, try again later"})
+		return
+	}
+	defer s.leave(dev.serial)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, st.cfg.MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -226,6 +237,36 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.reportProgress(w, dev, rec, body, reqFmt, respFmt)
+}
+
+// maxPerDevice bounds one device's requests in progress: a device sends
+// one at a time, and one whose key is in other hands, sending bodies
+// slowly, would otherwise hold every sztp.max_requests slot for up to
+// request_timeout each.
+const maxPerDevice = 4
+
+// enter counts a request of serial in progress, unless it has
+// maxPerDevice already.
+func (s *Server) enter(serial string) bool {
+	s.flightMu.Lock()
+	defer s.flightMu.Unlock()
+	if s.inFlight == nil {
+		s.inFlight = map[string]int{}
+	}
+	if s.inFlight[serial] >= maxPerDevice {
+		return false
+	}
+	s.inFlight[serial]++
+	return true
+}
+
+// leave ends a request enter counted.
+func (s *Server) leave(serial string) {
+	s.flightMu.Lock()
+	defer s.flightMu.Unlock()
+	if s.inFlight[serial]--; s.inFlight[serial] <= 0 {
+		delete(s.inFlight, serial)
+	}
 }
 
 // authStatus is the status of an authentication refusal, access-denied

@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -382,5 +384,55 @@ func TestHTTP11Only(t *testing.T) {
 	resp.Body.Close()
 	if resp.ProtoMajor != 1 || resp.TLS.NegotiatedProtocol == "h2" {
 		t.Fatalf("answered over %s (ALPN %q)", resp.Proto, resp.TLS.NegotiatedProtocol)
+	}
+}
+
+// One device cannot hold the server's capacity: a device (or whoever has
+// its key) sending bodies slowly held a sztp.max_requests slot per request
+// for up to request_timeout, and with enough of them every other device
+// got 503. Past maxPerDevice requests in progress, the device's next one is
+// refused busy; other devices are served.
+func TestBusyPerDevice(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, nil)
+	sn1 := l.client(l.p.devices["SN1"])
+	var writers []*io.PipeWriter
+	done := make(chan struct{}, maxPerDevice)
+	for range maxPerDevice {
+		pr, pw := io.Pipe()
+		writers = append(writers, pw)
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, l.url+pathOperations+rpcPrefix+rpcGet, pr)
+		req.Header.Set("Content-Type", "application/yang-data+json")
+		go func() {
+			if resp, err := sn1.Do(req); err == nil {
+				resp.Body.Close()
+			}
+			done <- struct{}{}
+		}()
+		if _, err := pw.Write([]byte(`{"ietf-sztp-bootstrap-server:input":`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, pw := range writers {
+			pw.CloseWithError(errors.New("test over"))
+		}
+		for range maxPerDevice {
+			<-done
+		}
+	})
+	for len(l.srv.slots) < maxPerDevice {
+		select {
+		case <-t.Context().Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	status, h, resp := l.postH(t, sn1, rpcGet, "", nil, nil)
+	if typ, tag := errorOf(t, "busy", h.Get("Content-Type"), resp); status != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || typ != "transport" || tag != "resource-denied" {
+		t.Fatalf("SN1 with %d requests in progress: %d %q %q", maxPerDevice, status, typ, tag)
+	}
+	if status, _, _ := l.post(t, l.client(l.p.devices["SN2"]), rpcGet, "", nil, nil); status != http.StatusOK {
+		t.Fatalf("another device: %d", status)
 	}
 }
