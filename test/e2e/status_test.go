@@ -171,3 +171,19 @@ func statusPageInChromium(t *testing.T, l *lab) {
 		t.Logf("screenshot written to %s", dst)
 	}
 }
+
+// The model a device names in option 60 reaches sealboot status, which
+// prints to the operator's terminal: an escape sequence in it (anyone on
+// the segment can send one) is printed with its control characters
+// replaced.
+func TestStatusModelWithEscapes(t *testing.T) {
+	l := newLab(t)
+	sock := l.socket()
+	s := l.start(l.config(""))
+	key := l.provision(t, s, "SERVED", keystore.P256, "hostname served\n", false)
+	l.boot(t, "--serial", "SERVED", "--key", key, "--vendor", device.VendorArista, "--model", "DCS\x1b[2J\x1b[31mRED", "--max-attempts", "1")
+	out, _ := status(t, sock)
+	if strings.ContainsRune(out, 0x1b) || !strings.Contains(out, "arista DCS?[2J?[31mRED") {
+		t.Fatalf("sealboot status: %q", out)
+	}
+}
