@@ -447,6 +447,49 @@ func TestDHCPv6Relayed(t *testing.T) {
 	}
 }
 
+// The client's link-layer address (RFC 6939 option 79) is in the
+// first-hop relay's Relay-forward, the innermost one: with a second relay
+// out it is still found, for the inventory.
+func TestDHCPv6ClientLinkLayerAddressTwoRelays(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "inventory")
+	_ = os.WriteFile(path, []byte("02:00:5e:00:53:79  SONIC-79\n"), 0o644)
+	inv, err := LoadInventory(path, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	pool, _ := leases.ParsePool("2001:db8:1::100-2001:db8:1::1ff")
+	cfg.V6.Relayed = []Subnet6{{Network: netip.MustParsePrefix("2001:db8:1::/64"), Pool: pool, LeaseTime: 30 * time.Minute}}
+	f := newFixture(t, cfg, inv)
+	duid := &dhcpv6.DUIDUUID{UUID: [16]byte{1, 2, 3}} // no MAC in it
+	sol, _ := dhcpv6.NewMessage(dhcpv6.WithClientID(duid), dhcpv6.WithIAID([4]byte{0, 0, 0, 1}))
+	sol.MessageType = dhcpv6.MessageTypeSolicit
+	first, err := dhcpv6.EncapsulateRelay(sol, dhcpv6.MessageTypeRelayForward, net.ParseIP("2001:db8:1::1"), net.ParseIP("fe80::2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.AddOption(dhcpv6.OptClientLinkLayerAddress(iana.HWTypeEthernet, net.HardwareAddr{2, 0, 0x5e, 0, 0x53, 0x79}))
+	for _, tc := range []struct {
+		name string
+		req  dhcpv6.DHCPv6
+	}{
+		{"one relay", first},
+		{"two relays", func() dhcpv6.DHCPv6 {
+			r, err := dhcpv6.EncapsulateRelay(first, dhcpv6.MessageTypeRelayForward, net.ParseIP("2001:db8:2::1"), net.ParseIP("2001:db8:1::1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}()},
+	} {
+		adv := f.exchange6Req(t, tc.req)
+		if adv == nil || adv.Options.BootFileURL() != "tftp://[2001:db8::1]/SONIC-79.enc" {
+			t.Errorf("%s: %v", tc.name, adv)
+		}
+	}
+}
+
 // exchange6Req hands a request, relayed or not, to the plugin and returns
 // the reply message, or nil when the plugin drops the request.
 func (f *fixture) exchange6Req(t *testing.T, msg dhcpv6.DHCPv6) *dhcpv6.Message {

@@ -103,11 +103,15 @@ func forUs(msg *dhcpv6.Message, ours dhcpv6.DUID) bool {
 // identify6 finds the serial, falling back to what an earlier lease of the
 // same DUID recorded.
 func (p *Plugin) identify6(req dhcpv6.DHCPv6, msg *dhcpv6.Message, duid dhcpv6.DUID) identity.Identity {
+	// RFC 6939 option 79 comes from the first-hop relay: the innermost
+	// Relay-forward, behind any relays further out.
 	var mac net.HardwareAddr
-	if rm, ok := req.(*dhcpv6.RelayMessage); ok {
-		if _, ll := rm.Options.ClientLinkLayerAddress(); ll != nil { // RFC 6939 option 79
+	rm, ok := req.(*dhcpv6.RelayMessage)
+	for hops := 0; ok && hops < 32; hops++ {
+		if _, ll := rm.Options.ClientLinkLayerAddress(); ll != nil {
 			mac = ll
 		}
+		rm, ok = rm.Options.RelayMessage().(*dhcpv6.RelayMessage)
 	}
 	id := identity.FromDHCPv6(msg, mac, p.inv)
 	if id.Serial == "" {
