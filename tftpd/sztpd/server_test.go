@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -434,5 +436,20 @@ func TestBusyPerDevice(t *testing.T) {
 	}
 	if status, _, _ := l.post(t, l.client(l.p.devices["SN2"]), rpcGet, "", nil, nil); status != http.StatusOK {
 		t.Fatalf("another device: %d", status)
+	}
+}
+
+// A basic_auth file with a line longer than a scanner takes is refused,
+// naming the line, rather than read up to it: the devices listed after it
+// would have lost their passwords without a word.
+func TestPasswordsLongLineRefused(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "passwords")
+	body := "# serial sha256\nA1 " + PasswordHash("a") + "\n# " + strings.Repeat("x", 70<<10) + "\nB2 " + PasswordHash("b") + "\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := readPasswords(file)
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("readPasswords = %v, want an error naming line 3", err)
 	}
 }

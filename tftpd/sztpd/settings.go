@@ -128,7 +128,9 @@ func readPasswords(file string) (map[string][32]byte, error) {
 	}
 	out := map[string][32]byte{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
+	n := 0
+	for sc.Scan() {
+		n++
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -141,6 +143,11 @@ func readPasswords(file string) (map[string][32]byte, error) {
 		}
 		copy(sum[:], b)
 		out[f[0]] = sum
+	}
+	if err := sc.Err(); err != nil {
+		// A line past the scanner's 64 KiB: the lines after it would
+		// be lost without a word.
+		return nil, fmt.Errorf("%s line %d: %w", file, n+1, err)
 	}
 	return out, nil
 }
