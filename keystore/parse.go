@@ -35,10 +35,11 @@ func SPKIFingerprint(cert *x509.Certificate) Fingerprint {
 }
 
 // ValidSerial reports whether s is usable as a device serial: 1 to 64 of
-// letters, digits, '.', '_' and '-', not "." or "..". Serials become TFTP
-// file names and log fields.
+// letters, digits, '.', '_' and '-', starting with a letter or a digit.
+// Serials become TFTP file names (never hidden ones, never "." or "..")
+// and log fields ("-" stands for no serial in the lease journal).
 func ValidSerial(s string) bool {
-	if len(s) == 0 || len(s) > 64 || s == "." || s == ".." {
+	if len(s) == 0 || len(s) > 64 || !isAlnum(s[0]) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -48,6 +49,10 @@ func ValidSerial(s string) bool {
 		}
 	}
 	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // ErrNotCertificate means the data holds no certificate.
