@@ -180,3 +180,25 @@ func TestManyIANAsInOneMessage(t *testing.T) {
 		t.Fatalf("%d dhcp.decline lines for one Decline", n)
 	}
 }
+
+// TestSerialSpoofingDoesNotStarveDevice: someone who saw a device's
+// DISCOVER (broadcast, serial and all) sends DISCOVERs with its serial from
+// made-up MACs, more than a serial may hold offers. The device's own
+// DISCOVER still gets an OFFER, and its REQUEST the ACK.
+func TestSerialSpoofingDoesNotStarveDevice(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, smallPoolConfig(), Deps{Known: knownSet{"FDO2134KNOWN": true}})
+	for range 8 {
+		d, _ := dhcpv4.NewDiscovery(randomMAC(), nxosSerial("FDO2134KNOWN"))
+		f.exchange4(t, d)
+	}
+	d := discover(nxosSerial("FDO2134KNOWN"))
+	offer := f.exchange4(t, d)
+	if offer == nil {
+		t.Fatal("the device got no OFFER after others sent its serial")
+	}
+	req, _ := dhcpv4.NewRequestFromOffer(offer, nxosSerial("FDO2134KNOWN"))
+	if ack := f.exchange4(t, req); ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck || !ack.YourIPAddr.Equal(offer.YourIPAddr) {
+		t.Fatalf("the device's REQUEST got %v", ack)
+	}
+}

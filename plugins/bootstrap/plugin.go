@@ -229,11 +229,6 @@ func (p *Plugin) isKnown(serial string) bool {
 
 // noOffer logs why a request got no address, to the per-packet log.
 func (p *Plugin) noOffer(msg string, pool leases.Pool, serial string, err error, who zap.Field) {
-	if errors.Is(err, leases.ErrSerialLimit) {
-		p.plog.Warn("dhcp: no offer: this serial holds the most offers allowed already (a device on several ports, or someone sending its serial)",
-			zap.String("serial", serial), who)
-		return
-	}
 	if errors.Is(err, leases.ErrPoolExhausted) {
 		p.m.exhausted.Inc()
 	}
@@ -242,6 +237,10 @@ func (p *Plugin) noOffer(msg string, pool leases.Pool, serial string, err error,
 
 // taken logs an offer that replaced another client's (see package leases).
 func (p *Plugin) taken(r leases.Reservation, serial string, who zap.Field) {
+	if r.Withdrawn != "" {
+		p.plog.Warn("dhcp: this serial held the most offers allowed; its oldest offer is withdrawn for this client (a device on several ports, or someone sending its serial)",
+			zap.String("serial", serial), who, zap.String("withdrawn_from", r.Withdrawn))
+	}
 	switch {
 	case r.Taken == "":
 	case r.Preempted:

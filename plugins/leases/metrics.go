@@ -47,7 +47,7 @@ func registerMetrics(reg prometheus.Registerer, s *Store) {
 		}, func() float64 { return float64(s.reclaimed.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "sealboot_dhcp_offers_serial_limit_total", ConstLabels: labels,
-			Help: "DISCOVERs and Solicits refused: their serial already holds the most offers allowed.",
+			Help: "Offers withdrawn because a newer client with the same serial asked, the serial holding the most offers allowed.",
 		}, func() float64 { return float64(s.serialLimited.Load()) }),
 	)
 }

@@ -1,9 +1,9 @@
 package leases
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -14,7 +14,11 @@ import (
 //
 //   - a client holds at most one offer: its retransmitted DISCOVERs get
 //     the same address, whatever they ask for;
-//   - a serial holds at most Options.MaxOffersPerSerial offers;
+//   - a serial holds at most Options.MaxOffersPerSerial offers; a client
+//     asking for one more takes the place of the serial's oldest offer,
+//     which is withdrawn (a serial is no secret: refusing the newcomer
+//     would let anyone who saw a device's DISCOVER keep it from ever
+//     getting an offer with a few packets a minute);
 //   - when the pool has nothing free, an offer to a device sealboot does not
 //     know (no certificate, no config) that is older than
 //     Options.PressureTTL goes to the next client that asks: under
@@ -44,11 +48,10 @@ type Reservation struct {
 	// PressureTTL with nothing free in the pool.
 	Taken, TakenSerial string
 	Preempted          bool
+	// Withdrawn is the client whose offer was dropped to keep the serial
+	// within Options.MaxOffersPerSerial ("" when none was).
+	Withdrawn string
 }
-
-// ErrSerialLimit means the serial already holds Options.MaxOffersPerSerial
-// offers, for other clients.
-var ErrSerialLimit = errors.New("serial holds the most offers allowed")
 
 // offer is an address reserved for a client.
 type offer struct {
@@ -118,10 +121,21 @@ func (s *Store) Reserve(pool Pool, req OfferRequest) (Reservation, error) {
 	if l := s.byClient[c]; l != nil && pool.Contains(l.IP) && s.freeFor(l.IP, c, now, true) {
 		return s.reserve(pool, l.IP, req, now), nil
 	}
-	if req.Serial != "" && s.serials[req.Serial] >= s.opts.MaxOffersPerSerial {
+	withdrawn := ""
+	if held := s.serials[req.Serial]; req.Serial != "" && len(held) >= s.opts.MaxOffersPerSerial {
+		withdrawn = s.offers[held[0]].client
+		s.removeOffer(held[0])
 		s.serialLimited.Add(1)
-		return Reservation{}, fmt.Errorf("%w: %s (%d)", ErrSerialLimit, req.Serial, s.opts.MaxOffersPerSerial)
 	}
+	r, err := s.reserveFree(pool, req, now)
+	r.Withdrawn = withdrawn
+	return r, err
+}
+
+// reserveFree is Reserve for a client with no offer or lease to keep:
+// the requested address, a free one, or another client's offer (takeOffer).
+func (s *Store) reserveFree(pool Pool, req OfferRequest, now time.Time) (Reservation, error) {
+	c := req.ClientID
 	if len(s.offers) < s.opts.MaxOffers {
 		requested := req.Requested.Unmap()
 		if pool.Contains(requested) && s.freeFor(requested, c, now, false) {
@@ -197,7 +211,7 @@ func (s *Store) reserve(pool Pool, ip netip.Addr, req OfferRequest, now time.Tim
 	o := &offer{client: req.ClientID, serial: req.Serial, known: req.Known, at: now, pool: pool}
 	s.offers[ip], s.offerOf[req.ClientID] = o, ip
 	if o.serial != "" {
-		s.serials[o.serial]++
+		s.serials[o.serial] = append(s.serials[o.serial], ip)
 	}
 	po := s.pools[o.pool]
 	if po == nil {
@@ -240,10 +254,11 @@ func (s *Store) removeOffer(ip netip.Addr) {
 		delete(s.offerOf, o.client)
 	}
 	if o.serial != "" {
-		if s.serials[o.serial] <= 1 {
+		held := slices.DeleteFunc(s.serials[o.serial], func(a netip.Addr) bool { return a == ip })
+		if len(held) == 0 {
 			delete(s.serials, o.serial)
 		} else {
-			s.serials[o.serial]--
+			s.serials[o.serial] = held
 		}
 	}
 }

@@ -59,33 +59,65 @@ func TestSerialLimit(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	s := newOfferStore(t, c, Options{MaxOffersPerSerial: 3})
 	pool, _ := ParsePool("10.0.0.1-10.0.0.100")
+	ips := map[string]netip.Addr{}
 	for i := range 3 {
-		if _, err := s.Reserve(pool, OfferRequest{ClientID: fmt.Sprint("mac", i), Serial: "SN1"}); err != nil {
-			t.Fatal(err)
+		r, err := s.Reserve(pool, OfferRequest{ClientID: fmt.Sprint("mac", i), Serial: "SN1"})
+		if err != nil || r.Withdrawn != "" {
+			t.Fatalf("client %d: %+v, %v", i, r, err)
 		}
+		ips[fmt.Sprint("mac", i)] = r.IP
+		c.add(time.Second)
 	}
-	if _, err := s.Reserve(pool, OfferRequest{ClientID: "mac9", Serial: "SN1"}); !errors.Is(err, ErrSerialLimit) {
-		t.Fatalf("fourth client with the same serial: %v, want ErrSerialLimit", err)
+	// A fourth client with the same serial gets an offer; the serial's
+	// oldest is withdrawn (someone who saw a device's DISCOVER cannot keep
+	// it from an offer by asking first with its serial).
+	r, err := s.Reserve(pool, OfferRequest{ClientID: "mac9", Serial: "SN1"})
+	if err != nil || r.Withdrawn != "mac0" {
+		t.Fatalf("fourth client with the same serial: %+v, %v; want an offer, mac0's withdrawn", r, err)
 	}
-	if _, err := s.Reserve(pool, OfferRequest{ClientID: "mac0", Serial: "SN1"}); err != nil {
-		t.Fatalf("a client holding one of the offers asks again: %v", err)
+	if _, ok := s.offers[ips["mac0"]]; ok {
+		t.Fatal("mac0's offer is still held")
+	}
+	if n := len(s.serials["SN1"]); n != 3 {
+		t.Fatalf("the serial holds %d offers, want 3", n)
+	}
+	// A client holding one of the offers asks again: the same one, nothing withdrawn.
+	if r, err := s.Reserve(pool, OfferRequest{ClientID: "mac1", Serial: "SN1"}); err != nil || r.IP != ips["mac1"] || r.Withdrawn != "" {
+		t.Fatalf("a client holding one of the offers asks again: %+v, %v", r, err)
 	}
 	// An offer taken up by an ACK no longer counts; nor does one expired.
-	r, _ := s.Reserve(pool, OfferRequest{ClientID: "mac1", Serial: "SN1"})
-	if _, err := s.Ack(pool, Lease{IP: r.IP, ClientID: "mac1", Serial: "SN1"}, time.Hour); err != nil {
+	if _, err := s.Ack(pool, Lease{IP: ips["mac1"], ClientID: "mac1", Serial: "SN1"}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Reserve(pool, OfferRequest{ClientID: "mac9", Serial: "SN1"}); err != nil {
-		t.Fatalf("after an ACK: %v", err)
+	if r, err := s.Reserve(pool, OfferRequest{ClientID: "mac8", Serial: "SN1"}); err != nil || r.Withdrawn != "" {
+		t.Fatalf("after an ACK: %+v, %v", r, err)
 	}
 	c.add(31 * time.Second)
 	for i := range 3 {
-		if _, err := s.Reserve(pool, OfferRequest{ClientID: fmt.Sprint("new", i), Serial: "SN1"}); err != nil {
-			t.Fatalf("after the offers expired: %v", err)
+		if r, err := s.Reserve(pool, OfferRequest{ClientID: fmt.Sprint("new", i), Serial: "SN1"}); err != nil || r.Withdrawn != "" {
+			t.Fatalf("after the offers expired: %+v, %v", r, err)
 		}
 	}
 	if s.serialLimited.Load() != 1 {
 		t.Fatalf("serial limit counted %d times", s.serialLimited.Load())
+	}
+	// A flood with one serial still holds no more than the limit.
+	for i := range 50 {
+		if _, err := s.Reserve(pool, OfferRequest{ClientID: fmt.Sprint("flood", i), Serial: "SN2"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(s.serials["SN2"]); n != 3 {
+		t.Fatalf("a flood of one serial holds %d offers, want 3", n)
+	}
+	held := 0
+	for _, o := range s.offers {
+		if o.serial == "SN2" {
+			held++
+		}
+	}
+	if held != 3 {
+		t.Fatalf("%d offers of the flooded serial in the pool, want 3", held)
 	}
 }
 

@@ -43,10 +43,10 @@ type Store struct {
 	declined map[netip.Addr]time.Time
 	reserved map[netip.Addr]bool // never leased: the server's own addresses, routers
 
-	offers  map[netip.Addr]*offer // see offers.go
-	offerOf map[string]netip.Addr // the one offer of a client
-	serials map[string]int        // offers held per serial
-	pools   map[Pool]*poolOffers  // offers by age
+	offers  map[netip.Addr]*offer   // see offers.go
+	offerOf map[string]netip.Addr   // the one offer of a client
+	serials map[string][]netip.Addr // addresses offered per serial, oldest first
+	pools   map[Pool]*poolOffers    // offers by age
 
 	preempted, reclaimed, serialLimited atomic.Int64
 
@@ -93,7 +93,7 @@ func Open(opts Options, log *zap.Logger, reg prometheus.Registerer) (*Store, err
 	s := &Store{opts: opts, log: log, now: opts.Now,
 		byIP: map[netip.Addr]*Lease{}, byClient: map[string]*Lease{},
 		declined: map[netip.Addr]time.Time{}, offers: map[netip.Addr]*offer{}, offerOf: map[string]netip.Addr{},
-		serials: map[string]int{}, pools: map[Pool]*poolOffers{}}
+		serials: map[string][]netip.Addr{}, pools: map[Pool]*poolOffers{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
