@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/sealboot/sealboot/tftpd/fetch"
 )
 
@@ -141,5 +143,53 @@ func TestShutdownAbortsTransfers(t *testing.T) {
 	ev := h.event(c.LocalAddr().String())
 	if ev["outcome"] != fetch.OutcomeAborted || ev["reason"] != "sealboot stopped before the transfer ended" {
 		t.Fatalf("event %v", ev)
+	}
+}
+
+// A client that pipelines requests whose answers have no body (HEAD, or a
+// 304 for If-None-Match) and never reads them is cut once the answers
+// fill the socket: the headers net/http flushes after the handler go out
+// within transfer_grace as a body's bytes do. The header and idle
+// timeouts, an hour here, never apply to a connection stuck in a write.
+func TestPipelinedHeadersNeverReadCut(t *testing.T) {
+	t.Parallel()
+	const grace = 100 * time.Millisecond
+	h := newHarness(t, func(c *Config) {
+		c.TransferGrace, c.HeaderTimeout, c.IdleTimeout = grace, time.Hour, time.Hour
+	}, map[string]string{"os.bin": "IMAGE"})
+	etag := `"` + hexSum("IMAGE") + `"`
+	for _, tt := range []struct{ name, req string }{
+		{"HEAD config", "HEAD /SN1.enc HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"HEAD image", "HEAD /images/os.bin HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"304 image", "GET /images/os.bin HTTP/1.1\r\nHost: x\r\nIf-None-Match: " + etag + "\r\n\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: addrSN1.AsSlice()}, Control: func(_, _ string, rc syscall.RawConn) error {
+				return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+			}}
+			c, err := d.DialContext(t.Context(), "tcp", h.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// Far more answers than the server's send buffer (4 MiB at
+			// most) and ours hold; the writes block once the server does.
+			go func() { _, _ = io.WriteString(c, strings.Repeat(tt.req, 5<<20/150)) }()
+			h.waitClosed(t, time.Minute) // far below the hour of the other timeouts
+		})
+	}
+}
+
+// waitClosed waits until the server has no connection open, and fails
+// after limit.
+func (h *harness) waitClosed(t *testing.T, limit time.Duration) {
+	t.Helper()
+	timeout := time.After(limit)
+	for testutil.ToFloat64(h.s.m.conns) != 0 {
+		select {
+		case <-timeout:
+			t.Fatalf("connection still open after %s", limit)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 }
