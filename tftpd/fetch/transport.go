@@ -64,14 +64,14 @@ func (t *Transport) fields(a *Attempt, d time.Duration) []zap.Field {
 	f := make([]zap.Field, 0, 16)
 	f = append(f,
 		zap.String("event", t.event), zap.String("outcome", a.Outcome),
-		zap.String("serial", a.Serial), zap.String("file", a.File), zap.String("remote", a.Remote.String()),
+		zap.String("serial", a.Serial), zap.String("file", logText(a.File)), zap.String("remote", a.Remote.String()),
 		zap.String("mac", mac), zap.Int64("bytes", a.Bytes),
 	)
 	switch t.name {
 	case "tftp":
 		f = append(f, zap.Int("blksize", a.Blksize))
 	case "http":
-		f = append(f, zap.Int("status", a.Status), zap.String("range", a.Range), zap.Bool("image", a.Image))
+		f = append(f, zap.Int("status", a.Status), zap.String("range", logText(a.Range)), zap.Bool("image", a.Image))
 	}
 	return append(f,
 		zap.Duration("duration", d), zap.String("fingerprint", a.Fingerprint), zap.Bool("cached", a.Cached),
