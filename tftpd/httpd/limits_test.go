@@ -90,7 +90,8 @@ func TestSlowReaderCut(t *testing.T) {
 // event each, while other clients are served.
 func TestSlowlorisCut(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *Config) { c.HeaderTimeout = 200 * time.Millisecond }, nil)
+	// 20 connections from one address: within twice max_per_client.
+	h := newHarness(t, func(c *Config) { c.HeaderTimeout, c.MaxPerClient = 200*time.Millisecond, 10 }, nil)
 	var conns []net.Conn
 	for range 20 {
 		c := h.dial(addrSN2)
@@ -191,5 +192,47 @@ func (h *harness) waitClosed(t *testing.T, limit time.Duration) {
 			t.Fatalf("connection still open after %s", limit)
 		case <-time.After(5 * time.Millisecond):
 		}
+	}
+}
+
+// Connections are capped per client address (twice http.max_per_client):
+// one address cannot hold thousands of idle connections (file
+// descriptors, and ~20 KiB of memory each, until the header or idle
+// timeout). One over the cap is closed at once with a busy event; other
+// addresses are served meanwhile, and a freed place is taken again.
+func TestConnectionsPerClientCapped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) { c.MaxPerClient, c.HeaderTimeout, c.IdleTimeout = 1, time.Hour, time.Hour }, nil)
+	idle := []net.Conn{h.dial(addrSN2), h.dial(addrSN2)}
+	for testutil.ToFloat64(h.s.m.conns) != 2 { // both accepted
+		select {
+		case <-t.Context().Done():
+			t.Fatal("connections not accepted")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	seen := h.eventCount()
+	over := h.dial(addrSN2)
+	_, _ = io.WriteString(over, "GET /SN2.enc HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(over), nil); err == nil {
+		t.Fatalf("a connection over the cap was answered: %s", resp.Status)
+	}
+	ev := h.eventSince(over.LocalAddr().String(), seen)
+	if ev["outcome"] != fetch.OutcomeBusy || ev["serial"] != "SN2" || !strings.Contains(ev["reason"].(string), "2 open connections from this client") {
+		t.Fatalf("event %v", ev)
+	}
+	if resp, _, ev := h.get(addrSN1, "GET", "/SN1.enc", nil); resp.StatusCode != 200 || ev["outcome"] != fetch.OutcomeServed {
+		t.Fatalf("another address: %d %v", resp.StatusCode, ev)
+	}
+	idle[0].Close()
+	for testutil.ToFloat64(h.s.m.conns) != 1 {
+		select {
+		case <-t.Context().Done():
+			t.Fatal("closed connection still counted")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if resp, _, ev := h.get(addrSN2, "GET", "/SN2.enc", nil); resp.StatusCode != 200 || ev["outcome"] != fetch.OutcomeServed {
+		t.Fatalf("after one closed: %d %v", resp.StatusCode, ev)
 	}
 }
