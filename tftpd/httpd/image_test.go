@@ -3,6 +3,7 @@ package httpd
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -130,5 +131,23 @@ func TestImageNotHashedYet(t *testing.T) {
 	}
 	if ev["outcome"] != fetch.OutcomeNotFound || ev["serial"] != "" || !strings.Contains(ev["reason"].(string), "not hashed yet") {
 		t.Fatalf("event %v", ev)
+	}
+}
+
+// An image cut short on disk while it is being sent (truncated in place)
+// ends the response early; its event says so rather than served, since the
+// device did not get the image it was promised.
+func TestImageTruncatedWhileServed(t *testing.T) {
+	t.Parallel()
+	h := newBigHarness(t, func(c *Config) { c.Window = 64 << 10 })
+	c := h.stalled(addrSN2, "/images/big.bin")
+	if err := os.Truncate(filepath.Join(h.imgDir, "big.bin"), 0); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, c) // the rest, until the server closes
+	ev := h.event(c.LocalAddr().String())
+	if n >= 64<<20 || ev["outcome"] != fetch.OutcomeError || ev["bytes"].(int64) >= 64<<20 ||
+		!strings.Contains(ev["reason"].(string), "of 67108864 bytes sent") {
+		t.Fatalf("read %d bytes; event %v", n, ev)
 	}
 }

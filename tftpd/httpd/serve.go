@@ -56,7 +56,7 @@ func (s *Server) serveConfig(w *writer, r *http.Request, a *fetch.Attempt) {
 	} else if !zeroSuffix(w, r, int64(len(data))) {
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 	}
-	s.ended(a, w)
+	s.ended(a, w, r)
 }
 
 // serveImage streams an image from disk (sendfile), the version that was
@@ -91,7 +91,7 @@ func (s *Server) serveImage(w *writer, r *http.Request, a *fetch.Attempt, name s
 	if !zeroSuffix(w, r, info.Size()) {
 		http.ServeContent(w, r, "", info.ModTime(), &sized{File: f, size: info.Size()})
 	}
-	s.ended(a, w)
+	s.ended(a, w, r)
 	s.m.imageBytes.Add(float64(w.n))
 }
 
@@ -111,8 +111,9 @@ func zeroSuffix(w *writer, r *http.Request, size int64) bool {
 }
 
 // ended sets the outcome of an attempt once net/http has answered it.
-func (s *Server) ended(a *fetch.Attempt, w *writer) {
+func (s *Server) ended(a *fetch.Attempt, w *writer, r *http.Request) {
 	var ne net.Error
+	promised, _ := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64)
 	switch {
 	case w.err != nil && s.stopping.Load():
 		a.Refuse(fetch.OutcomeAborted, "sealboot stopped before the transfer ended")
@@ -120,6 +121,10 @@ func (s *Server) ended(a *fetch.Attempt, w *writer) {
 		a.Refuse(fetch.OutcomeTimeout, fmt.Sprintf("client took in less than http.min_rate (%d bytes/s, after %s of grace)", w.cfg.MinRate, w.cfg.TransferGrace))
 	case w.err != nil:
 		a.Refuse(fetch.OutcomeAborted, "client went away: "+fetch.ClientText(w.err.Error()))
+	case (w.status == http.StatusOK || w.status == http.StatusPartialContent) && r.Method != http.MethodHead && w.n < promised:
+		// The file ended early (truncated in place since it was hashed):
+		// net/http closes the connection, and the device lacks the rest.
+		a.Refuse(fetch.OutcomeError, fmt.Sprintf("file ended early: %d of %d bytes sent (changed in place while being served)", w.n, promised))
 	case w.status == http.StatusRequestedRangeNotSatisfiable:
 		a.Refuse(fetch.OutcomeNotFound, "range not satisfiable")
 	case w.status == http.StatusPreconditionFailed:
