@@ -41,6 +41,7 @@ func TestImages(t *testing.T) {
 		{"range", "GET", http.Header{"Range": {"bytes=100-199"}}, 206, content[100:200], fetch.OutcomeServed},
 		{"resume from an offset", "GET", http.Header{"Range": {"bytes=9990-"}}, 206, content[9990:], fetch.OutcomeServed},
 		{"suffix range", "GET", http.Header{"Range": {"bytes=-5"}}, 206, content[len(content)-5:], fetch.OutcomeServed},
+		{"zero-length suffix ranges dropped from a set", "GET", http.Header{"Range": {"bytes=-0, 0-0 ,-00"}}, 206, content[:1], fetch.OutcomeServed},
 		{"If-None-Match this version", "GET", http.Header{"If-None-Match": {etag}}, 304, "", fetch.OutcomeServed},
 		{"If-None-Match another version", "GET", http.Header{"If-None-Match": {`"0000"`}}, 200, content, fetch.OutcomeServed},
 		{"If-Range this version", "GET", http.Header{"Range": {"bytes=0-9"}, "If-Range": {etag}}, 206, content[:10], fetch.OutcomeServed},

@@ -95,14 +95,33 @@ func (s *Server) serveImage(w *writer, r *http.Request, a *fetch.Attempt, name s
 	s.m.imageBytes.Add(float64(w.n))
 }
 
-// zeroSuffix answers 416 to a Range of one zero-length suffix range
-// ("bytes=-0"): RFC 9110 section 14.1.2 counts a suffix range satisfiable
-// only with a non-zero length, and net/http answers it 206 with no bytes
-// and a Content-Range whose last byte comes before its first.
+// zeroSuffix answers 416 to a Range whose ranges are all zero-length
+// suffix ranges ("bytes=-0", "bytes=-0,-00"), and drops them from a set
+// with others ("bytes=0-9,-0" is served as "bytes=0-9"): RFC 9110 section
+// 14.1.2 counts a suffix range satisfiable only with a non-zero length,
+// and net/http answers each with a part (or a 206) whose Content-Range has
+// its last byte before its first.
 func zeroSuffix(w *writer, r *http.Request, size int64) bool {
 	spec, ok := strings.CutPrefix(r.Header.Get("Range"), "bytes=")
-	spec = strings.TrimSpace(spec)
-	if !ok || !strings.HasPrefix(spec, "-") || strings.Trim(spec[1:], "0") != "" || len(spec) < 2 {
+	if !ok {
+		return false
+	}
+	var keep []string
+	dropped := false
+	for _, part := range strings.Split(spec, ",") {
+		p := strings.Trim(part, " \t") // as net/http trims each range
+		switch {
+		case len(p) >= 2 && p[0] == '-' && strings.Trim(p[1:], "0") == "":
+			dropped = true
+		case p != "":
+			keep = append(keep, p)
+		}
+	}
+	if !dropped {
+		return false
+	}
+	if len(keep) > 0 {
+		r.Header.Set("Range", "bytes="+strings.Join(keep, ","))
 		return false
 	}
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", size))
