@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -242,6 +247,97 @@ func waitMetric(t *testing.T, reg prometheus.Gatherer, name string, want float64
 		select {
 		case <-t.Context().Done():
 			t.Fatalf("%s = %v, want %v", name, got, want)
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// TestHTTPImageFloodLogsBounded: any address may fetch an image, and HEAD
+// on a kept-alive connection costs a client nothing, so the events of
+// image requests are rate-limited like refusals (one client wrote 28,000
+// lines a second before); a served config's event is still always
+// written.
+func TestHTTPImageFloodLogsBounded(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg, err := config.Load(config.Source{Data: fmt.Appendf(nil, "state_dir: %s\ntftp:\n  listen: [\"127.0.0.1:0\"]\n  plaintext_serials: [LAB1]\n"+
+		"http:\n  listen: [\"127.0.0.1:0\"]\nwatch:\n  settle: 10ms\nlog:\n  level: debug\nadmin:\n  socket: \"off\"\n", dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prepareDirs(cfg, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.ImagesDir, "os.bin"), []byte("IMAGE"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.ConfigsDir, "LAB1.cfg"), []byte("hostname lab1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	c, err := build(cfg, zap.New(core), newDeviceState(cfg), packetLogging{Tick: time.Hour, First: floodFirst, Window: time.Hour}, forServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runComponents(t, c)
+	var addr string
+	for _, task := range c.tasks {
+		if s, ok := task.Component.(interface{ Addrs() []net.Addr }); ok && task.Name == "http" {
+			addr = s.Addrs()[0].String()
+		}
+	}
+	for logs.FilterMessage("image ready").Len() == 0 {
+		select {
+		case <-t.Context().Done():
+			t.Fatal("image not hashed")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	const n = 500
+	for range n {
+		if _, err := io.WriteString(conn, "HEAD /images/os.bin HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, &http.Request{Method: "HEAD"})
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("HEAD: %v %v", resp, err)
+		}
+	}
+	waitMetric(t, c.reg, "sealboot_http_fetches_total", n)
+	waitMetric(t, c.reg, "sealboot_log_suppressed_total", n-floodFirst)
+	c.flushLogs()
+	if got := logs.FilterMessage("http fetch served").Len(); got != floodFirst {
+		t.Errorf("%d lines for %d image requests, want %d", got, n, floodFirst)
+	}
+	if s := suppressedTotal(logs, "http fetch served"); s != n-floodFirst {
+		t.Errorf("summaries count %d lines, want %d", s, n-floodFirst)
+	}
+	// A config served is written in full, whatever the images did.
+	for i := range 2 * floodFirst {
+		if _, err := io.WriteString(conn, "GET /LAB1.enc HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET config: %v %v", resp, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		waitMetric(t, c.reg, "sealboot_http_fetches_total", float64(n+i+1))
+	}
+	for {
+		served := logs.FilterMessage("http fetch served").FilterField(zap.String("file", "/LAB1.enc")).Len()
+		if served == 2*floodFirst {
+			break
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("%d config served lines for %d fetches", served, 2*floodFirst)
 		case <-time.After(time.Millisecond):
 		}
 	}

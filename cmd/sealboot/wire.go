@@ -213,7 +213,9 @@ func build(cfg *config.Config, base *zap.Logger, st *devices.State, pl packetLog
 	if len(cfg.HTTP.Listen) > 0 {
 		// The same rule for HTTP: served events and start-up lines in
 		// full, refusals and failures rate-limited per outcome.
-		dir, err := c.addHTTP(cfg, core, plogs.logger(servedOnly).Named("httpd"), log.Named("images"))
+		// Image requests, served ones included, are rate-limited: any
+		// address may make them, and a HEAD costs nothing.
+		dir, err := c.addHTTP(cfg, core, plogs.logger(servedOnly).Named("httpd"), plogs.logger(nil).Named("httpd"), log.Named("images"))
 		if err != nil {
 			return nil, err
 		}
@@ -270,14 +272,17 @@ func (k knownSerials) Known(serial string) bool {
 // addHTTP builds the images directory and the HTTP server over the same
 // fetch core as TFTP, and returns the directory (SZTP states its hashes).
 //
-// log is httpd's logger, rate-limited as tftpd's is; imgLog the images
+// log is httpd's logger, rate-limited as tftpd's is; imgEvents the one
+// for the events of image requests (all rate-limited); imgLog the images
 // directory's.
-func (c *components) addHTTP(cfg *config.Config, core *fetch.Core, log, imgLog *zap.Logger) (*images.Dir, error) {
+func (c *components) addHTTP(cfg *config.Config, core *fetch.Core, log, imgEvents, imgLog *zap.Logger) (*images.Dir, error) {
 	imgs, err := images.New(images.Config{Dir: cfg.ImagesDir, Settle: cfg.Watch.Settle}, imgLog, c.reg)
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
-	srv, err := httpd.New(httpConfig(cfg), core.Transport("http", log, c.reg), imgs, log, c.reg)
+	tr := core.Transport("http", log, c.reg)
+	tr.LogImagesTo(imgEvents)
+	srv, err := httpd.New(httpConfig(cfg), tr, imgs, log, c.reg)
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Outcomes of an attempt, the event's outcome field. Every transport uses
@@ -67,17 +69,36 @@ func (a *Attempt) Refuse(outcome, reason string) {
 }
 
 // clientText makes text that came from a client fit for a log field: no
-// NULs or control bytes.
+// NULs, and '?' for every other control character (C0, DEL, and C1, which
+// a UTF-8 terminal may take as escape sequences: U+009B is a CSI) and
+// every bidirectional control (U+202E shows the rest of a line reversed).
 func clientText(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == 0:
 			return -1
-		case r < 0x20 || r == 0x7f:
+		case unicode.IsControl(r), unicode.Is(unicode.Bidi_Control, r):
 			return '?'
 		}
 		return r
 	}, s)
+}
+
+// maxLogText is the most an event keeps of a field a client chose (a TFTP
+// file name can fill a datagram).
+const maxLogText = 256
+
+// logText is clientText of at most maxLogText bytes (whole characters),
+// marked with "…" when cut.
+func logText(s string) string {
+	if len(s) > maxLogText {
+		cut := maxLogText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return clientText(s)
 }
 
 // ClientText is clientText for transports: the text of an error a client

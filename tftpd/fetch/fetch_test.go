@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -420,5 +421,42 @@ func TestPresealedServedAsIs(t *testing.T) {
 	if got, err := core.Prepare(a); !errors.Is(err, ErrNotFound) || got != nil || a.Outcome != OutcomeNotFound ||
 		!strings.Contains(a.Reason, "not sealed to the pinned certificate") {
 		t.Fatalf("after a re-pin: %v %s %q", err, a.Outcome, a.Reason)
+	}
+}
+
+// What a client sent reaches the event fit for a terminal: the name a
+// TFTP read request carries (any bytes, raw) and HTTP's Range, with C1
+// controls (U+009B is a CSI in a UTF-8 terminal) and bidirectional
+// overrides (U+202E shows the rest of the line reversed) replaced, and at
+// most maxLogText bytes.
+func TestEventClientTextForTerminals(t *testing.T) {
+	t.Parallel()
+	core, err := New(Config{}, Deps{Configs: &configs{m: map[string][]byte{}}, Certificates: certs{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, logs := observer.New(zap.InfoLevel)
+	tr := core.Transport("http", zap.New(obs), prometheus.NewRegistry())
+	hostile := "SN1\x1b[2J\u009b31m\u202egne.\u2066x\u0085\u200f" + strings.Repeat("A", 5000)
+	a := NewAttempt(hostile, bound)
+	a.Range = "bytes=0-1\u009b2J\u202e"
+	if _, err := tr.Prepare(a); err == nil {
+		t.Fatal("served a hostile name")
+	}
+	tr.Finish(a)
+	m := logs.All()[0].ContextMap()
+	for _, k := range []string{"file", "range", "reason"} {
+		v := m[k].(string)
+		if len(v) > maxLogText+len("…") {
+			t.Errorf("%s: %d bytes", k, len(v))
+		}
+		for _, r := range v {
+			if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+				t.Errorf("%s %q carries %U", k, v, r)
+			}
+		}
+	}
+	if !strings.HasPrefix(m["file"].(string), "SN1?[2J?31m?gne.?x??") {
+		t.Errorf("file %q", m["file"])
 	}
 }

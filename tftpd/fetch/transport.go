@@ -15,7 +15,9 @@ type Transport struct {
 	name  string // "tftp", "http"
 	event string // "<name>.fetch"
 	log   *zap.Logger
-	m     *transportMetrics
+	// imageLog, when set, writes the events of image attempts (HTTP).
+	imageLog *zap.Logger
+	m        *transportMetrics
 }
 
 // Transport returns the core as transport name uses it: events
@@ -23,6 +25,13 @@ type Transport struct {
 func (c *Core) Transport(name string, log *zap.Logger, reg prometheus.Registerer) *Transport {
 	return &Transport{Core: c, name: name, event: name + ".fetch", log: log, m: newTransportMetrics(name, reg)}
 }
+
+// LogImagesTo writes the events of image attempts to log rather than the
+// transport's logger, before the transport is used: any address may fetch
+// an image (no binding check, and a HEAD or a 304 costs a client
+// nothing), so sealboot serve rate-limits them, served ones included, while
+// a served config's event is always written.
+func (t *Transport) LogImagesTo(log *zap.Logger) { t.imageLog = log }
 
 // Name is the transport's name.
 func (t *Transport) Name() string { return t.name }
@@ -47,7 +56,11 @@ func (t *Transport) Finish(a *Attempt) {
 	case OutcomeError:
 		level = zapcore.ErrorLevel
 	}
-	ce := t.log.Check(level, t.name+" fetch "+a.Outcome)
+	log := t.log
+	if a.Image && t.imageLog != nil {
+		log = t.imageLog
+	}
+	ce := log.Check(level, t.name+" fetch "+a.Outcome)
 	if ce == nil {
 		return
 	}
@@ -64,14 +77,14 @@ func (t *Transport) fields(a *Attempt, d time.Duration) []zap.Field {
 	f := make([]zap.Field, 0, 16)
 	f = append(f,
 		zap.String("event", t.event), zap.String("outcome", a.Outcome),
-		zap.String("serial", a.Serial), zap.String("file", a.File), zap.String("remote", a.Remote.String()),
+		zap.String("serial", a.Serial), zap.String("file", logText(a.File)), zap.String("remote", a.Remote.String()),
 		zap.String("mac", mac), zap.Int64("bytes", a.Bytes),
 	)
 	switch t.name {
 	case "tftp":
 		f = append(f, zap.Int("blksize", a.Blksize))
 	case "http":
-		f = append(f, zap.Int("status", a.Status), zap.String("range", a.Range), zap.Bool("image", a.Image))
+		f = append(f, zap.Int("status", a.Status), zap.String("range", logText(a.Range)), zap.Bool("image", a.Image))
 	}
 	return append(f,
 		zap.Duration("duration", d), zap.String("fingerprint", a.Fingerprint), zap.Bool("cached", a.Cached),

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -28,18 +29,66 @@ type listener struct {
 }
 
 func (l *listener) Accept() (net.Conn, error) {
-	raw, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		raw, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if c := l.s.accept(raw); c != nil {
+			return c, nil
+		}
 	}
-	c := &conn{Conn: raw, s: l.s, remote: addrPort(raw.RemoteAddr())}
+}
+
+// accept wraps a new connection, or closes it when its client address has
+// as many open as it may (nil).
+func (s *Server) accept(raw net.Conn) net.Conn {
+	remote := addrPort(raw.RemoteAddr())
+	if ok, why := s.peers.open(remote.Addr(), 2*s.cfg.Load().MaxPerClient); !ok {
+		raw.Close()
+		a := fetch.NewAttempt("", remote)
+		s.fetch.Identify(a)
+		a.Refuse(fetch.OutcomeBusy, why)
+		s.fetch.Finish(a)
+		return nil
+	}
+	c := &conn{Conn: raw, s: s, remote: remote}
 	c.tcp, _ = raw.(*net.TCPConn)
-	l.s.m.conns.Inc()
-	if !l.s.TLS() {
-		return c, nil
+	s.m.conns.Inc()
+	if !s.TLS() {
+		return c
 	}
-	c.Conn = tls.Server(raw, l.s.tlsCfg)
-	return &tlsConn{c}, nil
+	c.Conn = tls.Server(raw, s.tlsCfg)
+	return &tlsConn{c}
+}
+
+// peers counts the open connections of each client address.
+type peers struct {
+	mu    sync.Mutex
+	count map[netip.Addr]int
+}
+
+// open counts a new connection from addr, unless addr has max open
+// already.
+func (p *peers) open(addr netip.Addr, max int) (ok bool, why string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := p.count[addr]; n >= max {
+		return false, fmt.Sprintf("connection closed at once: %d open connections from this client (twice http.max_per_client)", n)
+	}
+	if p.count == nil {
+		p.count = map[netip.Addr]int{}
+	}
+	p.count[addr]++
+	return true, ""
+}
+
+func (p *peers) close(addr netip.Addr) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.count[addr]--; p.count[addr] <= 0 {
+		delete(p.count, addr)
+	}
 }
 
 func (s *Server) tlsConfig() *tls.Config {
@@ -184,6 +233,7 @@ func (c *conn) Close() error {
 	}
 	if first {
 		c.s.m.conns.Dec()
+		c.s.peers.close(c.remote.Addr())
 	}
 	return err
 }

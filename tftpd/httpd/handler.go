@@ -50,6 +50,11 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	a := fetch.NewAttempt(clip(path, maxPath+1), remoteOf(r, c))
 	a.Range = clip(r.Header.Get("Range"), 128)
 	w := newWriter(rw, cfg)
+	// An answer with no body (HEAD, 304) is only headers, which net/http
+	// writes after the handler returns: they too go out within the grace,
+	// or a client that pipelines requests and never reads holds the
+	// connection for good (no header or idle timeout runs during a write).
+	w.deadline(0)
 	defer func() {
 		a.Status, a.Bytes = w.status, w.n
 		s.fetch.Finish(a)

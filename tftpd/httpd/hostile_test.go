@@ -95,6 +95,7 @@ func TestHostileRequests(t *testing.T) {
 		{"TLS on the plain port", "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + strings.Repeat("\x00", 40), "400", denied, "HTTP parser"},
 		{"range past the end", "GET /SN1.enc HTTP/1.1\r\nHost: x\r\nRange: bytes=999999-\r\nConnection: close\r\n\r\n", "416", notFound, "range not satisfiable"},
 		{"zero-length suffix range", "GET /SN1.enc HTTP/1.1\r\nHost: x\r\nRange: bytes=-0\r\nConnection: close\r\n\r\n", "416", notFound, "range not satisfiable"},
+		{"zero-length suffix ranges", "GET /SN1.enc HTTP/1.1\r\nHost: x\r\nRange: bytes=-0, -00,\r\nConnection: close\r\n\r\n", "416", notFound, "range not satisfiable"},
 		{"image zero-length suffix range", "GET /images/os.bin HTTP/1.1\r\nHost: x\r\nRange: bytes= -000\r\nConnection: close\r\n\r\n", "416", notFound, "range not satisfiable"},
 		{"image range past the end", "GET /images/os.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100-200\r\nConnection: close\r\n\r\n", "416", notFound, "range not satisfiable"},
 		{"garbage", "\x00\x01\x02\x03\r\n\r\n", "400", denied, "HTTP parser"},

@@ -3,6 +3,7 @@ package httpd
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -40,6 +41,7 @@ func TestImages(t *testing.T) {
 		{"range", "GET", http.Header{"Range": {"bytes=100-199"}}, 206, content[100:200], fetch.OutcomeServed},
 		{"resume from an offset", "GET", http.Header{"Range": {"bytes=9990-"}}, 206, content[9990:], fetch.OutcomeServed},
 		{"suffix range", "GET", http.Header{"Range": {"bytes=-5"}}, 206, content[len(content)-5:], fetch.OutcomeServed},
+		{"zero-length suffix ranges dropped from a set", "GET", http.Header{"Range": {"bytes=-0, 0-0 ,-00"}}, 206, content[:1], fetch.OutcomeServed},
 		{"If-None-Match this version", "GET", http.Header{"If-None-Match": {etag}}, 304, "", fetch.OutcomeServed},
 		{"If-None-Match another version", "GET", http.Header{"If-None-Match": {`"0000"`}}, 200, content, fetch.OutcomeServed},
 		{"If-Range this version", "GET", http.Header{"Range": {"bytes=0-9"}, "If-Range": {etag}}, 206, content[:10], fetch.OutcomeServed},
@@ -130,5 +132,23 @@ func TestImageNotHashedYet(t *testing.T) {
 	}
 	if ev["outcome"] != fetch.OutcomeNotFound || ev["serial"] != "" || !strings.Contains(ev["reason"].(string), "not hashed yet") {
 		t.Fatalf("event %v", ev)
+	}
+}
+
+// An image cut short on disk while it is being sent (truncated in place)
+// ends the response early; its event says so rather than served, since the
+// device did not get the image it was promised.
+func TestImageTruncatedWhileServed(t *testing.T) {
+	t.Parallel()
+	h := newBigHarness(t, func(c *Config) { c.Window = 64 << 10 })
+	c := h.stalled(addrSN2, "/images/big.bin")
+	if err := os.Truncate(filepath.Join(h.imgDir, "big.bin"), 0); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, c) // the rest, until the server closes
+	ev := h.event(c.LocalAddr().String())
+	if n >= 64<<20 || ev["outcome"] != fetch.OutcomeError || ev["bytes"].(int64) >= 64<<20 ||
+		!strings.Contains(ev["reason"].(string), "of 67108864 bytes sent") {
+		t.Fatalf("read %d bytes; event %v", n, ev)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/sealboot/sealboot/tftpd/fetch"
 )
 
@@ -88,7 +90,8 @@ func TestSlowReaderCut(t *testing.T) {
 // event each, while other clients are served.
 func TestSlowlorisCut(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *Config) { c.HeaderTimeout = 200 * time.Millisecond }, nil)
+	// 20 connections from one address: within twice max_per_client.
+	h := newHarness(t, func(c *Config) { c.HeaderTimeout, c.MaxPerClient = 200*time.Millisecond, 10 }, nil)
 	var conns []net.Conn
 	for range 20 {
 		c := h.dial(addrSN2)
@@ -141,5 +144,95 @@ func TestShutdownAbortsTransfers(t *testing.T) {
 	ev := h.event(c.LocalAddr().String())
 	if ev["outcome"] != fetch.OutcomeAborted || ev["reason"] != "sealboot stopped before the transfer ended" {
 		t.Fatalf("event %v", ev)
+	}
+}
+
+// A client that pipelines requests whose answers have no body (HEAD, or a
+// 304 for If-None-Match) and never reads them is cut once the answers
+// fill the socket: the headers net/http flushes after the handler go out
+// within transfer_grace as a body's bytes do. The header and idle
+// timeouts, an hour here, never apply to a connection stuck in a write.
+func TestPipelinedHeadersNeverReadCut(t *testing.T) {
+	t.Parallel()
+	const grace = 100 * time.Millisecond
+	h := newHarness(t, func(c *Config) {
+		c.TransferGrace, c.HeaderTimeout, c.IdleTimeout = grace, time.Hour, time.Hour
+	}, map[string]string{"os.bin": "IMAGE"})
+	etag := `"` + hexSum("IMAGE") + `"`
+	for _, tt := range []struct{ name, req string }{
+		{"HEAD config", "HEAD /SN1.enc HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"HEAD image", "HEAD /images/os.bin HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"304 image", "GET /images/os.bin HTTP/1.1\r\nHost: x\r\nIf-None-Match: " + etag + "\r\n\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: addrSN1.AsSlice()}, Control: func(_, _ string, rc syscall.RawConn) error {
+				return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+			}}
+			c, err := d.DialContext(t.Context(), "tcp", h.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// Far more answers than the server's send buffer (4 MiB at
+			// most) and ours hold; the writes block once the server does.
+			go func() { _, _ = io.WriteString(c, strings.Repeat(tt.req, 5<<20/150)) }()
+			h.waitClosed(t, time.Minute) // far below the hour of the other timeouts
+		})
+	}
+}
+
+// waitClosed waits until the server has no connection open, and fails
+// after limit.
+func (h *harness) waitClosed(t *testing.T, limit time.Duration) {
+	t.Helper()
+	timeout := time.After(limit)
+	for testutil.ToFloat64(h.s.m.conns) != 0 {
+		select {
+		case <-timeout:
+			t.Fatalf("connection still open after %s", limit)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// Connections are capped per client address (twice http.max_per_client):
+// one address cannot hold thousands of idle connections (file
+// descriptors, and ~20 KiB of memory each, until the header or idle
+// timeout). One over the cap is closed at once with a busy event; other
+// addresses are served meanwhile, and a freed place is taken again.
+func TestConnectionsPerClientCapped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) { c.MaxPerClient, c.HeaderTimeout, c.IdleTimeout = 1, time.Hour, time.Hour }, nil)
+	idle := []net.Conn{h.dial(addrSN2), h.dial(addrSN2)}
+	for testutil.ToFloat64(h.s.m.conns) != 2 { // both accepted
+		select {
+		case <-t.Context().Done():
+			t.Fatal("connections not accepted")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	seen := h.eventCount()
+	over := h.dial(addrSN2)
+	_, _ = io.WriteString(over, "GET /SN2.enc HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(over), nil); err == nil {
+		t.Fatalf("a connection over the cap was answered: %s", resp.Status)
+	}
+	ev := h.eventSince(over.LocalAddr().String(), seen)
+	if ev["outcome"] != fetch.OutcomeBusy || ev["serial"] != "SN2" || !strings.Contains(ev["reason"].(string), "2 open connections from this client") {
+		t.Fatalf("event %v", ev)
+	}
+	if resp, _, ev := h.get(addrSN1, "GET", "/SN1.enc", nil); resp.StatusCode != 200 || ev["outcome"] != fetch.OutcomeServed {
+		t.Fatalf("another address: %d %v", resp.StatusCode, ev)
+	}
+	idle[0].Close()
+	for testutil.ToFloat64(h.s.m.conns) != 1 {
+		select {
+		case <-t.Context().Done():
+			t.Fatal("closed connection still counted")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if resp, _, ev := h.get(addrSN2, "GET", "/SN2.enc", nil); resp.StatusCode != 200 || ev["outcome"] != fetch.OutcomeServed {
+		t.Fatalf("after one closed: %d %v", resp.StatusCode, ev)
 	}
 }

@@ -56,7 +56,7 @@ func (s *Server) serveConfig(w *writer, r *http.Request, a *fetch.Attempt) {
 	} else if !zeroSuffix(w, r, int64(len(data))) {
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 	}
-	s.ended(a, w)
+	s.ended(a, w, r)
 }
 
 // serveImage streams an image from disk (sendfile), the version that was
@@ -91,18 +91,37 @@ func (s *Server) serveImage(w *writer, r *http.Request, a *fetch.Attempt, name s
 	if !zeroSuffix(w, r, info.Size()) {
 		http.ServeContent(w, r, "", info.ModTime(), &sized{File: f, size: info.Size()})
 	}
-	s.ended(a, w)
+	s.ended(a, w, r)
 	s.m.imageBytes.Add(float64(w.n))
 }
 
-// zeroSuffix answers 416 to a Range of one zero-length suffix range
-// ("bytes=-0"): RFC 9110 section 14.1.2 counts a suffix range satisfiable
-// only with a non-zero length, and net/http answers it 206 with no bytes
-// and a Content-Range whose last byte comes before its first.
+// zeroSuffix answers 416 to a Range whose ranges are all zero-length
+// suffix ranges ("bytes=-0", "bytes=-0,-00"), and drops them from a set
+// with others ("bytes=0-9,-0" is served as "bytes=0-9"): RFC 9110 section
+// 14.1.2 counts a suffix range satisfiable only with a non-zero length,
+// and net/http answers each with a part (or a 206) whose Content-Range has
+// its last byte before its first.
 func zeroSuffix(w *writer, r *http.Request, size int64) bool {
 	spec, ok := strings.CutPrefix(r.Header.Get("Range"), "bytes=")
-	spec = strings.TrimSpace(spec)
-	if !ok || !strings.HasPrefix(spec, "-") || strings.Trim(spec[1:], "0") != "" || len(spec) < 2 {
+	if !ok {
+		return false
+	}
+	var keep []string
+	dropped := false
+	for _, part := range strings.Split(spec, ",") {
+		p := strings.Trim(part, " \t") // as net/http trims each range
+		switch {
+		case len(p) >= 2 && p[0] == '-' && strings.Trim(p[1:], "0") == "":
+			dropped = true
+		case p != "":
+			keep = append(keep, p)
+		}
+	}
+	if !dropped {
+		return false
+	}
+	if len(keep) > 0 {
+		r.Header.Set("Range", "bytes="+strings.Join(keep, ","))
 		return false
 	}
 	w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", size))
@@ -111,8 +130,9 @@ func zeroSuffix(w *writer, r *http.Request, size int64) bool {
 }
 
 // ended sets the outcome of an attempt once net/http has answered it.
-func (s *Server) ended(a *fetch.Attempt, w *writer) {
+func (s *Server) ended(a *fetch.Attempt, w *writer, r *http.Request) {
 	var ne net.Error
+	promised, _ := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64)
 	switch {
 	case w.err != nil && s.stopping.Load():
 		a.Refuse(fetch.OutcomeAborted, "sealboot stopped before the transfer ended")
@@ -120,6 +140,10 @@ func (s *Server) ended(a *fetch.Attempt, w *writer) {
 		a.Refuse(fetch.OutcomeTimeout, fmt.Sprintf("client took in less than http.min_rate (%d bytes/s, after %s of grace)", w.cfg.MinRate, w.cfg.TransferGrace))
 	case w.err != nil:
 		a.Refuse(fetch.OutcomeAborted, "client went away: "+fetch.ClientText(w.err.Error()))
+	case (w.status == http.StatusOK || w.status == http.StatusPartialContent) && r.Method != http.MethodHead && w.n < promised:
+		// The file ended early (truncated in place since it was hashed):
+		// net/http closes the connection, and the device lacks the rest.
+		a.Refuse(fetch.OutcomeError, fmt.Sprintf("file ended early: %d of %d bytes sent (changed in place while being served)", w.n, promised))
 	case w.status == http.StatusRequestedRangeNotSatisfiable:
 		a.Refuse(fetch.OutcomeNotFound, "range not satisfiable")
 	case w.status == http.StatusPreconditionFailed:

@@ -34,6 +34,7 @@ type Server struct {
 	addrsMu  sync.Mutex
 	addrs    []net.Addr
 	slots    slots
+	peers    peers // open connections by client address
 	stopping atomic.Bool
 }
 
