@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,10 +254,11 @@ func waitMetric(t *testing.T, reg prometheus.Gatherer, name string, want float64
 }
 
 // TestHTTPImageFloodLogsBounded: any address may fetch an image, and HEAD
-// on a kept-alive connection costs a client nothing, so the events of
-// image requests are rate-limited like refusals (one client wrote 28,000
-// lines a second before); a served config's event is still always
-// written.
+// on a kept-alive connection costs a client nothing, so past a few served
+// events per address the events of image requests are rate-limited like
+// refusals (one client wrote 28,000 lines a second before); other
+// addresses still get theirs in full (a fleet downloading its images), and
+// a served config's event is always written.
 func TestHTTPImageFloodLogsBounded(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -309,14 +311,45 @@ func TestHTTPImageFloodLogsBounded(t *testing.T) {
 			t.Fatalf("HEAD: %v %v", resp, err)
 		}
 	}
+	const perAddr = 4 // fetch.imageEventsPerAddr
 	waitMetric(t, c.reg, "sealboot_http_fetches_total", n)
-	waitMetric(t, c.reg, "sealboot_log_suppressed_total", n-floodFirst)
+	waitMetric(t, c.reg, "sealboot_log_suppressed_total", n-perAddr-floodFirst)
 	c.flushLogs()
-	if got := logs.FilterMessage("http fetch served").Len(); got != floodFirst {
-		t.Errorf("%d lines for %d image requests, want %d", got, n, floodFirst)
+	if got := logs.FilterMessage("http fetch served").Len(); got != perAddr+floodFirst {
+		t.Errorf("%d lines for %d image requests, want %d", got, n, perAddr+floodFirst)
 	}
-	if s := suppressedTotal(logs, "http fetch served"); s != n-floodFirst {
-		t.Errorf("summaries count %d lines, want %d", s, n-floodFirst)
+	if s := suppressedTotal(logs, "http fetch served"); s != n-perAddr-floodFirst {
+		t.Errorf("summaries count %d lines, want %d", s, n-perAddr-floodFirst)
+	}
+	// Other devices fetching the image have their events in full.
+	for i := range 3 {
+		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(10+i))}
+		dev, err := (&net.Dialer{LocalAddr: local}).Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(dev, "GET /images/os.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, dev)
+		dev.Close()
+		remote := local.IP.String() + ":"
+		for {
+			found := 0
+			for _, e := range logs.FilterMessage("http fetch served").All() {
+				if r, _ := e.ContextMap()["remote"].(string); strings.HasPrefix(r, remote) {
+					found++
+				}
+			}
+			if found == 1 {
+				break
+			}
+			select {
+			case <-t.Context().Done():
+				t.Fatalf("device %s: %d served lines for its image fetch, want 1", local.IP, found)
+			case <-time.After(time.Millisecond):
+			}
+		}
 	}
 	// A config served is written in full, whatever the images did.
 	for i := range 2 * floodFirst {
@@ -328,7 +361,7 @@ func TestHTTPImageFloodLogsBounded(t *testing.T) {
 			t.Fatalf("GET config: %v %v", resp, err)
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
-		waitMetric(t, c.reg, "sealboot_http_fetches_total", float64(n+i+1))
+		waitMetric(t, c.reg, "sealboot_http_fetches_total", float64(n+3+i+1))
 	}
 	for {
 		served := logs.FilterMessage("http fetch served").FilterField(zap.String("file", "/LAB1.enc")).Len()

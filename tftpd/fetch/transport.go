@@ -15,8 +15,10 @@ type Transport struct {
 	name  string // "tftp", "http"
 	event string // "<name>.fetch"
 	log   *zap.Logger
-	// imageLog, when set, writes the events of image attempts (HTTP).
+	// imageLog, when set, writes the events of image attempts (HTTP)
+	// beyond each address's budget of served ones (images).
 	imageLog *zap.Logger
+	images   *addrBudget
 	m        *transportMetrics
 }
 
@@ -27,11 +29,12 @@ func (c *Core) Transport(name string, log *zap.Logger, reg prometheus.Registerer
 }
 
 // LogImagesTo writes the events of image attempts to log rather than the
-// transport's logger, before the transport is used: any address may fetch
-// an image (no binding check, and a HEAD or a 304 costs a client
-// nothing), so sealboot serve rate-limits them, served ones included, while
-// a served config's event is always written.
-func (t *Transport) LogImagesTo(log *zap.Logger) { t.imageLog = log }
+// transport's logger, before the transport is used, except each client
+// address's first few served ones in a window (see addrBudget): any
+// address may fetch an image (no binding check, and a HEAD or a 304 costs
+// a client nothing), so sealboot serve rate-limits them, served ones
+// included, while a served config's event is always written.
+func (t *Transport) LogImagesTo(log *zap.Logger) { t.imageLog, t.images = log, newAddrBudget() }
 
 // Name is the transport's name.
 func (t *Transport) Name() string { return t.name }
@@ -57,7 +60,7 @@ func (t *Transport) Finish(a *Attempt) {
 		level = zapcore.ErrorLevel
 	}
 	log := t.log
-	if a.Image && t.imageLog != nil {
+	if a.Image && t.imageLog != nil && (a.Outcome != OutcomeServed || !t.images.take(a.Remote.Addr())) {
 		log = t.imageLog
 	}
 	ce := log.Check(level, t.name+" fetch "+a.Outcome)
