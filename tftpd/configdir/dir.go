@@ -253,6 +253,11 @@ func (d *Dir) readSettled(e *entry) ([]byte, error) {
 	if _, err := io.ReadFull(f, buf); err != nil {
 		return nil, fmt.Errorf("%w: short read", ErrNotReady)
 	}
+	// A rewrite in place that began after the check above may have
+	// given the read a mix of two versions: check again.
+	if st, err := f.Restat(); err != nil || !e.is(&st) {
+		return nil, fmt.Errorf("%w: changed while being read", ErrNotReady)
+	}
 	return buf, nil
 }
 
