@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -207,6 +208,20 @@ func TestStatusDeviceTextIsInert(t *testing.T) {
 		}
 		if !strings.Contains(out, "mx?]0;owned?") {
 			t.Errorf("status %v: the model is not shown with its controls as '?':\n%q", args, out)
+		}
+	}
+	// JSON keeps the text as it was, escaped.
+	for _, args := range [][]string{{"--json"}, {"--json", "EVIL"}} {
+		_, out, errOut := runCLI(t, nil, append([]string{"status", "--socket", path}, args...)...)
+		if !strings.Contains(out, "EVIL") {
+			t.Fatalf("status %v: no device in the output:\n%s%s", args, out, errOut)
+		}
+		if strings.ContainsFunc(out, func(r rune) bool { return r != '\n' && unsafeRune(r) }) {
+			t.Errorf("status %v: output has control characters:\n%q", args, out)
+		}
+		var v any
+		if err := json.Unmarshal([]byte(out), &v); err != nil || !strings.Contains(fmt.Sprint(v), model) {
+			t.Errorf("status %v: not JSON with the model as sent (%v):\n%s", args, err, out)
 		}
 	}
 }
