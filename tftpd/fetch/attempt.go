@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 )
 
 // Outcomes of an attempt, the event's outcome field. Every transport uses
@@ -67,13 +68,15 @@ func (a *Attempt) Refuse(outcome, reason string) {
 }
 
 // clientText makes text that came from a client fit for a log field: no
-// NULs or control bytes.
+// NULs or control characters (C0, DEL and C1: zap's JSON writes the last
+// two as they are, a terminal obeys a C1 CSI, and journald shows a line
+// holding either as "[blob data]").
 func clientText(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == 0:
 			return -1
-		case r < 0x20 || r == 0x7f:
+		case unicode.IsControl(r):
 			return '?'
 		}
 		return r
