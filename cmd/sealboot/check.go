@@ -76,7 +76,9 @@ func runCheck(file, asUser string, std stdio) error {
 		return exitCode(exitFailure)
 	}
 	for _, w := range append(hostWarnings(cfg), warnings...) {
-		fmt.Fprintf(std.err, "%s: warning: %s\n", src.Name(), w)
+		// Warnings name files anyone with write access to the
+		// directories dropped: see inertText.
+		fmt.Fprintf(std.err, "%s: warning: %s\n", src.Name(), inertText(w))
 	}
 	name := file
 	if name == "" {

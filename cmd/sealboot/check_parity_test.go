@@ -395,3 +395,36 @@ func TestCheckWarnsOfFilesServeSkips(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckWarningsAreInert: a file dropped into keys_dir whose name holds
+// an escape sequence or a newline is warned about with those characters
+// as '?', not written to the operator's terminal as they are.
+func TestCheckWarningsAreInert(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, d := range []string{"keys", "configs"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour) // settled
+	crt := filepath.Join(dir, "keys", "x\x1b]0;owned\x07\x1b[2J\nforged.crt")
+	if err := os.WriteFile(crt, []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(crt, old, old); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "sealboot.yaml")
+	y := fmt.Sprintf("state_dir: %s\ntftp:\n  listen: [\"127.0.0.1:0\"]\nadmin:\n  socket: \"off\"\n", dir)
+	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, e := runCLI(t, nil, "check", "--config", cfg)
+	if code != exitOK || !strings.Contains(e, "file=x?]0;owned??[2J?forged.crt") {
+		t.Fatalf("exit %d; no warning naming the file with '?' for its controls:\n%q", code, e)
+	}
+	if strings.ContainsAny(e, "\x1b\x07") {
+		t.Errorf("check wrote a file name's control characters:\n%q", e)
+	}
+}

@@ -223,3 +223,30 @@ func TestDeviceResultsIsForFleets(t *testing.T) {
 		t.Errorf("exit %d, %q", code, stderr)
 	}
 }
+
+// TestKeysListFileNamesAreInert: a file dropped into keys_dir by a careless
+// or hostile tool may be named with an escape sequence or a newline; keys
+// list prints such names with those characters as '?', not obeyed.
+func TestKeysListFileNamesAreInert(t *testing.T) {
+	t.Parallel()
+	dir, ks := t.TempDir(), t.TempDir()
+	_, cert := writeDevice(t, dir, "SN-E", keystore.P256)
+	if code, out, e := runCLI(t, nil, "keys", "--dir", ks, "import", cert); code != 0 {
+		t.Fatalf("import: exit %d\n%s%s", code, out, e)
+	}
+	data, err := os.ReadFile(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "copy\x1b]0;owned\x07\x1b[2J\nSN-FORGED.crt"
+	if err := os.WriteFile(filepath.Join(ks, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, e := runCLI(t, nil, "keys", "--dir", ks, "list")
+	if code != 0 || !strings.Contains(out, "copy?]0;owned??[2J?SN-FORGED.crt") {
+		t.Fatalf("exit %d; the duplicate's name is not shown with '?' for its controls:\n%q\n%s", code, out, e)
+	}
+	if strings.ContainsAny(out, "\x1b\x07") || strings.Contains(out, "\nSN-FORGED") {
+		t.Errorf("keys list printed a file name's control characters:\n%q", out)
+	}
+}

@@ -253,7 +253,7 @@ func keysList(st *keystore.Store, o keysOpts, std stdio) error {
 	tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERIAL\tKEY\tFINGERPRINT (SHA-256 of SPKI)\tFILE")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Serial, e.KeyType, e.Fingerprint, e.File)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Serial, e.KeyType, e.Fingerprint, inertText(e.File))
 	}
 	_ = tw.Flush()
 	if probs := st.Problems(); len(probs) > 0 {
@@ -261,7 +261,9 @@ func keysList(st *keystore.Store, o keysOpts, std stdio) error {
 		tw = tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "FILE\tSTATE\tSERIAL\tREASON")
 		for _, p := range probs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.File, p.State, p.Serial, p.Reason)
+			// Names and reasons of files anyone with write access to
+			// keys_dir dropped: see inertText.
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", inertText(p.File), p.State, inertText(p.Serial), inertText(p.Reason))
 		}
 		_ = tw.Flush()
 	}
@@ -275,7 +277,7 @@ func keysShow(st *keystore.Store, serial string, o keysOpts, std stdio) error {
 		fmt.Fprintf(&b, "no usable certificate for serial %s", serial)
 		for _, p := range st.Problems() {
 			if p.Serial == serial {
-				fmt.Fprintf(&b, "\n  %s: %s: %s", p.File, p.State, p.Reason)
+				fmt.Fprintf(&b, "\n  %s: %s: %s", inertText(p.File), p.State, inertText(p.Reason))
 			}
 		}
 		return errors.New(b.String())
@@ -285,13 +287,13 @@ func keysShow(st *keystore.Store, serial string, o keysOpts, std stdio) error {
 		return writeJSON(e, std)
 	}
 	fmt.Fprintf(std.out, "serial:      %s\nkey:         %s\nfingerprint: %s\nfile:        %s\nsubject:     %s\nissuer:      %s\nnot after:   %s (not checked: RFC 8886 section 3)\n",
-		e.Serial, e.KeyType, e.Fingerprint, e.File, cert.Subject, cert.Issuer, cert.NotAfter.Format(time.RFC3339))
+		e.Serial, e.KeyType, e.Fingerprint, inertText(e.File), inertText(cert.Subject.String()), inertText(cert.Issuer.String()), cert.NotAfter.Format(time.RFC3339))
 	chain, err := st.Chain(e.Serial)
 	if err != nil {
 		return err
 	}
 	for _, c := range chain { // as the vendor shipped it, issuer first
-		fmt.Fprintf(std.out, "chain:       %s\n", c.Subject)
+		fmt.Fprintf(std.out, "chain:       %s\n", inertText(c.Subject.String()))
 	}
 	return nil
 }

@@ -6,11 +6,13 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/buffer"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 
@@ -48,8 +50,72 @@ func newLogger(level, format string, out zapcore.WriteSyncer, terminal bool) (*z
 	default:
 		return nil, lvl, fmt.Errorf("log.format: invalid format %q", format)
 	}
-	core := zapcore.NewCore(encoder, out, lvl)
+	core := zapcore.NewCore(printable{encoder}, out, lvl)
 	return zap.New(core, zap.ErrorOutput(out)), lvl, nil
+}
+
+// printable is an encoder that writes DEL and C1 controls in the message,
+// strings, errors and Stringers as '?'. zap's encoders escape C0 only; the
+// others come from devices (a DHCP model, a client's text), journald
+// stores a line holding them as binary, which journalctl shows as "[blob
+// data]" (the device's events hidden), and a terminal obeys a C1 CSI.
+type printable struct{ zapcore.Encoder }
+
+func (p printable) Clone() zapcore.Encoder { return printable{p.Encoder.Clone()} }
+
+func (p printable) AddString(key, val string) { p.Encoder.AddString(key, printableText(val)) }
+
+func (p printable) EncodeEntry(e zapcore.Entry, fields []zapcore.Field) (*buffer.Buffer, error) {
+	e.Message = printableText(e.Message)
+	copied := false
+	for i, f := range fields {
+		text, ok := fieldText(f)
+		if !ok || !strings.ContainsFunc(text, unprintable) {
+			continue
+		}
+		if !copied { // the caller's fields stay as they were
+			fields, copied = slices.Clone(fields), true
+		}
+		fields[i] = zap.String(f.Key, printableText(text))
+	}
+	return p.Encoder.EncodeEntry(e, fields)
+}
+
+// fieldText is the text a string, error or Stringer field writes.
+func fieldText(f zapcore.Field) (text string, ok bool) {
+	defer func() {
+		if recover() != nil { // a Stringer that panics on a nil receiver: zap's own handling
+			text, ok = "", false
+		}
+	}()
+	switch f.Type {
+	case zapcore.StringType:
+		return f.String, true
+	case zapcore.ErrorType:
+		if err, isErr := f.Interface.(error); isErr && err != nil {
+			return err.Error(), true
+		}
+	case zapcore.StringerType:
+		if st, isStringer := f.Interface.(fmt.Stringer); isStringer && st != nil {
+			return st.String(), true
+		}
+	}
+	return "", false
+}
+
+func unprintable(r rune) bool { return r >= 0x7f && r <= 0x9f }
+
+// printableText replaces DEL and C1 controls with '?'.
+func printableText(s string) string {
+	if !strings.ContainsFunc(s, unprintable) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unprintable(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // isTerminal reports whether f is a terminal.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -71,3 +72,34 @@ func TestLoggerRejectsBadSettings(t *testing.T) {
 		t.Fatal("accepted format xml")
 	}
 }
+
+// TestLogLinesArePrintable: a device's text in a field (a DHCP model, a
+// TFTP name) holding DEL or a C1 control (a CSI) is not written as it is:
+// zap's encoders escape only C0, journald stores a line holding DEL or C1
+// as binary and journalctl shows it as "[blob data]" (the device's events
+// hidden), and a terminal obeys a CSI in the console format.
+func TestLogLinesArePrintable(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{"json", "console"} {
+		var buf bytes.Buffer
+		log, _, err := newLogger("info", format, zapcore.AddSync(&buf), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Named("dhcp").With(zap.String("iface", "eth\u009b1")).Info("dhcp.offer "+"x\u0085", zap.String("model", "mx\u009b2J\x7f"),
+			zap.Error(errors.New("bad \u009b")), zap.Stringer("ip", stringer("192.0.2.1\u0090")), zap.Int("n", 1))
+		out := buf.String()
+		if strings.ContainsFunc(out, func(r rune) bool { return r == 0x7f || r >= 0x80 && r <= 0x9f }) {
+			t.Errorf("%s: line holds DEL or C1: %q", format, out)
+		}
+		for _, want := range []string{"mx?2J?", "bad ?", "192.0.2.1?", "eth?1", "dhcp.offer x?"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: line lacks %q: %q", format, want, out)
+			}
+		}
+	}
+}
+
+type stringer string
+
+func (s stringer) String() string { return string(s) }

@@ -312,12 +312,26 @@ func apiError(body []byte) string {
 	return strings.TrimSpace(string(body))
 }
 
-// indentJSON indents the API's JSON, keeping its fields' order.
+// indentJSON indents the API's JSON, keeping its fields' order, with the
+// control characters encoding/json leaves as they are (C1, such as a CSI
+// a device sent, bidirectional overrides) written as \u escapes: the
+// same text, inert on a terminal.
 func indentJSON(b []byte) []byte {
 	var out bytes.Buffer
 	if json.Indent(&out, bytes.TrimSpace(b), "", "  ") != nil {
 		return b
 	}
 	out.WriteByte('\n')
-	return out.Bytes()
+	if !bytes.ContainsFunc(out.Bytes(), func(r rune) bool { return r != '\n' && unsafeRune(r) }) {
+		return out.Bytes()
+	}
+	var esc bytes.Buffer
+	for _, r := range out.String() { // only inside strings: Indent adds only '\n' and spaces
+		if r != '\n' && unsafeRune(r) {
+			fmt.Fprintf(&esc, `\u%04x`, r)
+			continue
+		}
+		esc.WriteRune(r)
+	}
+	return esc.Bytes()
 }

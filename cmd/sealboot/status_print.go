@@ -3,15 +3,19 @@ package main
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/sealboot/sealboot/cmd/sealboot/internal/devices"
 )
 
 // printTable prints the devices, one line each, and a summary line.
 func printTable(out io.Writer, l devices.List, now time.Time) {
+	inert(&l)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERIAL\tPHASE\tLAST EVENT\tADDRESS\tMAC\tVENDOR\tATTEMPTS\tLAST OUTCOME\tWHY")
 	for _, d := range l.Devices {
@@ -57,6 +61,7 @@ func summaryLine(l devices.List) string {
 
 // printDevice prints one device's record and story.
 func printDevice(out io.Writer, d devices.Device, now time.Time) {
+	inert(&d)
 	fmt.Fprintf(out, "%s  %s\n  %s\n\n", d.Serial, d.Phase, d.Why)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	c := d.Certificate
@@ -150,4 +155,53 @@ func join(parts ...string) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// inert makes every string in *v fit for a terminal (see inertText): much
+// of what status shows was sent by devices (a DHCP model, a relay's
+// circuit ID, a TFTP client's error text).
+func inert(v any) { inertValue(reflect.ValueOf(v)) }
+
+func inertValue(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			inertValue(v.Elem())
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				inertValue(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			inertValue(v.Index(i))
+		}
+	case reflect.String:
+		if v.CanSet() {
+			v.SetString(inertText(v.String()))
+		}
+	}
+}
+
+// inertText replaces what a terminal would obey rather than print (C0 and
+// C1 controls: escape sequences, newlines and tabs that forge rows or
+// shift columns; bidirectional overrides) and invalid UTF-8 with '?'.
+func inertText(s string) string {
+	if !strings.ContainsFunc(s, unsafeRune) && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s { // an invalid byte is utf8.RuneError
+		if unsafeRune(r) || r == utf8.RuneError {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
 }

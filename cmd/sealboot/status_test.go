@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,5 +169,59 @@ func TestStatusWatch(t *testing.T) {
 	}
 	if n := strings.Count(out.buf.String(), "Every 1ms: sealboot status --phase failing"); n < 2 || !strings.Contains(out.buf.String(), "\x1b[2J") {
 		t.Fatalf("%d frames:\n%q", n, out.buf.String())
+	}
+}
+
+// TestStatusDeviceTextIsInert: what devices send (a DHCP model, a relay's
+// circuit ID, a TFTP client's error message) reaches the operator's
+// terminal through sealboot status; its control characters (an escape
+// sequence that retitles or clears the terminal, a C1 CSI, a newline that
+// forges a row, a tab that shifts columns) are printed as '?', not
+// obeyed.
+func TestStatusDeviceTextIsInert(t *testing.T) {
+	t.Parallel()
+	st := devices.New(devices.Options{})
+	now := time.Now()
+	ev := func(e devices.Event) { e.Time = now; st.Apply(e) }
+	const model = "mx\x1b]0;owned\x07\x1b[2J\u009b31m\u202e"
+	ev(devices.Event{Name: devices.EventCertificate, Serial: "EVIL", State: "added", KeyType: "P-256", Fingerprint: "ab"})
+	ev(devices.Event{Name: devices.EventConfig, Serial: "EVIL", State: "ready", Bytes: 10})
+	ev(devices.Event{Name: devices.EventOffer, Serial: "EVIL", IP: "192.0.2.10", MAC: "02:00:00:00:00:0a", Vendor: "arista",
+		Model: model, CircuitID: "eth0\nFORGED   served"})
+	ev(devices.Event{Name: "tftp.fetch", Serial: "EVIL", Outcome: "aborted", Reason: "client said \u009b2J\tbye"})
+	path := filepath.Join(t.TempDir(), "admin.sock")
+	s := admin.NewSocket(path, admin.New(admin.Options{Devices: st}), zap.NewNop())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-s.Ready()
+	for _, args := range [][]string{nil, {"EVIL"}} {
+		_, out, errOut := runCLI(t, nil, append([]string{"status", "--socket", path}, args...)...)
+		if !strings.Contains(out, "EVIL") {
+			t.Fatalf("status %v: no device in the output:\n%s%s", args, out, errOut)
+		}
+		for _, bad := range []string{"\x1b", "\x07", "\u009b", "\u202e", "\nFORGED", "said ?2J\t"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("status %v: output has %q:\n%q", args, bad, out)
+			}
+		}
+		if !strings.Contains(out, "mx?]0;owned?") {
+			t.Errorf("status %v: the model is not shown with its controls as '?':\n%q", args, out)
+		}
+	}
+	// JSON keeps the text as it was, escaped.
+	for _, args := range [][]string{{"--json"}, {"--json", "EVIL"}} {
+		_, out, errOut := runCLI(t, nil, append([]string{"status", "--socket", path}, args...)...)
+		if !strings.Contains(out, "EVIL") {
+			t.Fatalf("status %v: no device in the output:\n%s%s", args, out, errOut)
+		}
+		if strings.ContainsFunc(out, func(r rune) bool { return r != '\n' && unsafeRune(r) }) {
+			t.Errorf("status %v: output has control characters:\n%q", args, out)
+		}
+		var v any
+		if err := json.Unmarshal([]byte(out), &v); err != nil || !strings.Contains(fmt.Sprint(v), model) {
+			t.Errorf("status %v: not JSON with the model as sent (%v):\n%s", args, err, out)
+		}
 	}
 }

@@ -244,6 +244,16 @@ func (d *Dir) Open(name string) (*File, error) {
 	return f, nil
 }
 
+// Restat stats the open file again (Stat is as it was when opened): a
+// caller that read it whole sees whether it changed meanwhile.
+func (f *File) Restat() (unix.Stat_t, error) {
+	var st unix.Stat_t
+	if f.fd < 0 {
+		return st, os.ErrClosed
+	}
+	return st, unix.Fstat(f.fd, &st)
+}
+
 // Read reads from the file; io.EOF at its end.
 func (f *File) Read(b []byte) (int, error) {
 	for {

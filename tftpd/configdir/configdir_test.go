@@ -478,3 +478,27 @@ func TestSameSizeMtimeAndInodeIsStillNew(t *testing.T) {
 		return err == nil && string(data) == "secret BBBB\n"
 	})
 }
+
+// TestOpenDirectoryWarningIsNotPerFile: a deploy that drops many plaintext
+// configs into a directory open to other users gets the warning once, not
+// once per file (100,000 files gave 100,000 identical lines, and the
+// journal's rate limit then dropped the config.state events with them).
+func TestOpenDirectoryWarningIsNotPerFile(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 10*time.Millisecond, nil)
+	if err := os.Chmod(h.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.d.openWarnEvery = time.Hour // none again during the test
+	h.run()
+	const n = 50
+	for i := range n {
+		writeOld(t, filepath.Join(h.dir, fmt.Sprintf("SN%d.cfg", i)), []byte("secret\n"))
+	}
+	eventually(t, "every config taken", func() bool {
+		return h.logs.FilterMessageSnippet("config waiting_for_certificate").Len() == n
+	})
+	if got := h.logs.FilterMessageSnippet("open to other users").Len(); got != 1 {
+		t.Fatalf("%d warnings about the open directory for %d configs, want 1", got, n)
+	}
+}

@@ -68,6 +68,12 @@ type Dir struct {
 	bySerial map[string]*entry
 	counts   map[string]int // entries by state, for the gauges
 	recheck  chan string    // files Config found changing
+
+	// openWarned is when the open-directory warning was last given;
+	// openWarnEvery how often, at most (see warnIfOpen).
+	openWarnMu    sync.Mutex
+	openWarned    time.Time
+	openWarnEvery time.Duration
 }
 
 // New scans the directory and returns it. A missing directory is an error.
@@ -93,7 +99,7 @@ func New(cfg Config, certs CertificateChecker, log *zap.Logger, reg prometheus.R
 		return nil, fmt.Errorf("configs directory %s is not a directory", cfg.Dir)
 	}
 	d := &Dir{cfg: cfg, kinds: kinds, certs: certs, log: log, m: newMetrics(reg), ready: make(chan struct{}),
-		bySerial: map[string]*entry{}, counts: map[string]int{}, recheck: make(chan string, 1024)}
+		bySerial: map[string]*entry{}, counts: map[string]int{}, recheck: make(chan string, 1024), openWarnEvery: openWarnEvery}
 	rd, err := regfile.OpenDir(cfg.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("configs directory: %w", err)
@@ -253,6 +259,11 @@ func (d *Dir) readSettled(e *entry) ([]byte, error) {
 	if _, err := io.ReadFull(f, buf); err != nil {
 		return nil, fmt.Errorf("%w: short read", ErrNotReady)
 	}
+	// A rewrite in place that began after the check above may have
+	// given the read a mix of two versions: check again.
+	if st, err := f.Restat(); err != nil || !e.is(&st) {
+		return nil, fmt.Errorf("%w: changed while being read", ErrNotReady)
+	}
 	return buf, nil
 }
 
@@ -311,11 +322,27 @@ func (d *Dir) initialScan() error {
 	return nil
 }
 
+// openWarnEvery is how often, at most, the open-directory warning is given
+// again for plaintext configs taken after the scan.
+const openWarnEvery = time.Minute
+
 // warnIfOpen warns when the directory is open to other users and holds
-// plaintext configs; a directory of sealed configs only may be.
+// plaintext configs; a directory of sealed configs only may be. It warns
+// at most once per openWarnEvery: a deploy of many plaintext configs is
+// one line, not one per file.
 func (d *Dir) warnIfOpen(fields ...zap.Field) {
 	fi, err := os.Stat(d.cfg.Dir)
 	if err != nil || fi.Mode().Perm()&directoryModeWarning == 0 {
+		return
+	}
+	d.openWarnMu.Lock()
+	now := time.Now()
+	again := d.openWarned.IsZero() || now.Sub(d.openWarned) >= d.openWarnEvery
+	if again {
+		d.openWarned = now
+	}
+	d.openWarnMu.Unlock()
+	if !again {
 		return
 	}
 	d.log.Warn("configs directory is open to other users and holds plaintext configs with their secrets; chmod o-rwx it, or keep only sealed configs there",

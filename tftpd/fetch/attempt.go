@@ -71,7 +71,8 @@ func (a *Attempt) Refuse(outcome, reason string) {
 // clientText makes text that came from a client fit for a log field: no
 // NULs, and '?' for every other control character (C0, DEL, and C1, which
 // a UTF-8 terminal may take as escape sequences: U+009B is a CSI) and
-// every bidirectional control (U+202E shows the rest of a line reversed).
+// every bidirectional control (U+202E shows the rest of a line reversed);
+// journald shows a line holding C1 or DEL as "[blob data]".
 func clientText(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch {

@@ -99,7 +99,7 @@ func (s *State) Apply(ev Event) {
 	default:
 		s.applyDHCP(d, ev, at)
 	}
-	s.stories.add(d, s.storyEntry(ev, at), s.opts.StoryPerDevice)
+	s.storiesOf(d).add(d, s.storyEntry(ev, at), s.opts.StoryPerDevice)
 	s.touched(d)
 }
 

@@ -8,7 +8,7 @@
 //
 // Memory is bounded: a device's story holds at most Options.StoryPerDevice
 // events and all stories together Options.StoryTotal (the oldest go
-// first); devices known only from DHCP or fetch requests, with no config
+// first, those of devices with no file before any other); devices known only from DHCP or fetch requests, with no config
 // or certificate file, are forgotten beyond Options.MaxUnknown, least
 // recently seen first. Devices with a file are bounded by the directories.
 package devices
@@ -99,7 +99,8 @@ type State struct {
 	counts  []int              // by phase index
 	gauges  []prometheus.Gauge // by phase index
 	vec     *prometheus.GaugeVec
-	stories stories
+	stories stories // of devices with a file
+	strays  stories // of devices with none: anyone can make those up
 	words   words
 	clients clientList
 	fetches unresolved
@@ -116,7 +117,6 @@ func New(opts Options) *State {
 		opts: opts, devs: map[string]*device{}, counts: make([]int, len(Phases)), gauges: make([]prometheus.Gauge, len(Phases)),
 		started: opts.Now(),
 	}
-	s.stories.max = opts.StoryTotal
 	s.words.init()
 	s.clients.max = opts.UnknownClients
 	vec := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -165,10 +165,19 @@ func (s *State) get(serial string) *device {
 // forgets the least recently seen unknown devices beyond the bound.
 // Callers hold s.mu.
 func (s *State) touched(d *device) {
+	wasStray := d.act != nil && d.act.listed
 	if d.hasFile() {
 		s.unknown.remove(d)
 	} else {
 		s.unknown.front(d, d.activity())
+	}
+	if isStray := !d.hasFile(); isStray != wasStray {
+		from, to := &s.stories, &s.strays
+		if !isStray {
+			from, to = to, from
+		}
+		from.take(d)
+		to.put(d)
 	}
 	s.rephase(d)
 	for s.unknown.n > s.opts.MaxUnknown {
@@ -176,8 +185,31 @@ func (s *State) touched(d *device) {
 		s.unknown.remove(old)
 		s.count(old.phase, -1)
 		delete(s.devs, old.serial)
-		s.stories.forget(old)
+		s.strays.forget(old)
 		s.forgot++
+	}
+	s.trimStories()
+}
+
+// storiesOf is the set d's story is in: strays while d is in the unknown
+// list (it has no file).
+func (s *State) storiesOf(d *device) *stories {
+	if d.act != nil && d.act.listed {
+		return &s.strays
+	}
+	return &s.stories
+}
+
+// trimStories keeps Options.StoryTotal entries in all, dropping the
+// oldest: strays' first, so that made-up serials cannot push out the
+// stories of devices with a file.
+func (s *State) trimStories() {
+	for s.stories.live+s.strays.live > s.opts.StoryTotal {
+		if s.strays.live > 0 {
+			s.strays.dropOldest()
+		} else {
+			s.stories.dropOldest()
+		}
 	}
 }
 

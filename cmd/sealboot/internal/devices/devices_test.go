@@ -314,3 +314,43 @@ sealboot_devices{phase="waiting_for_device"} 0
 		t.Fatalf("after failing_after 3: %s", d.Phase)
 	}
 }
+
+// TestMadeUpSerialsKeepOthersStories: requests for made-up serials (anyone
+// on the segment can send them, thousands a second) fill the stories'
+// bound with devices that have no file; those go first, and a device with
+// a config or certificate keeps its story. (A TFTP flood of 130,000 such
+// requests emptied every real device's story.) A device that gets a file
+// later keeps its story too.
+func TestMadeUpSerialsKeepOthersStories(t *testing.T) {
+	t.Parallel()
+	s := New(Options{StoryPerDevice: 4, StoryTotal: 10, Now: func() time.Time { return t0 }})
+	s.Apply(conf(0, "REAL", "waiting_for_certificate"))
+	s.Apply(dhcp(1, EventAck, "REAL"))
+	s.Apply(fetch(2, "REAL", "no_certificate"))
+	s.Apply(fetch(3, "LATER", "not_found")) // no file yet
+	s.Apply(conf(4, "LATER", "ready"))
+	for i := range 50 {
+		s.Apply(fetch(10+i, fmt.Sprintf("FAKE%d", i), "not_found"))
+	}
+	if d, _ := s.Device("REAL"); len(d.Story) != 3 {
+		t.Errorf("REAL keeps %d of its 3 events after a flood of made-up serials: %+v", len(d.Story), d.Story)
+	}
+	if d, _ := s.Device("LATER"); len(d.Story) != 2 {
+		t.Errorf("LATER keeps %d of its 2 events: %+v", len(d.Story), d.Story)
+	}
+	total := 0
+	for _, d := range s.List(Filter{}).Devices {
+		total += len(d.Story)
+	}
+	if total > 10 {
+		t.Errorf("%d story entries kept in all, bound 10", total)
+	}
+	// Once it loses its file, a device's story is a stray's again.
+	s.Apply(Event{Time: at(70), Name: EventConfig, Serial: "LATER", State: "removed"})
+	for i := range 20 {
+		s.Apply(fetch(80+i, fmt.Sprintf("FAKE%d", 100+i), "not_found"))
+	}
+	if d, _ := s.Device("REAL"); len(d.Story) != 3 {
+		t.Errorf("REAL keeps %d of its 3 events: %+v", len(d.Story), d.Story)
+	}
+}

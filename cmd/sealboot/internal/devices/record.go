@@ -35,7 +35,7 @@ type activity struct {
 	extra      *extra
 	story      []entry
 	prev, next *device // in State.unknown while the device has no file
-	heapIdx    int32   // in State.stories' heap, plus one; 0: not there
+	heapIdx    int32   // in its stories set's heap (State.stories or strays), plus one; 0: not there
 	listed     bool
 }
 

@@ -18,17 +18,16 @@ type entry struct {
 	result uint8 // outcome or state
 }
 
-// stories bounds all stories together: when they hold more than max
-// entries, the oldest entry of all goes. A min-heap of the devices with a
-// story, by their oldest entry, finds it.
+// stories is a set of devices' stories, with a min-heap of the devices
+// by their story's oldest entry, which finds the oldest entry of all.
+// State keeps two (devices with a file, and strays: those without) and
+// bounds them together (see State.trimStories).
 type stories struct {
-	max  int
 	live int
 	h    storyHeap
 }
 
-// add appends e to d's story, keeping at most perDevice entries there and
-// s.max in all.
+// add appends e to d's story, keeping at most perDevice entries there.
 func (s *stories) add(d *device, e entry, perDevice int) {
 	a := d.activity()
 	if len(a.story) >= perDevice {
@@ -43,29 +42,46 @@ func (s *stories) add(d *device, e entry, perDevice int) {
 	} else {
 		heap.Fix(&s.h, int(a.heapIdx-1))
 	}
-	for s.live > s.max {
-		old := s.h[0].act
-		old.story = dropFront(old.story)
-		s.live--
-		if len(old.story) == 0 {
-			heap.Pop(&s.h)
-		} else {
-			heap.Fix(&s.h, 0)
-		}
+}
+
+// dropOldest drops the oldest entry of all the set's stories.
+func (s *stories) dropOldest() {
+	old := s.h[0].act
+	old.story = dropFront(old.story)
+	s.live--
+	if len(old.story) == 0 {
+		heap.Pop(&s.h)
+	} else {
+		heap.Fix(&s.h, 0)
 	}
+}
+
+// take removes d's story from the set, leaving it with d (for put).
+func (s *stories) take(d *device) {
+	a := d.act
+	if a == nil || a.heapIdx == 0 {
+		return
+	}
+	heap.Remove(&s.h, int(a.heapIdx-1))
+	s.live -= len(a.story)
+}
+
+// put adds d's story, taken from the other set, to this one.
+func (s *stories) put(d *device) {
+	a := d.act
+	if a == nil || len(a.story) == 0 {
+		return
+	}
+	heap.Push(&s.h, d)
+	s.live += len(a.story)
 }
 
 // forget drops a forgotten device's story.
 func (s *stories) forget(d *device) {
-	a := d.act
-	if a == nil {
-		return
+	s.take(d)
+	if d.act != nil {
+		d.act.story = nil
 	}
-	if a.heapIdx > 0 {
-		heap.Remove(&s.h, int(a.heapIdx-1))
-	}
-	s.live -= len(a.story)
-	a.story = nil
 }
 
 // grow makes room for one more entry, growing slowly: most devices have
