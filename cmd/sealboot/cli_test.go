@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,6 +228,25 @@ func TestDeviceResultsIsForFleets(t *testing.T) {
 // TestKeysListFileNamesAreInert: a file dropped into keys_dir by a careless
 // or hostile tool may be named with an escape sequence or a newline; keys
 // list prints such names with those characters as '?', not obeyed.
+// keys list/show --json keep text as it is (a certificate's subject, a
+// file name), with the control characters encoding/json leaves raw (C1,
+// bidirectional overrides) as \u escapes.
+func TestWriteJSONInert(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	v := map[string]string{"subject": "O=Evil\u009b2J\u202eCorp,CN=SN1", "file": "a\x1bb.crt"}
+	if err := writeJSON(v, stdio{out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsFunc(out.String(), func(r rune) bool { return r != '\n' && unsafeRune(r) }) {
+		t.Fatalf("control characters in the JSON:\n%q", out.String())
+	}
+	var back map[string]string
+	if err := json.Unmarshal([]byte(out.String()), &back); err != nil || back["subject"] != v["subject"] || back["file"] != v["file"] {
+		t.Fatalf("not the same text back (%v): %q", err, back)
+	}
+}
+
 func TestKeysListFileNamesAreInert(t *testing.T) {
 	t.Parallel()
 	dir, ks := t.TempDir(), t.TempDir()

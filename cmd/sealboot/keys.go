@@ -298,8 +298,14 @@ func keysShow(st *keystore.Store, serial string, o keysOpts, std stdio) error {
 	return nil
 }
 
+// writeJSON writes v indented, with the control characters encoding/json
+// leaves as they are (C1, bidirectional overrides: from file names and
+// certificate subjects) as \u escapes, as status --json does.
 func writeJSON(v any, std stdio) error {
-	enc := json.NewEncoder(std.out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = std.out.Write(indentJSON(b))
+	return err
 }
