@@ -123,6 +123,7 @@ func (d *daemonProc) waitCount(msg string, n int) {
 		if c >= n {
 			return
 		}
+		d.failIfLate(fmt.Sprintf("at %d lines %q (%d so far)", n, msg, c))
 		d.cond.Wait()
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +29,10 @@ type daemonProc struct {
 	lines []map[string]any
 	cond  *sync.Cond
 	done  chan error
+	// late is closed a minute before the test binary's -timeout: waits
+	// for sealboot then fail with its log rather than leave the timeout
+	// to end the run with the test's stacks only.
+	late chan struct{}
 }
 
 func startDaemon(t *testing.T, bin string, env []string, args ...string) *daemonProc {
@@ -46,8 +51,17 @@ func startProc(t *testing.T, cmd *exec.Cmd) *daemonProc {
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append([]string{"SEALBOOT_ADMIN_SOCKET=" + filepath.Join(t.TempDir(), "admin.sock")}, cmd.Env...)
-	d := &daemonProc{t: t, cmd: cmd, done: make(chan error, 1)}
+	d := &daemonProc{t: t, cmd: cmd, done: make(chan error, 1), late: make(chan struct{})}
 	d.cond = sync.NewCond(&d.mu)
+	if deadline, ok := t.Deadline(); ok {
+		timer := time.AfterFunc(time.Until(deadline.Add(-time.Minute)), func() {
+			close(d.late)
+			d.mu.Lock()
+			d.cond.Broadcast()
+			d.mu.Unlock()
+		})
+		t.Cleanup(func() { timer.Stop() })
+	}
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -109,8 +123,25 @@ func (d *daemonProc) waitMatch(msg string, match func(map[string]any) bool) map[
 				d.t.Fatalf("sealboot exited before logging %q; log:\n%v", msg, d.lines)
 			}
 		}
+		d.failIfLate("logging " + strconv.Quote(msg))
 		d.cond.Wait()
 	}
+}
+
+// failIfLate fails the test with sealboot's last log lines once the test
+// binary's deadline is near; callers hold d.mu.
+func (d *daemonProc) failIfLate(what string) {
+	d.t.Helper()
+	select {
+	case <-d.late:
+	default:
+		return
+	}
+	var tail []string
+	for _, m := range d.lines[max(0, len(d.lines)-300):] {
+		tail = append(tail, fmt.Sprint(m))
+	}
+	d.t.Fatalf("sealboot still not %s a minute before the test binary's deadline; its last log lines:\n%s", what, strings.Join(tail, "\n"))
 }
 
 func freeUDPPort(t *testing.T) int {

@@ -127,34 +127,25 @@ func (d *daemonProc) count(msg string) int {
 }
 
 // stopAndWait stops sealboot with SIGTERM and returns how it exited.
-//
-// A sealboot that has not exited when systemd would have killed it (the
-// unit's TimeoutStopSec, doubled for a loaded test machine) is a hang:
-// it gets SIGQUIT, which makes Go write every goroutine's stack to its
-// standard error, and the test fails with them.
+// One still running a minute before the test binary's deadline gets
+// SIGQUIT, which makes Go write every goroutine's stack to its standard
+// error, and the test fails with them.
 func (d *daemonProc) stopAndWait(sig syscall.Signal) error {
 	d.t.Helper()
 	_ = d.cmd.Process.Signal(sig)
 	var err error
 	select {
 	case err = <-d.done:
-	case <-time.After(2 * unitStopTimeout):
+	case <-d.late:
 		_ = d.cmd.Process.Signal(syscall.SIGQUIT)
-		err = <-d.done
+		d.done <- <-d.done // for the cleanup
 		d.mu.Lock()
-		var tail []string
-		for _, m := range d.lines[max(0, len(d.lines)-400):] {
-			tail = append(tail, fmt.Sprint(m["msg"]))
-		}
-		d.mu.Unlock()
-		d.t.Fatalf("sealboot did not stop %s after %s; its goroutines:\n%s", signalName(sig), 2*unitStopTimeout, strings.Join(tail, "\n"))
+		defer d.mu.Unlock()
+		d.failIfLate("stopped after " + signalName(sig))
 	}
 	d.done <- err // for the cleanup
 	return err
 }
-
-// unitStopTimeout is systemd/sealboot.service's TimeoutStopSec.
-const unitStopTimeout = 30 * time.Second
 
 // TestServeSignalsDuringStartup: a SIGHUP at any moment from main's first
 // line, in the middle of reading 20,000 certificates included, is
