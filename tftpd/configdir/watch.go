@@ -192,6 +192,13 @@ func (d *Dir) check(name string) (again bool) {
 	if e == nil {
 		d.event(StateRemoved, "", old)
 	} else {
+		if state == StateWaitingForCert {
+			// Ask again now that the file is known: the keystore may
+			// fetch a missing certificate on demand, and a fetch that
+			// began on the first ask, before the file was recorded, found
+			// no config for the serial and was dropped.
+			d.hasCert(e.serial)
+		}
 		d.event(state, reason, e)
 		if e.kind == KindPlaintext && e.problem == "" {
 			d.warnIfOpen(zap.String("file", e.name))
