@@ -13,16 +13,8 @@ NAMESPACES="sbpS sbpC sbkS sbkC"
 # Two identical labs, sealboot in one and Kea in the other, both running
 # throughout: every rate step measures one right after the other, so a
 # slow drift of the machine affects both alike.
-lab() { # SERVER_NS CLIENT_NS PREFIX
-	ip netns add "$1" && ip netns add "$2"
-	ip link add "${3}0" netns "$1" type veth peer name "${3}1" netns "$2"
-	ip -n "$1" addr add 10.0.0.1/16 dev "${3}0"
-	ip -n "$2" addr add 10.0.0.2/16 dev "${3}1"
-	for ns in "$1" "$2"; do ip -n "$ns" link set lo up; done
-	ip -n "$1" link set "${3}0" up && ip -n "$2" link set "${3}1" up
-}
-lab sbpS sbpC sbp
-lab sbkS sbkC sbk
+dhcp_lab sbpS sbpC sbp
+dhcp_lab sbkS sbkC sbk
 VC=$(printf 'Juniper-mx204-JN000001' | xxd -p)
 
 # perf CLIENT_NS IFACE RATE SECONDS: perfdhcp's worst drop ratio (%) of the
@@ -76,17 +68,7 @@ PIDS+=($!)
 SBPID=$!
 wait_log "$T/sb/log" '"sealboot ready"'
 
-cat >"$T/kea/kea.json" <<JSON
-{"Dhcp4": {
-  "interfaces-config": {"interfaces": ["sbk0"]},
-  "lease-database": {"type": "memfile", "persist": true, "name": "$T/kea/leases4.csv", "lfc-interval": 3600},
-  "valid-lifetime": 3600,
-  "subnet4": [{"subnet": "10.0.0.0/16", "pools": [{"pool": "10.0.1.0 - 10.0.255.250"}],
-    "next-server": "10.0.0.1", "boot-file-name": "JN000001.enc",
-    "option-data": [{"name": "tftp-server-name", "data": "10.0.0.1"}, {"name": "boot-file-name", "data": "JN000001.enc"}]}],
-  "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": "$T/kea/log"}], "severity": "INFO"}]
-}}
-JSON
+kea4_json sbk0 "$T/kea/leases4.csv" "$T/kea/log" >"$T/kea/kea.json"
 ip netns exec sbkS kea-dhcp4 -c "$T/kea/kea.json" >"$T/kea/out" 2>&1 &
 PIDS+=($!)
 KEAPID=$!

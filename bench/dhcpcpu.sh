@@ -16,22 +16,9 @@ need perfdhcp kea-dhcp4 kea-dhcp6 jq bc taskset
 PERIOD=${DHCPCPU_PERIOD:-10}
 RATES=${DHCPCPU_RATES:-1000 3000 10000}
 NAMESPACES="sbcS sbcC kbcS kbcC fbcS fbcC"
-lab() { # SERVER_NS CLIENT_NS PREFIX
-	ip netns add "$1" && ip netns add "$2"
-	for ns in "$1" "$2"; do
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-	done
-	ip link add "${3}0" netns "$1" type veth peer name "${3}1" netns "$2"
-	ip -n "$1" addr add 10.0.0.1/16 dev "${3}0"
-	ip -n "$2" addr add 10.0.0.2/16 dev "${3}1"
-	ip -n "$1" addr add fd00::1/64 dev "${3}0" nodad
-	ip -n "$2" addr add fd00::2/64 dev "${3}1" nodad
-	for ns in "$1" "$2"; do ip -n "$ns" link set lo up; done
-	ip -n "$1" link set "${3}0" up && ip -n "$2" link set "${3}1" up
-}
-lab sbcS sbcC sbc
-lab kbcS kbcC kbc
-lab fbcS fbcC fbc
+dhcp_lab sbcS sbcC sbc
+dhcp_lab kbcS kbcC kbc
+dhcp_lab fbcS fbcC fbc
 VC4=$(printf 'Juniper-mx204-JN000001' | xxd -p)
 A6='Arista;DCS-7050SX3;01.00;JPE00000001'
 VC6=$(printf '00007571%04x' ${#A6})$(printf '%s' "$A6" | xxd -p | tr -d '\n')
@@ -63,17 +50,7 @@ PIDS+=($!)
 SBPID=$!
 wait_log "$T/sb/log" '"sealboot ready"'
 
-cat >"$T/kea/kea4.json" <<JSON
-{"Dhcp4": {
-  "interfaces-config": {"interfaces": ["kbc0"]},
-  "lease-database": {"type": "memfile", "persist": true, "name": "$T/kea/leases4.csv", "lfc-interval": 3600},
-  "valid-lifetime": 3600,
-  "subnet4": [{"subnet": "10.0.0.0/16", "pools": [{"pool": "10.0.1.0 - 10.0.255.250"}],
-    "next-server": "10.0.0.1", "boot-file-name": "JN000001.enc",
-    "option-data": [{"name": "tftp-server-name", "data": "10.0.0.1"}, {"name": "boot-file-name", "data": "JN000001.enc"}]}],
-  "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": "$T/kea/log4"}], "severity": "INFO"}]
-}}
-JSON
+kea4_json kbc0 "$T/kea/leases4.csv" "$T/kea/log4" >"$T/kea/kea4.json"
 cat >"$T/kea/kea6.json" <<JSON
 {"Dhcp6": {
   "interfaces-config": {"interfaces": ["kbc0"]},
