@@ -44,11 +44,11 @@ func (l *listener) Accept() (net.Conn, error) {
 // as many open as it may (nil).
 func (s *Server) accept(raw net.Conn) net.Conn {
 	remote := addrPort(raw.RemoteAddr())
-	if ok, why := s.peers.open(remote.Addr(), 2*s.cfg.Load().MaxPerClient); !ok {
+	if n, ok := s.peers.take(remote.Addr(), 2*s.cfg.Load().MaxPerClient); !ok {
 		raw.Close()
 		a := fetch.NewAttempt("", remote)
 		s.fetch.Identify(a)
-		a.Refuse(fetch.OutcomeBusy, why)
+		a.Refuse(fetch.OutcomeBusy, fmt.Sprintf("connection closed at once: %d open connections from this client (twice http.max_per_client)", n))
 		s.fetch.Finish(a)
 		return nil
 	}
@@ -60,35 +60,6 @@ func (s *Server) accept(raw net.Conn) net.Conn {
 	}
 	c.Conn = tls.Server(raw, s.tlsCfg)
 	return &tlsConn{c}
-}
-
-// peers counts the open connections of each client address.
-type peers struct {
-	mu    sync.Mutex
-	count map[netip.Addr]int
-}
-
-// open counts a new connection from addr, unless addr has max open
-// already.
-func (p *peers) open(addr netip.Addr, max int) (ok bool, why string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if n := p.count[addr]; n >= max {
-		return false, fmt.Sprintf("connection closed at once: %d open connections from this client (twice http.max_per_client)", n)
-	}
-	if p.count == nil {
-		p.count = map[netip.Addr]int{}
-	}
-	p.count[addr]++
-	return true, ""
-}
-
-func (p *peers) close(addr netip.Addr) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.count[addr]--; p.count[addr] <= 0 {
-		delete(p.count, addr)
-	}
 }
 
 func (s *Server) tlsConfig() *tls.Config {
@@ -233,7 +204,7 @@ func (c *conn) Close() error {
 	}
 	if first {
 		c.s.m.conns.Dec()
-		c.s.peers.close(c.remote.Addr())
+		c.s.peers.put(c.remote.Addr())
 	}
 	return err
 }

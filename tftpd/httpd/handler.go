@@ -77,7 +77,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.refuse(status, http.StatusText(status))
 		return
 	}
-	peer := a.Remote.Addr().String()
+	peer := a.Remote.Addr()
 	if ok, why := s.slots.acquire(peer, cfg); !ok {
 		s.busy(w, a, rt, why)
 		return

@@ -34,7 +34,7 @@ type Server struct {
 	addrsMu  sync.Mutex
 	addrs    []net.Addr
 	slots    slots
-	peers    peers // open connections by client address
+	peers    perAddr // open connections by client address
 	stopping atomic.Bool
 }
 
@@ -52,7 +52,6 @@ func New(cfg Config, f Fetcher, imgs Images, log *zap.Logger, reg prometheus.Reg
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{fetch: f, images: imgs, log: log, start: cfg, ready: make(chan struct{})}
-	s.slots.perPeer = map[string]int{}
 	if err := s.loadCert(cfg); err != nil {
 		return nil, err
 	}
