@@ -44,7 +44,7 @@ func (l *listener) Accept() (net.Conn, error) {
 // as many open as it may (nil).
 func (s *Server) accept(raw net.Conn) net.Conn {
 	remote := addrPort(raw.RemoteAddr())
-	if n, ok := s.peers.take(remote.Addr(), 2*s.cfg.Load().MaxPerClient); !ok {
+	if n, ok := s.peers.Take(remote.Addr(), 2*s.cfg.Load().MaxPerClient); !ok {
 		raw.Close()
 		a := fetch.NewAttempt("", remote)
 		s.fetch.Identify(a)
@@ -204,7 +204,7 @@ func (c *conn) Close() error {
 	}
 	if first {
 		c.s.m.conns.Dec()
-		c.s.peers.put(c.remote.Addr())
+		c.s.peers.Put(c.remote.Addr())
 	}
 	return err
 }

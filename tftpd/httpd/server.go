@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
+
+	"github.com/sealboot/sealboot/tftpd/fetch"
 )
 
 // Server is the HTTP server.
@@ -34,7 +37,7 @@ type Server struct {
 	addrsMu  sync.Mutex
 	addrs    []net.Addr
 	slots    slots
-	peers    perAddr // open connections by client address
+	peers    fetch.Held[netip.Addr] // open connections by client address
 	stopping atomic.Bool
 }
 

@@ -4,45 +4,15 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+
+	"github.com/sealboot/sealboot/tftpd/fetch"
 )
-
-// perAddr counts what each client address holds: requests in progress
-// (slots), open connections (Server.peers).
-type perAddr struct {
-	mu sync.Mutex
-	n  map[netip.Addr]int
-}
-
-// take counts one more for addr unless it holds max already; it returns
-// what addr held before.
-func (p *perAddr) take(addr netip.Addr, max int) (held int, ok bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	held = p.n[addr]
-	if held >= max {
-		return held, false
-	}
-	if p.n == nil {
-		p.n = map[netip.Addr]int{}
-	}
-	p.n[addr]++
-	return held, true
-}
-
-// put gives back one that take counted.
-func (p *perAddr) put(addr netip.Addr) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.n[addr]--; p.n[addr] <= 0 {
-		delete(p.n, addr)
-	}
-}
 
 // slots count the requests in progress, in all and per client address.
 // Unlike TFTP's, a request that finds no slot is refused at once (503
 // with Retry-After): an HTTP client holds a connection while it waits.
 type slots struct {
-	perPeer perAddr
+	perPeer fetch.Held[netip.Addr]
 	mu      sync.Mutex
 	total   int
 	idle    chan struct{} // closed when total drops to zero (shutdown)
@@ -50,13 +20,13 @@ type slots struct {
 
 // acquire takes a slot for peer, or says why not.
 func (s *slots) acquire(peer netip.Addr, cfg *Config) (ok bool, why string) {
-	if held, ok := s.perPeer.take(peer, cfg.MaxPerClient); !ok {
+	if held, ok := s.perPeer.Take(peer, cfg.MaxPerClient); !ok {
 		return false, fmt.Sprintf("per-client limit reached (%d requests from this client, http.max_per_client %d)", held, cfg.MaxPerClient)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.total >= cfg.MaxRequests {
-		s.perPeer.put(peer)
+		s.perPeer.Put(peer)
 		return false, fmt.Sprintf("request limit reached (%d in progress, http.max_requests %d)", s.total, cfg.MaxRequests)
 	}
 	s.total++
@@ -64,7 +34,7 @@ func (s *slots) acquire(peer netip.Addr, cfg *Config) (ok bool, why string) {
 }
 
 func (s *slots) release(peer netip.Addr) {
-	s.perPeer.put(peer)
+	s.perPeer.Put(peer)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.total--

@@ -31,8 +31,7 @@ type Server struct {
 	clock func() time.Time // nil: time.Now
 
 	// inFlight counts each device's requests in progress (maxPerDevice).
-	flightMu sync.Mutex
-	inFlight map[string]int
+	inFlight fetch.Held[string]
 
 	ready   chan struct{}
 	mu      sync.Mutex
@@ -213,13 +212,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.auth = dev.auth
-	if !s.enter(dev.serial) {
+	if _, ok := s.inFlight.Take(dev.serial, maxPerDevice); !ok {
 		w.Header().Set("Retry-After", "5")
 		s.refuse(w, rec, respFmt, fetch.OutcomeBusy, fmt.Sprintf("%d requests of this device in progress", maxPerDevice),
 			restconfError{status: http.StatusServiceUnavailable, typ: typeTransport, tag: tagResourceDenied, message: "server busy, try again later"})
 		return
 	}
-	defer s.leave(dev.serial)
+	defer s.inFlight.Put(dev.serial)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, st.cfg.MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -244,30 +243,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // slowly, would otherwise hold every sztp.max_requests slot for up to
 // request_timeout each.
 const maxPerDevice = 4
-
-// enter counts a request of serial in progress, unless it has
-// maxPerDevice already.
-func (s *Server) enter(serial string) bool {
-	s.flightMu.Lock()
-	defer s.flightMu.Unlock()
-	if s.inFlight == nil {
-		s.inFlight = map[string]int{}
-	}
-	if s.inFlight[serial] >= maxPerDevice {
-		return false
-	}
-	s.inFlight[serial]++
-	return true
-}
-
-// leave ends a request enter counted.
-func (s *Server) leave(serial string) {
-	s.flightMu.Lock()
-	defer s.flightMu.Unlock()
-	if s.inFlight[serial]--; s.inFlight[serial] <= 0 {
-		delete(s.inFlight, serial)
-	}
-}
 
 // authStatus is the status of an authentication refusal, access-denied
 // either way (RFC 8040 section 7: 401 or 403). An unauthenticated client
